@@ -1,0 +1,55 @@
+#pragma once
+// The manifest: a JSON description of every tensor to initialize (docs/manifest.md). Parsing checks
+// everything up front: a manifest that loads can be generated, so a run never fails half-way on
+// bad input.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardinit/fill/fill.hpp"
+#include "shardinit/initializers/colossal.hpp"
+
+namespace shardinit {
+
+struct ManifestTensor {
+  std::string name;
+  Shape shape;  // global shape
+  DType dtype = DType::f32;
+  init::Initializer initializer = init::zeros_();
+  init::Fans explicit_fans;                     // as written in the manifest
+  std::optional<std::uint64_t> explicit_stream; // as written in the manifest
+  // Resolved from the above:
+  init::Fans fans;        // the fans the initializer reads (explicit, else from the global shape)
+  std::uint64_t stream;   // explicit_stream, else stream_from_name(name)
+  Distribution distribution;
+  bool empty = false;     // zero elements: a valid no-op (parameters are still checked)
+
+  [[nodiscard]] TensorSpec spec() const { return TensorSpec{name, shape, dtype, stream, distribution}; }
+};
+
+struct Manifest {
+  std::uint64_t seed = 0;
+  std::vector<ManifestTensor> tensors;  // in manifest order
+};
+
+// Parses manifest JSON. Throws Error(parse) with line and column for malformed JSON, and
+// Error(invalid_argument) naming the tensor, the key and the bad value for anything else.
+// `source` names the input in messages (a path, or "<string>").
+[[nodiscard]] Manifest parse_manifest(std::string_view json_text, std::string_view source = "<string>");
+
+// Reads and parses a manifest file; Error(io) when it cannot be read.
+[[nodiscard]] Manifest load_manifest(const std::filesystem::path& path);
+
+// The canonical JSON of everything that determines the values: format version, seed, and per tensor
+// (sorted by name) name, dtype, shape, stream, initializer with all parameters, the fans it reads and
+// the resulting distribution. Independent of key order, whitespace and tensor order in the manifest.
+[[nodiscard]] std::string canonical_spec_json(const Manifest& manifest);
+
+// "sha256:" + hex SHA-256 of canonical_spec_json(manifest).
+[[nodiscard]] std::string manifest_digest(const Manifest& manifest);
+
+}  // namespace shardinit

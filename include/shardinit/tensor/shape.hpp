@@ -1,0 +1,41 @@
+#pragma once
+// Shapes, flat row-major indices and boxes (axis-aligned hyperrectangles) of a global tensor. All
+// counts are 64-bit: tensors of more than 2^32 elements are ordinary.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace shardinit {
+
+using Index = std::int64_t;
+using Shape = std::vector<Index>;
+
+// Number of elements; throws Error(invalid_argument) for a negative dimension or a product that
+// does not fit in a signed 64-bit integer. An empty shape is a scalar (one element).
+[[nodiscard]] Index element_count(const Shape& shape);
+
+// "[3072, 768]"
+[[nodiscard]] std::string shape_to_string(const Shape& shape);
+
+// Row-major strides in elements (stride of the last dimension is 1).
+[[nodiscard]] std::vector<Index> row_major_strides(const Shape& shape);
+
+// The multi-index of flat index `flat` in `shape` (precondition: 0 <= flat < element_count(shape)).
+[[nodiscard]] std::vector<Index> unflatten(const Shape& shape, Index flat);
+
+// A box of a tensor: start[d] <= i[d] < start[d] + extent[d] for every dimension d.
+struct Box {
+  std::vector<Index> start;
+  std::vector<Index> extent;
+
+  // The box covering the whole of `shape`.
+  [[nodiscard]] static Box whole(const Shape& shape);
+  [[nodiscard]] Index element_count() const;
+  [[nodiscard]] std::string to_string() const;
+};
+
+// Throws Error(invalid_argument) unless `box` has the rank of `shape` and lies inside it.
+void check_box_inside(const Shape& shape, const Box& box);
+
+}  // namespace shardinit

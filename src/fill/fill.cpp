@@ -1,0 +1,196 @@
+#include "shardinit/fill/fill.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <variant>
+
+#include "distributions/half_precision.hpp"
+#include "distributions/transforms.hpp"
+
+namespace shardinit {
+
+namespace {
+
+using detail::Lanes;
+using Words = Philox4x32::ctr_type;
+
+// Maps the words of one block to the values of its elements, for each distribution.
+template <class Real>
+void block_values(const detail::UniformTransform<Real>& t, const Words& w,
+                  std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
+  for (int lane = 0; lane < Lanes<Real>::kElementsPerBlock; ++lane) v[lane] = t(Lanes<Real>::element_bits(w, lane));
+}
+template <class Real>
+void block_values(const detail::TruncNormalTransform<Real>& t, const Words& w,
+                  std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
+  for (int lane = 0; lane < Lanes<Real>::kElementsPerBlock; ++lane) v[lane] = t(Lanes<Real>::element_bits(w, lane));
+}
+// Normal elements pair up inside a block: (radius bits, angle bits) -> (r cos, r sin).
+template <class Real>
+void block_values(const detail::NormalTransform<Real>& t, const Words& w,
+                  std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
+  for (int pair = 0; pair < Lanes<Real>::kElementsPerBlock / 2; ++pair) {
+    const auto [even, odd] = t(Lanes<Real>::element_bits(w, 2 * pair), Lanes<Real>::element_bits(w, 2 * pair + 1));
+    v[2 * pair] = even;
+    v[2 * pair + 1] = odd;
+  }
+}
+
+// Values of elements [first, first + count) in the compute type.
+template <class Real, class Transform>
+void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_t stream, Index first, Index count,
+              Real* out) {
+  if constexpr (std::is_same_v<Transform, detail::ConstantTransform<Real>>) {
+    std::fill_n(out, count, transform.value);  // no random bits at all
+  } else {
+    constexpr Index L = Lanes<Real>::kElementsPerBlock;
+    std::array<Real, L> values;
+    auto block = static_cast<std::uint64_t>(first / L);
+    Index lane = first % L;
+    for (Index done = 0; done < count; lane = 0, ++block) {
+      block_values(transform, block_words(key, stream, block), values);
+      const Index take = std::min<Index>(L - lane, count - done);
+      std::copy_n(values.begin() + lane, take, out + done);
+      done += take;
+    }
+  }
+}
+
+template <class Real>
+using TransformOf = std::variant<detail::ConstantTransform<Real>, detail::UniformTransform<Real>,
+                                 detail::NormalTransform<Real>, detail::TruncNormalTransform<Real>>;
+
+template <class Real>
+TransformOf<Real> prepare(const Distribution& distribution) {
+  return std::visit(
+      [](const auto& d) -> TransformOf<Real> {
+        using D = std::decay_t<decltype(d)>;
+        if constexpr (std::is_same_v<D, Constant>) return detail::ConstantTransform<Real>(d);
+        if constexpr (std::is_same_v<D, Uniform>) return detail::UniformTransform<Real>(d);
+        if constexpr (std::is_same_v<D, Normal>) return detail::NormalTransform<Real>(d);
+        if constexpr (std::is_same_v<D, TruncNormal>) return detail::TruncNormalTransform<Real>(d);
+      },
+      distribution);
+}
+
+void store_values(const float* values, Index n, DType dtype, std::byte* out) {
+  switch (dtype) {
+    case DType::bf16:
+    case DType::f16:
+      for (Index i = 0; i < n; ++i) {
+        const std::uint16_t half =
+            dtype == DType::bf16 ? detail::bf16_from_f32(values[i]) : detail::f16_from_f32(values[i]);
+        std::memcpy(out + 2 * i, &half, 2);
+      }
+      return;
+    default:
+      std::memcpy(out, values, static_cast<std::size_t>(n) * sizeof(float));
+  }
+}
+void store_values(const double* values, Index n, DType, std::byte* out) {
+  std::memcpy(out, values, static_cast<std::size_t>(n) * sizeof(double));
+}
+
+// Generates in chunks small enough for the stack and stores them (`out` need not be aligned).
+template <class Real>
+void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, std::uint64_t stream, DType dtype,
+                 Index first, Index count, std::byte* out) {
+  constexpr Index kChunk = 4096;
+  std::array<Real, kChunk> values;
+  const std::size_t element_size = dtype_size(dtype);
+  std::visit(
+      [&](const auto& transform) {
+        for (Index done = 0; done < count; done += kChunk) {
+          const Index n = std::min(kChunk, count - done);
+          generate<Real>(transform, key, stream, first + done, n, values.data());
+          store_values(values.data(), n, dtype, out + static_cast<std::size_t>(done) * element_size);
+        }
+      },
+      transforms);
+}
+
+}  // namespace
+
+struct TensorFiller::Prepared {
+  std::variant<TransformOf<float>, TransformOf<double>> transform;
+};
+
+TensorFiller::TensorFiller(std::uint64_t seed, TensorSpec spec) : seed_(seed), spec_(std::move(spec)) {
+  try {
+    (void)element_count(spec_.shape);
+    validate(spec_.distribution, spec_.dtype);
+  } catch (const Error& e) {
+    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+  }
+  if (spec_.dtype == DType::f64) {
+    prepared_.reset(new Prepared{prepare<double>(spec_.distribution)});
+  } else {
+    prepared_.reset(new Prepared{prepare<float>(spec_.distribution)});
+  }
+}
+
+TensorFiller::~TensorFiller() = default;
+TensorFiller::TensorFiller(TensorFiller&&) noexcept = default;
+TensorFiller& TensorFiller::operator=(TensorFiller&&) noexcept = default;
+
+void TensorFiller::fill_flat(Index first, Index count, std::span<std::byte> out) const {
+  const Index total = element_count(spec_.shape);
+  if (first < 0 || count < 0 || first > total || count > total - first) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': elements [" + std::to_string(first) +
+                                                 ", " + std::to_string(first) + " + " + std::to_string(count) +
+                                                 ") are not inside its " + std::to_string(total) + " elements");
+  }
+  const std::size_t element_size = dtype_size(spec_.dtype);
+  if (out.size() != static_cast<std::size_t>(count) * element_size) {
+    throw Error(ErrorKind::invalid_argument,
+                "tensor '" + spec_.name + "': output buffer holds " + std::to_string(out.size()) + " bytes, " +
+                    std::to_string(count) + " elements of " + std::string(dtype_name(spec_.dtype)) + " need " +
+                    std::to_string(static_cast<std::size_t>(count) * element_size));
+  }
+  if (count == 0) return;
+  std::visit([&](const auto& transforms) { fill_values(transforms, key_from_seed(seed_), spec_.stream, spec_.dtype,
+                                                       first, count, out.data()); },
+             prepared_->transform);
+}
+
+void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
+  check_box_inside(spec_.shape, box);
+  const Index count = box.element_count();
+  const std::size_t element_size = dtype_size(spec_.dtype);
+  if (out.size() != static_cast<std::size_t>(count) * element_size) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': output buffer holds " +
+                                                 std::to_string(out.size()) + " bytes, box " + box.to_string() +
+                                                 " needs " + std::to_string(static_cast<std::size_t>(count) * element_size));
+  }
+  if (count == 0) return;
+  const std::size_t rank = spec_.shape.size();
+  if (rank == 0) {
+    fill_flat(0, 1, out);
+    return;
+  }
+  // The box is a set of contiguous runs along the last dimension; each run is a flat range.
+  const auto strides = row_major_strides(spec_.shape);
+  const Index run = box.extent[rank - 1];
+  const std::size_t run_bytes = static_cast<std::size_t>(run) * element_size;
+  std::vector<Index> position(box.start);
+  for (std::size_t offset = 0; offset < out.size(); offset += run_bytes) {
+    Index flat = 0;
+    for (std::size_t d = 0; d < rank; ++d) flat += position[d] * strides[d];
+    fill_flat(flat, run, out.subspan(offset, run_bytes));
+    for (std::size_t d = rank - 1; d-- > 0;) {  // odometer over the outer dimensions
+      if (++position[d] < box.start[d] + box.extent[d]) break;
+      position[d] = box.start[d];
+    }
+  }
+}
+
+void fill_flat(std::uint64_t seed, const TensorSpec& spec, Index first, Index count, std::span<std::byte> out) {
+  TensorFiller(seed, spec).fill_flat(first, count, out);
+}
+
+void fill_box(std::uint64_t seed, const TensorSpec& spec, const Box& box, std::span<std::byte> out) {
+  TensorFiller(seed, spec).fill_box(box, out);
+}
+
+}  // namespace shardinit

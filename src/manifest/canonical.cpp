@@ -1,0 +1,71 @@
+// The canonical form of a manifest: what determines the values, and nothing else. It is recorded in
+// every output file and hashed into the manifest digest, so it must not depend on key order,
+// whitespace, tensor order, or (later) on how the tensors are laid out over ranks.
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/util/sha256.hpp"
+#include "shardinit/version.hpp"
+
+namespace shardinit {
+
+namespace {
+
+using nlohmann::json;
+
+json initializer_json(const init::Initializer& initializer) {
+  json j;
+  j["fn"] = std::string(init::kind_name(initializer.kind()));
+  struct Visitor {
+    json& j;
+    void operator()(std::monostate) const {}
+    void operator()(const init::ConstantOptions& o) const { j["val"] = o.value; }
+    void operator()(const init::UniformOptions& o) const { j["a"] = o.a; j["b"] = o.b; }
+    void operator()(const init::NormalOptions& o) const { j["mean"] = o.mean; j["std"] = o.std; }
+    void operator()(const init::TruncNormalOptions& o) const {
+      j["mean"] = o.mean; j["std"] = o.std; j["a"] = o.a; j["b"] = o.b;
+    }
+    void operator()(const init::KaimingOptions& o) const {
+      j["a"] = o.a;
+      j["mode"] = std::string(init::fan_mode_name(o.mode));
+      j["nonlinearity"] = std::string(init::nonlinearity_name(o.nonlinearity));
+    }
+    void operator()(const init::XavierUniformOptions& o) const { j["a"] = o.a; j["scale"] = o.scale; j["gain"] = o.gain; }
+    void operator()(const init::XavierNormalOptions& o) const { j["scale"] = o.scale; j["gain"] = o.gain; }
+  };
+  std::visit(Visitor{j}, initializer.options());
+  return j;
+}
+
+}  // namespace
+
+std::string canonical_spec_json(const Manifest& manifest) {
+  std::vector<const ManifestTensor*> sorted;
+  for (const auto& t : manifest.tensors) sorted.push_back(&t);
+  std::sort(sorted.begin(), sorted.end(), [](const auto* x, const auto* y) { return x->name < y->name; });
+  json tensors = json::array();
+  for (const ManifestTensor* t : sorted) {
+    json j;
+    j["name"] = t->name;
+    j["dtype"] = std::string(dtype_name(t->dtype));
+    j["shape"] = t->shape;
+    j["stream"] = t->stream;
+    j["init"] = initializer_json(t->initializer);
+    if (t->fans.fan_in) j["fan_in"] = *t->fans.fan_in;
+    if (t->fans.fan_out) j["fan_out"] = *t->fans.fan_out;
+    if (!t->empty) j["distribution"] = describe(t->distribution);
+    tensors.push_back(std::move(j));
+  }
+  json spec;
+  spec["stream_format"] = std::string(kStreamFormatVersion);
+  spec["seed"] = manifest.seed;
+  spec["tensors"] = std::move(tensors);
+  return spec.dump();  // object keys sorted, no whitespace, shortest round-trip numbers
+}
+
+std::string manifest_digest(const Manifest& manifest) { return "sha256:" + Sha256::hex(canonical_spec_json(manifest)); }
+
+}  // namespace shardinit

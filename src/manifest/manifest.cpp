@@ -1,0 +1,271 @@
+#include "shardinit/manifest/manifest.hpp"
+
+#include <fstream>
+#include <limits>
+#include <map>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+
+#include "shardinit/engine/stream.hpp"
+#include "shardinit/error.hpp"
+#include "util/format_number.hpp"
+
+namespace shardinit {
+
+namespace {
+
+using nlohmann::json;
+
+[[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
+
+std::string type_of(const json& value) {
+  if (value.is_string()) return "string " + value.dump();
+  if (value.is_boolean()) return "boolean " + value.dump();
+  if (value.is_null()) return "null";
+  if (value.is_array()) return "an array";
+  if (value.is_object()) return "an object";
+  return "number " + value.dump();
+}
+
+// Where a value sits, for messages: `tensors[1] ("fc1.bias").init.a`.
+struct Path {
+  std::string text;
+  [[nodiscard]] Path key(std::string_view k) const { return {text + "." + std::string(k)}; }
+  [[nodiscard]] Path element(std::size_t i) const { return {text + "[" + std::to_string(i) + "]"}; }
+};
+
+void reject_unknown_keys(const json& object, const Path& where, std::initializer_list<std::string_view> allowed) {
+  for (const auto& [key, value] : object.items()) {
+    bool known = false;
+    for (const auto a : allowed) known = known || key == a;
+    if (!known) {
+      std::string list;
+      for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+      fail(where.text + ": unknown key \"" + key + "\" (allowed: " + list + ")");
+    }
+  }
+}
+
+const json& require_key(const json& object, const Path& where, const char* key) {
+  const auto it = object.find(key);
+  if (it == object.end()) fail(where.text + ": missing required key \"" + key + "\"");
+  return *it;
+}
+
+double number(const json& value, const Path& where) {
+  if (!value.is_number()) fail(where.text + ": expected a number, got " + type_of(value));
+  const double x = value.get<double>();
+  if (!std::isfinite(x)) fail(where.text + ": " + value.dump() + " is not a finite number");
+  return x;
+}
+
+std::uint64_t unsigned_integer(const json& value, const Path& where) {
+  if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer()) fail(where.text + ": " + value.dump() + " is negative");
+  fail(where.text + ": expected a non-negative integer, got " + type_of(value));
+}
+
+Index positive_or_zero_index(const json& value, const Path& where) {
+  if (value.is_number_integer() && !value.is_number_unsigned()) {
+    fail(where.text + ": " + value.dump() + " is negative");
+  }
+  const std::uint64_t x = unsigned_integer(value, where);
+  if (x > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(where.text + ": " + value.dump() + " is too large");
+  return static_cast<Index>(x);
+}
+
+std::string string_value(const json& value, const Path& where) {
+  if (!value.is_string()) fail(where.text + ": expected a string, got " + type_of(value));
+  return value.get<std::string>();
+}
+
+double optional_number(const json& object, const Path& where, const char* key, double default_value) {
+  const auto it = object.find(key);
+  return it == object.end() ? default_value : number(*it, where.key(key));
+}
+
+init::Initializer parse_initializer(const json& spec, const Path& where) {
+  if (!spec.is_object()) fail(where.text + ": expected an object like {\"fn\": \"normal\", \"std\": 0.02}, got " + type_of(spec));
+  const init::Kind kind = [&] {
+    const Path at = where.key("fn");
+    try {
+      return init::parse_kind(string_value(require_key(spec, where, "fn"), at));
+    } catch (const Error& e) {
+      if (std::string_view(e.what()).starts_with(at.text)) throw;
+      fail(at.text + ": " + e.what());
+    }
+  }();
+  using K = init::Kind;
+  switch (kind) {
+    case K::zeros:
+    case K::ones:
+    case K::lecun_uniform:
+    case K::lecun_normal:
+      reject_unknown_keys(spec, where, {"fn"});
+      return init::Initializer(kind, std::monostate{});
+    case K::constant:
+      reject_unknown_keys(spec, where, {"fn", "val"});
+      return init::constant_({number(require_key(spec, where, "val"), where.key("val"))});
+    case K::uniform:
+      reject_unknown_keys(spec, where, {"fn", "a", "b"});
+      return init::uniform_({optional_number(spec, where, "a", 0.0), optional_number(spec, where, "b", 1.0)});
+    case K::normal:
+      reject_unknown_keys(spec, where, {"fn", "mean", "std"});
+      return init::normal_({optional_number(spec, where, "mean", 0.0), optional_number(spec, where, "std", 1.0)});
+    case K::trunc_normal:
+      reject_unknown_keys(spec, where, {"fn", "mean", "std", "a", "b"});
+      return init::trunc_normal_({optional_number(spec, where, "mean", 0.0), optional_number(spec, where, "std", 1.0),
+                                  optional_number(spec, where, "a", -2.0), optional_number(spec, where, "b", 2.0)});
+    case K::kaiming_uniform:
+    case K::kaiming_normal: {
+      reject_unknown_keys(spec, where, {"fn", "a", "mode", "nonlinearity"});
+      init::KaimingOptions o;
+      o.a = optional_number(spec, where, "a", 0.0);
+      const auto wrap = [](const Path& at, auto parse) {
+        try {
+          return parse();
+        } catch (const Error& e) {
+          fail(at.text + ": " + e.what());
+        }
+      };
+      if (const auto it = spec.find("mode"); it != spec.end()) {
+        o.mode = wrap(where.key("mode"), [&] { return init::parse_fan_mode(string_value(*it, where.key("mode"))); });
+      }
+      if (const auto it = spec.find("nonlinearity"); it != spec.end()) {
+        o.nonlinearity = wrap(where.key("nonlinearity"),
+                              [&] { return init::parse_nonlinearity(string_value(*it, where.key("nonlinearity"))); });
+      }
+      return init::Initializer(kind, o);
+    }
+    case K::xavier_uniform:
+      reject_unknown_keys(spec, where, {"fn", "a", "scale", "gain"});
+      return init::xavier_uniform_({optional_number(spec, where, "a", init::XavierUniformOptions{}.a),
+                                    optional_number(spec, where, "scale", 2.0), optional_number(spec, where, "gain", 1.0)});
+    case K::xavier_normal:
+      reject_unknown_keys(spec, where, {"fn", "scale", "gain"});
+      return init::xavier_normal_({optional_number(spec, where, "scale", 2.0), optional_number(spec, where, "gain", 1.0)});
+  }
+  fail(where.text + ": unknown initializer");
+}
+
+ManifestTensor parse_tensor(const json& object, const Path& where_index) {
+  if (!object.is_object()) fail(where_index.text + ": expected a tensor object, got " + type_of(object));
+  reject_unknown_keys(object, where_index, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream"});
+  ManifestTensor t;
+  t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
+  if (t.name.empty()) fail(where_index.text + ".name: the name is empty");
+  const Path where{where_index.text + " (\"" + t.name + "\")"};
+
+  const json& shape = require_key(object, where, "shape");
+  if (!shape.is_array()) fail(where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
+  for (std::size_t d = 0; d < shape.size(); ++d) t.shape.push_back(positive_or_zero_index(shape[d], where.key("shape").element(d)));
+  try {
+    t.empty = element_count(t.shape) == 0;
+  } catch (const Error& e) {
+    fail(where.key("shape").text + ": " + e.what());
+  }
+
+  if (const auto it = object.find("dtype"); it != object.end()) {
+    try {
+      t.dtype = parse_dtype(string_value(*it, where.key("dtype")));
+    } catch (const Error& e) {
+      if (std::string_view(e.what()).starts_with(where.text)) throw;
+      fail(where.key("dtype").text + ": " + e.what());
+    }
+  }
+  t.initializer = parse_initializer(require_key(object, where, "init"), where.key("init"));
+  for (const char* key : {"fan_in", "fan_out"}) {
+    if (const auto it = object.find(key); it != object.end()) {
+      const Index fan = positive_or_zero_index(*it, where.key(key));
+      if (fan == 0) fail(where.key(key).text + ": a fan must be positive, got 0");
+      (std::string_view(key) == "fan_in" ? t.explicit_fans.fan_in : t.explicit_fans.fan_out) = fan;
+    }
+  }
+  if (const auto it = object.find("stream"); it != object.end()) t.explicit_stream = unsigned_integer(*it, where.key("stream"));
+  t.stream = t.explicit_stream ? *t.explicit_stream : stream_from_name(t.name);
+
+  // Resolve fans and the distribution now, so that a manifest that loads can always be generated.
+  const init::Fans resolved = init::resolve_fans(t.explicit_fans, t.shape);
+  if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;
+  if (t.initializer.uses_fan_out()) t.fans.fan_out = resolved.fan_out;
+  try {
+    if (t.empty) {
+      // Colossal-AI treats a zero-element tensor as a no-op before looking at its fans (which may be
+      // 0 here); the initializer's own parameters are still checked, on unit fans.
+      validate(t.initializer(init::Fans{1, 1}), t.dtype);
+      t.distribution = Constant{0.0};
+    } else {
+      t.distribution = t.initializer(t.fans);
+      validate(t.distribution, t.dtype);
+    }
+  } catch (const Error& e) {
+    fail(where.text + ": " + std::string(init::kind_name(t.initializer.kind())) + ": " + e.what());
+  }
+  return t;
+}
+
+}  // namespace
+
+Manifest parse_manifest(std::string_view json_text, std::string_view source) {
+  // Reject duplicate keys (nlohmann keeps the last silently); a typo-catching manifest must not.
+  std::vector<std::set<std::string>> keys_by_depth;
+  std::string duplicate;
+  const json::parser_callback_t track = [&](int, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::object_start) keys_by_depth.emplace_back();
+    if (event == json::parse_event_t::object_end && !keys_by_depth.empty()) keys_by_depth.pop_back();
+    if (event == json::parse_event_t::key && !keys_by_depth.empty() && duplicate.empty()) {
+      const auto key = parsed.get<std::string>();
+      if (!keys_by_depth.back().insert(key).second) duplicate = key;
+    }
+    return true;
+  };
+  json document;
+  try {
+    document = json::parse(json_text.begin(), json_text.end(), track, /*allow_exceptions=*/true, /*ignore_comments=*/false);
+  } catch (const json::parse_error& e) {
+    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line L, column C: ..."
+    std::string message = e.what();
+    if (const auto at = message.find("parse error"); at != std::string::npos) message = message.substr(at);
+    throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON: " + message);
+  }
+  if (!duplicate.empty()) fail(std::string(source) + ": key \"" + duplicate + "\" appears twice in the same object");
+  const Path root{std::string(source)};
+  if (!document.is_object()) fail(root.text + ": expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
+  reject_unknown_keys(document, root, {"seed", "tensors"});
+
+  Manifest manifest;
+  manifest.seed = unsigned_integer(require_key(document, root, "seed"), root.key("seed"));
+  const json& tensors = require_key(document, root, "tensors");
+  if (!tensors.is_array()) fail(root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
+
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::unordered_map<std::uint64_t, std::size_t> by_stream;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i));
+    if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
+      fail(root.text + ": tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
+           "] and tensors[" + std::to_string(i) + "])");
+    }
+    if (const auto [it, inserted] = by_stream.emplace(t.stream, i); !inserted) {
+      fail(root.text + ": tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
+           "\") and tensors[" + std::to_string(i) + "] (\"" + t.name + "\") share stream " + std::to_string(t.stream) +
+           ": their values would be identical; give one of them another \"stream\"");
+    }
+    manifest.tensors.push_back(std::move(t));
+  }
+  return manifest;
+}
+
+Manifest load_manifest(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(ErrorKind::io, "cannot read manifest " + path.string() + ": " + std::strerror(errno));
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (in.bad()) throw Error(ErrorKind::io, "cannot read manifest " + path.string());
+  return parse_manifest(text.str(), path.string());
+}
+
+}  // namespace shardinit
