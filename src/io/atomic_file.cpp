@@ -73,7 +73,11 @@ AtomicFile::AtomicFile(std::filesystem::path target, bool overwrite)
   if (!overwrite_ && std::filesystem::exists(target_, ec)) {
     throw Error(ErrorKind::io, "refusing to replace existing file " + target_.string() + " (use --force)");
   }
-  std::string pattern = (directory / ("." + target_.filename().string() + ".tmp-XXXXXX")).string();
+  // Hidden, beside the target (same filesystem, so the final rename is atomic).
+  std::string name = ".";
+  name += target_.filename().string();
+  name += ".tmp-XXXXXX";
+  std::string pattern = (directory / name).string();
   fd_ = ::mkstemp(pattern.data());
   if (fd_ < 0) fail("cannot create a temporary file in " + directory.string(), errno);
   temporary_ = pattern;

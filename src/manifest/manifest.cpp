@@ -33,8 +33,10 @@ std::string type_of(const json& value) {
 // Where a value sits, for messages: `tensors[1] ("fc1.bias").init.a`.
 struct Path {
   std::string text;
-  [[nodiscard]] Path key(std::string_view k) const { return {text + "." + std::string(k)}; }
+  [[nodiscard]] Path key(std::string_view k) const { return {text.empty() ? std::string(k) : text + "." + std::string(k)}; }
   [[nodiscard]] Path element(std::size_t i) const { return {text + "[" + std::to_string(i) + "]"}; }
+  // "tensors[1] (\"fc1.bias\").init: " (nothing at the top level)
+  [[nodiscard]] std::string prefix() const { return text.empty() ? std::string() : text + ": "; }
 };
 
 void reject_unknown_keys(const json& object, const Path& where, std::initializer_list<std::string_view> allowed) {
@@ -44,14 +46,14 @@ void reject_unknown_keys(const json& object, const Path& where, std::initializer
     if (!known) {
       std::string list;
       for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      fail(where.text + ": unknown key \"" + key + "\" (allowed: " + list + ")");
+      fail(where.prefix() + "unknown key \"" + key + "\" (allowed: " + list + ")");
     }
   }
 }
 
 const json& require_key(const json& object, const Path& where, const char* key) {
   const auto it = object.find(key);
-  if (it == object.end()) fail(where.text + ": missing required key \"" + key + "\"");
+  if (it == object.end()) fail(where.prefix() + "missing required key \"" + key + "\"");
   return *it;
 }
 
@@ -202,9 +204,40 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index) {
       validate(t.distribution, t.dtype);
     }
   } catch (const Error& e) {
-    fail(where.text + ": " + std::string(init::kind_name(t.initializer.kind())) + ": " + e.what());
+    const std::string_view kind = init::kind_name(t.initializer.kind());
+    const std::string_view message = e.what();
+    fail(where.text + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
   }
   return t;
+}
+
+// The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
+Manifest interpret(const json& document) {
+  const Path root{""};
+  if (!document.is_object()) fail("expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
+  reject_unknown_keys(document, root, {"seed", "tensors"});
+
+  Manifest manifest;
+  manifest.seed = unsigned_integer(require_key(document, root, "seed"), root.key("seed"));
+  const json& tensors = require_key(document, root, "tensors");
+  if (!tensors.is_array()) fail(root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
+
+  std::unordered_map<std::string, std::size_t> by_name;
+  std::unordered_map<std::uint64_t, std::size_t> by_stream;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i));
+    if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
+      fail("tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
+           "] and tensors[" + std::to_string(i) + "])");
+    }
+    if (const auto [it, inserted] = by_stream.emplace(t.stream, i); !inserted) {
+      fail("tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
+           "\") and tensors[" + std::to_string(i) + "] (\"" + t.name + "\") share stream " + std::to_string(t.stream) +
+           ": their values would be identical; give one of them another \"stream\"");
+    }
+    manifest.tensors.push_back(std::move(t));
+  }
+  return manifest;
 }
 
 }  // namespace
@@ -225,38 +258,19 @@ Manifest parse_manifest(std::string_view json_text, std::string_view source) {
   json document;
   try {
     document = json::parse(json_text.begin(), json_text.end(), track, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const json::parse_error& e) {
-    // nlohmann's message reads "[json.exception.parse_error.101] parse error at line L, column C: ..."
+  } catch (const json::exception& e) {
+    // nlohmann's messages read "[json.exception.parse_error.101] parse error at line L, column C: ..."
+    // or, for a number too large for binary64, "[json.exception.out_of_range.406] number overflow ...".
     std::string message = e.what();
-    if (const auto at = message.find("parse error"); at != std::string::npos) message = message.substr(at);
+    if (const auto at = message.find("] "); at != std::string::npos) message = message.substr(at + 2);
     throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON: " + message);
   }
   if (!duplicate.empty()) fail(std::string(source) + ": key \"" + duplicate + "\" appears twice in the same object");
-  const Path root{std::string(source)};
-  if (!document.is_object()) fail(root.text + ": expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
-  reject_unknown_keys(document, root, {"seed", "tensors"});
-
-  Manifest manifest;
-  manifest.seed = unsigned_integer(require_key(document, root, "seed"), root.key("seed"));
-  const json& tensors = require_key(document, root, "tensors");
-  if (!tensors.is_array()) fail(root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
-
-  std::unordered_map<std::string, std::size_t> by_name;
-  std::unordered_map<std::uint64_t, std::size_t> by_stream;
-  for (std::size_t i = 0; i < tensors.size(); ++i) {
-    ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i));
-    if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
-      fail(root.text + ": tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
-           "] and tensors[" + std::to_string(i) + "])");
-    }
-    if (const auto [it, inserted] = by_stream.emplace(t.stream, i); !inserted) {
-      fail(root.text + ": tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
-           "\") and tensors[" + std::to_string(i) + "] (\"" + t.name + "\") share stream " + std::to_string(t.stream) +
-           ": their values would be identical; give one of them another \"stream\"");
-    }
-    manifest.tensors.push_back(std::move(t));
+  try {
+    return interpret(document);
+  } catch (const Error& e) {
+    throw Error(e.kind(), std::string(source) + ": " + e.what());
   }
-  return manifest;
 }
 
 Manifest load_manifest(const std::filesystem::path& path) {

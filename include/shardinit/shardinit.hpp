@@ -1,0 +1,17 @@
+#pragma once
+// Everything a user of the library needs: the engine, distributions, Colossal-AI initializers,
+// fill-any-box, manifests and checkpoints.
+
+#include "shardinit/distributions/distribution.hpp"
+#include "shardinit/dtype.hpp"
+#include "shardinit/engine/element_engine.hpp"
+#include "shardinit/engine/philox.hpp"
+#include "shardinit/engine/stream.hpp"
+#include "shardinit/error.hpp"
+#include "shardinit/fill/fill.hpp"
+#include "shardinit/initializers/colossal.hpp"
+#include "shardinit/io/checkpoint.hpp"
+#include "shardinit/io/safetensors.hpp"
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/tensor/shape.hpp"
+#include "shardinit/version.hpp"
