@@ -1,5 +1,6 @@
 #include "distributions/transforms.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -89,7 +90,7 @@ TruncNormalTransform<Real>::TruncNormalTransform(const TruncNormal& t)
     : method(Method::central),
       p_alpha(0), q_beta(0), delta(0),
       mean_r(static_cast<Real>(t.mean)), std_r(static_cast<Real>(t.std)),
-      alpha(0), mills_alpha(0), tail_ratio(0), mean(t.mean), std(t.std), a(t.a), b(t.b),
+      alpha(0), width(0), integral_width(0), mills_alpha(0), tail_ratio(0), mean(t.mean), std(t.std), a(t.a), b(t.b),
       lo(least_at_or_above<Real>(t.a)),
       hi(greatest_at_or_below<Real>(t.b, /*strictly_below=*/false)),
       degenerate(lo > hi) {
@@ -107,6 +108,17 @@ TruncNormalTransform<Real>::TruncNormalTransform(const TruncNormal& t)
                  (math::mills_ratio(beta, math::mills_depth(beta)) / mills_alpha);
     return;
   }
+  // The largest change of log density over [alpha, beta], relative to alpha: max |x^2 - alpha^2| / 2.
+  const double span = std_alpha < 0 && std_beta > 0
+                          ? 0.5 * std::max(std_alpha * std_alpha, std::fabs((std_beta - std_alpha) * (std_beta + std_alpha)))
+                          : 0.5 * std::fabs((std_beta - std_alpha) * (std_beta + std_alpha));
+  if (span <= kNarrowLogDensitySpan) {
+    method = Method::narrow;
+    alpha = std_alpha;
+    width = std_beta - std_alpha;
+    integral_width = narrow_integral(alpha, width);
+    return;
+  }
   const double P_alpha = normal_cdf(std_alpha);
   const double Q_beta = normal_sf(std_beta);
   double mass;  // Phi(beta) - Phi(alpha), from the side that keeps it accurate
@@ -122,17 +134,49 @@ TruncNormalTransform<Real>::TruncNormalTransform(const TruncNormal& t)
   delta = static_cast<Real>(mass);
 }
 
+double narrow_integral(double alpha, double y) noexcept {
+  double hermite_previous = 0.0;  // He_{k-1}(alpha)
+  double hermite = 1.0;           // He_k(alpha)
+  double power = 1.0;             // (-y)^k / (k+1)!
+  double sum = 0.0;
+  for (int k = 0; k < kNarrowSeriesTerms; ++k) {
+    sum = sum + hermite * power;
+    const double hermite_next = alpha * hermite - static_cast<double>(k) * hermite_previous;
+    hermite_previous = hermite;
+    hermite = hermite_next;
+    power = power * (-y) / static_cast<double>(k + 2);
+  }
+  return y * sum;
+}
+
+// u in (0, 1) (and v = 1 - u where needed) in binary64, from an element's bits.
+template <class Bits>
+double open_uniform_binary64(Bits bits) noexcept {
+  if constexpr (sizeof(Bits) == 4) {
+    return open_uniform32_as_double(bits);
+  } else {
+    return open_uniform64(bits);
+  }
+}
+
+template <class Real>
+double TruncNormalTransform<Real>::narrow_value(typename Lanes<Real>::Bits bits) const noexcept {
+  const double u = open_uniform_binary64(bits);
+  const double target = u * integral_width;
+  double y = u * width;  // exact for a flat density; the density varies by at most e^(1/16) here
+  for (int step = 0; step < 4; ++step) {
+    const double density = math::exp(-(alpha * y + 0.5 * (y * y)));  // d/dy I(y)
+    y = y - (narrow_integral(alpha, y) - target) / density;
+    y = clamp_to(y, 0.0, width);
+  }
+  return alpha + y;
+}
+
 template <class Real>
 double TruncNormalTransform<Real>::far_tail_value(typename Lanes<Real>::Bits bits) const noexcept {
   using Bits = typename Lanes<Real>::Bits;
-  double u, v;  // u in (0, 1) and v = 1 - u, each accurate near 0
-  if constexpr (sizeof(Bits) == 4) {
-    u = open_uniform32_as_double(bits);
-    v = open_uniform32_as_double(static_cast<Bits>(~bits));
-  } else {
-    u = open_uniform64(bits);
-    v = open_uniform64(static_cast<Bits>(~bits));
-  }
+  const double u = open_uniform_binary64(bits);  // u in (0, 1) and v = 1 - u, each accurate near 0
+  const double v = open_uniform_binary64(static_cast<Bits>(~bits));
   // Target: log Q(x) - log Q(alpha) = log(1 - u (1 - ratio)) = log(v + u ratio) =: -E.
   const double E = -math::log(v + u * tail_ratio);
   double y = (E + E) / (alpha + __builtin_sqrt(alpha * alpha + (E + E)));  // root without the Mills term
@@ -143,10 +187,8 @@ double TruncNormalTransform<Real>::far_tail_value(typename Lanes<Real>::Bits bit
     y = y - h * R;  // d/dy [-log Q(alpha + y)] = 1 / R(alpha + y)
     if (y < 0) y = 0;
   }
-  double x = alpha + y;
-  if (method == Method::far_lower) x = -x;
-  const double value = mean + std * x;
-  return value < a ? a : (value > b ? b : value);
+  const double x = alpha + y;
+  return method == Method::far_lower ? -x : x;
 }
 
 template struct UniformTransform<float>;

@@ -94,17 +94,29 @@ struct NormalTransform {
 // ---- trunc_normal(mean, std, a, b) by inverting the CDF --------------------------------------------
 
 // Standardized bounds at or beyond this go to the far-tail method, whose arithmetic is binary64 for
-// every dtype; inside it the binary32 central method keeps every probability a normal number.
+// every dtype; inside it the binary32 central method keeps every tail probability well away from
+// underflow.
 inline constexpr double kFarTailThreshold = 8.0;
+// Intervals over which the log-density changes by at most this much go to the narrow method: there
+// the central method's probabilities would be too coarse (their spacing is set by Phi(alpha), not
+// by the interval's own small mass), while a short power series in x - alpha is exact.
+inline constexpr double kNarrowLogDensitySpan = 1.0 / 16;
+inline constexpr int kNarrowSeriesTerms = 32;
+
+// I(y) = integral over [0, y] of exp(-alpha s - s^2/2) ds, by its power series
+// sum_k He_k(alpha) (-y)^k / (k+1)! times y (He_k: probabilists' Hermite polynomials), accurate to
+// a few ulp while |alpha| y + y^2/2 stays small (the narrow method's domain).
+double narrow_integral(double alpha, double y) noexcept;
 
 template <class Real>
 struct TruncNormalTransform {
-  enum class Method { central, far_upper, far_lower };
+  enum class Method { central, narrow, far_upper, far_lower };
   Method method;
   // central method (compute type)
   Real p_alpha, q_beta, delta, mean_r, std_r;
-  // far-tail method (binary64), expressed for the upper tail; far_lower mirrors
-  double alpha, mills_alpha, tail_ratio, mean, std, a, b;
+  // narrow and far-tail methods (binary64); the far-tail ones are expressed for the upper tail
+  // (far_lower mirrors), the narrow one from alpha over [0, width].
+  double alpha, width, integral_width, mills_alpha, tail_ratio, mean, std, a, b;
   Real lo, hi;
   bool degenerate;  // no Real lies in [a, b]: every element is Real(a)
 
@@ -125,9 +137,13 @@ struct TruncNormalTransform {
       }
       return clamp_to(mean_r + std_r * x, lo, hi);
     }
-    return clamp_to(static_cast<Real>(far_tail_value(bits)), lo, hi);
+    const double x = method == Method::narrow ? narrow_value(bits) : far_tail_value(bits);
+    const double value = clamp_to(mean + std * x, a, b);
+    return clamp_to(static_cast<Real>(value), lo, hi);
   }
 
+  // Solves I(y) = u I(width) for y by four Newton steps from y = u width; returns alpha + y.
+  double narrow_value(typename Lanes<Real>::Bits bits) const noexcept;
   // Solves Q(x) = Q(alpha) * (1 - u * (1 - Q(beta)/Q(alpha))) for x = alpha + y by four Newton steps
   // on log Q, with Q = phi * Mills ratio so that nothing underflows however far the tail.
   double far_tail_value(typename Lanes<Real>::Bits bits) const noexcept;
