@@ -15,18 +15,13 @@ namespace {
 using detail::Lanes;
 using Words = Philox4x32::ctr_type;
 
-// Maps the words of one block to the values of its elements, for each distribution.
-template <class Real>
-void block_values(const detail::UniformTransform<Real>& t, const Words& w,
-                  std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
+// Maps the words of one block to the values of its elements: one element per lane for the
+// distributions that draw from each element's own bits (uniform, trunc_normal)...
+template <class Real, class ElementTransform>
+void block_values(const ElementTransform& t, const Words& w, std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
   for (int lane = 0; lane < Lanes<Real>::kElementsPerBlock; ++lane) v[lane] = t(Lanes<Real>::element_bits(w, lane));
 }
-template <class Real>
-void block_values(const detail::TruncNormalTransform<Real>& t, const Words& w,
-                  std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {
-  for (int lane = 0; lane < Lanes<Real>::kElementsPerBlock; ++lane) v[lane] = t(Lanes<Real>::element_bits(w, lane));
-}
-// Normal elements pair up inside a block: (radius bits, angle bits) -> (r cos, r sin).
+// ...while normal elements pair up inside a block: (radius bits, angle bits) -> (r cos, r sin).
 template <class Real>
 void block_values(const detail::NormalTransform<Real>& t, const Words& w,
                   std::array<Real, Lanes<Real>::kElementsPerBlock>& v) {

@@ -1,6 +1,7 @@
 #include "io/atomic_file.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,7 +33,7 @@ extern "C" void remove_temporaries_and_reraise(int signal_number) {
   std::raise(signal_number);
 }
 
-int register_temporary(const std::string& path) {
+void install_handlers() {
   std::call_once(g_handlers_installed, [] {
     for (const int s : {SIGINT, SIGTERM, SIGHUP}) {
       struct sigaction current {};
@@ -40,6 +41,27 @@ int register_temporary(const std::string& path) {
       if (current.sa_handler == SIG_DFL) std::signal(s, remove_temporaries_and_reraise);
     }
   });
+}
+
+// Blocks SIGINT, SIGTERM and SIGHUP for its lifetime, so that no signal can land between creating a
+// temporary file and registering it for removal.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int s : {SIGINT, SIGTERM, SIGHUP}) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, &previous_);
+  }
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+  SignalsBlocked(const SignalsBlocked&) = delete;
+  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
+
+ private:
+  sigset_t previous_;
+};
+
+int register_temporary(const std::string& path) {
   if (path.size() >= g_paths[0].size()) return -1;
   for (int i = 0; i < kSlots; ++i) {
     bool expected = false;
@@ -78,6 +100,8 @@ AtomicFile::AtomicFile(std::filesystem::path target, bool overwrite)
   name += target_.filename().string();
   name += ".tmp-XXXXXX";
   std::string pattern = (directory / name).string();
+  install_handlers();
+  const SignalsBlocked blocked;  // a signal now waits until the file is registered for removal
   fd_ = ::mkstemp(pattern.data());
   if (fd_ < 0) fail("cannot create a temporary file in " + directory.string(), errno);
   temporary_ = pattern;

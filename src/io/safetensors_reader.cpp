@@ -61,6 +61,10 @@ SafetensorsReader::SafetensorsReader(const std::filesystem::path& path) : path_(
     prefix_.resize(8 + header_length);
     read_exactly(fd_, 0, std::as_writable_bytes(std::span(prefix_)), path);
 
+    // nlohmann stops at a NUL byte as if the input ended there; what follows must not be ignored.
+    if (const auto nul = prefix_.find('\0', 8); nul != std::string::npos) {
+      bad(path, "header is not JSON: it contains a NUL byte at offset " + std::to_string(nul));
+    }
     json header;
     try {
       header = json::parse(prefix_.begin() + 8, prefix_.end());

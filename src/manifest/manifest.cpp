@@ -2,13 +2,12 @@
 
 #include <fstream>
 #include <limits>
-#include <map>
-#include <set>
 #include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
+#include "manifest/strict_json.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
 #include "util/format_number.hpp"
@@ -155,11 +154,11 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
 
 ManifestTensor parse_tensor(const json& object, const Path& where_index) {
   if (!object.is_object()) fail(where_index.text + ": expected a tensor object, got " + type_of(object));
-  reject_unknown_keys(object, where_index, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream"});
   ManifestTensor t;
   t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
   if (t.name.empty()) fail(where_index.text + ".name: the name is empty");
   const Path where{where_index.text + " (\"" + t.name + "\")"};
+  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream"});
 
   const json& shape = require_key(object, where, "shape");
   if (!shape.is_array()) fail(where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
@@ -190,10 +189,11 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index) {
   t.stream = t.explicit_stream ? *t.explicit_stream : stream_from_name(t.name);
 
   // Resolve fans and the distribution now, so that a manifest that loads can always be generated.
-  const init::Fans resolved = init::resolve_fans(t.explicit_fans, t.shape);
-  if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;
-  if (t.initializer.uses_fan_out()) t.fans.fan_out = resolved.fan_out;
   try {
+    // A zero-element tensor may have other dimensions whose fans overflow; it keeps only explicit fans.
+    const init::Fans resolved = t.empty ? t.explicit_fans : init::resolve_fans(t.explicit_fans, t.shape);
+    if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;
+    if (t.initializer.uses_fan_out()) t.fans.fan_out = resolved.fan_out;
     if (t.empty) {
       // Colossal-AI treats a zero-element tensor as a no-op before looking at its fans (which may be
       // 0 here); the initializer's own parameters are still checked, on unit fans.
@@ -209,6 +209,28 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index) {
     fail(where.text + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
   }
   return t;
+}
+
+// "tensors[1] ("fc1.bias").init: key "std" appears twice in the same object"
+std::string describe_duplicate(const json& document, const detail::DuplicateKey& duplicate) {
+  Path where{""};
+  const json* node = &document;
+  for (const auto& step : duplicate.object) {
+    if (const auto* key = std::get_if<std::string>(&step)) {
+      where = where.key(*key);
+      node = node != nullptr && node->is_object() && node->contains(*key) ? &(*node)[*key] : nullptr;
+    } else {
+      const std::size_t index = std::get<std::size_t>(step);
+      where = where.element(index);
+      node = node != nullptr && node->is_array() && index < node->size() ? &(*node)[index] : nullptr;
+      // Name the tensor, as every other message about a tensor does.
+      if (where.text.starts_with("tensors[") && node != nullptr && node->is_object()) {
+        const auto name = node->find("name");
+        if (name != node->end() && name->is_string()) where.text += " (\"" + name->get<std::string>() + "\")";
+      }
+    }
+  }
+  return where.prefix() + "key \"" + duplicate.key + "\" appears twice in the same object";
 }
 
 // The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
@@ -243,31 +265,10 @@ Manifest interpret(const json& document) {
 }  // namespace
 
 Manifest parse_manifest(std::string_view json_text, std::string_view source) {
-  // Reject duplicate keys (nlohmann keeps the last silently); a typo-catching manifest must not.
-  std::vector<std::set<std::string>> keys_by_depth;
-  std::string duplicate;
-  const json::parser_callback_t track = [&](int, json::parse_event_t event, json& parsed) {
-    if (event == json::parse_event_t::object_start) keys_by_depth.emplace_back();
-    if (event == json::parse_event_t::object_end && !keys_by_depth.empty()) keys_by_depth.pop_back();
-    if (event == json::parse_event_t::key && !keys_by_depth.empty() && duplicate.empty()) {
-      const auto key = parsed.get<std::string>();
-      if (!keys_by_depth.back().insert(key).second) duplicate = key;
-    }
-    return true;
-  };
-  json document;
+  const detail::StrictJson parsed = detail::parse_strict_json(json_text, source);
   try {
-    document = json::parse(json_text.begin(), json_text.end(), track, /*allow_exceptions=*/true, /*ignore_comments=*/false);
-  } catch (const json::exception& e) {
-    // nlohmann's messages read "[json.exception.parse_error.101] parse error at line L, column C: ..."
-    // or, for a number too large for binary64, "[json.exception.out_of_range.406] number overflow ...".
-    std::string message = e.what();
-    if (const auto at = message.find("] "); at != std::string::npos) message = message.substr(at + 2);
-    throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON: " + message);
-  }
-  if (!duplicate.empty()) fail(std::string(source) + ": key \"" + duplicate + "\" appears twice in the same object");
-  try {
-    return interpret(document);
+    if (parsed.duplicate) fail(describe_duplicate(parsed.document, *parsed.duplicate));
+    return interpret(parsed.document);
   } catch (const Error& e) {
     throw Error(e.kind(), std::string(source) + ": " + e.what());
   }

@@ -1,0 +1,145 @@
+#include "manifest/strict_json.hpp"
+
+#include <set>
+
+#include "shardinit/error.hpp"
+
+namespace shardinit::detail {
+
+namespace {
+
+using nlohmann::json;
+
+// "line L, column C" of byte `offset` (1-based, columns in bytes).
+std::string line_and_column(std::string_view text, std::size_t offset) {
+  offset = std::min(offset, text.size());
+  std::size_t line = 1, line_start = 0;
+  for (std::size_t i = 0; i < offset; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(offset - line_start + 1);
+}
+
+// Builds the document like nlohmann's own DOM parser, tracking where it is so that a repeated key
+// can be reported with its place.
+class StrictSax final : public nlohmann::json_sax<json> {
+ public:
+  explicit StrictSax(StrictJson& result) : result_(result) {}
+
+  bool null() override { return value(nullptr); }
+  bool boolean(bool v) override { return value(v); }
+  bool number_integer(number_integer_t v) override { return value(v); }
+  bool number_unsigned(number_unsigned_t v) override { return value(v); }
+  bool number_float(number_float_t v, const string_t&) override { return value(v); }
+  bool string(string_t& v) override { return value(v); }
+  bool binary(binary_t& v) override { return value(json::binary(v)); }
+
+  bool start_object(std::size_t) override { return open(json::value_t::object); }
+  bool start_array(std::size_t) override { return open(json::value_t::array); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+
+  bool key(string_t& k) override {
+    Frame& frame = frames_.back();
+    if (!frame.keys.insert(k).second && !result_.duplicate) {
+      result_.duplicate = DuplicateKey{k, path_to_top()};
+    }
+    frame.position = k;
+    pending_ = &(*containers_.back())[k];
+    return true;
+  }
+
+  bool parse_error(std::size_t position, const std::string&, const json::exception& e) override {
+    error_position_ = position;
+    error_ = e.what();
+    if (const auto at = error_.find("] "); at != std::string::npos) error_ = error_.substr(at + 2);
+    // nlohmann's own message may already say where; the position is given separately.
+    if (const auto at = error_.find(": "); error_.starts_with("parse error at line") && at != std::string::npos) {
+      error_ = error_.substr(at + 2);
+    }
+    return false;
+  }
+
+  [[nodiscard]] std::size_t error_position() const { return error_position_; }
+  [[nodiscard]] const std::string& error() const { return error_; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    std::variant<std::string, std::size_t> position = std::size_t{0};  // current key or index
+    std::set<std::string> keys;
+  };
+
+  json* place(json&& v) {
+    if (containers_.empty()) {
+      result_.document = std::move(v);
+      return &result_.document;
+    }
+    json& container = *containers_.back();
+    if (container.is_array()) {
+      container.push_back(std::move(v));
+      return &container.back();
+    }
+    *pending_ = std::move(v);
+    return pending_;
+  }
+  // After a complete element of an array, move to the next index.
+  void advance() {
+    if (!frames_.empty() && frames_.back().array) {
+      auto& index = std::get<std::size_t>(frames_.back().position);
+      ++index;
+    }
+  }
+  template <class V>
+  bool value(V&& v) {
+    place(json(std::forward<V>(v)));
+    advance();
+    return true;
+  }
+  bool open(json::value_t type) {
+    containers_.push_back(place(json(type)));
+    frames_.push_back(Frame{type == json::value_t::array, std::size_t{0}, {}});
+    return true;
+  }
+  bool close() {
+    containers_.pop_back();
+    frames_.pop_back();
+    advance();
+    return true;
+  }
+  [[nodiscard]] JsonPath path_to_top() const {
+    JsonPath path;
+    for (std::size_t i = 0; i + 1 < frames_.size(); ++i) path.push_back(frames_[i].position);
+    return path;
+  }
+
+  StrictJson& result_;
+  std::vector<json*> containers_;
+  std::vector<Frame> frames_;
+  json* pending_ = nullptr;
+  std::size_t error_position_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+StrictJson parse_strict_json(std::string_view text, std::string_view source) {
+  if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
+    throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, nul) +
+                                      ": NUL byte (JSON text cannot contain one)");
+  }
+  StrictJson result;
+  StrictSax sax(result);
+  if (!json::sax_parse(text.begin(), text.end(), &sax)) {
+    // nlohmann reports the position just past the offending character.
+    const std::size_t at = sax.error_position() > 0 ? sax.error_position() - 1 : 0;
+    throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, at) + ": " +
+                                      sax.error());
+  }
+  return result;
+}
+
+}  // namespace shardinit::detail

@@ -1,0 +1,35 @@
+#pragma once
+// JSON reading as strict as a manifest needs: nlohmann's parser, plus what it lets through —
+// a key repeated in one object (nlohmann keeps the last silently), a NUL byte (it ends nlohmann's
+// input early, hiding whatever follows) — and a line and column for every syntax error, including a
+// number too large for binary64.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace shardinit::detail {
+
+// A position inside a document: object keys and array indices from the root.
+using JsonPath = std::vector<std::variant<std::string, std::size_t>>;
+
+struct DuplicateKey {
+  std::string key;
+  JsonPath object;  // the object in which `key` appears twice
+};
+
+struct StrictJson {
+  nlohmann::json document;
+  std::optional<DuplicateKey> duplicate;  // the first repeated key, if any
+};
+
+// Throws Error(parse) "SOURCE: malformed JSON at line L, column C: REASON" for a syntax error, a
+// number out of range or a NUL byte.
+[[nodiscard]] StrictJson parse_strict_json(std::string_view text, std::string_view source);
+
+}  // namespace shardinit::detail
