@@ -150,7 +150,11 @@ void TensorFiller::fill_flat(Index first, Index count, std::span<std::byte> out)
 }
 
 void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
-  check_box_inside(spec_.shape, box);
+  try {
+    check_box_inside(spec_.shape, box);
+  } catch (const Error& e) {
+    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+  }
   const Index count = box.element_count();
   const std::size_t element_size = dtype_size(spec_.dtype);
   if (out.size() != static_cast<std::size_t>(count) * element_size) {
