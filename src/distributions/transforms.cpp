@@ -37,19 +37,15 @@ UniformTransform<Real>::UniformTransform(const Uniform& u)
   if (degenerate) lo = static_cast<Real>(u.a);
 }
 
-template <>
-std::pair<float, float> unit_circle<float>(std::uint32_t bits) noexcept {
-  // 24 angle bits: 2 for the quadrant, 22 for the position t in it (angle = pi/2 * t / 2^22).
-  const std::uint32_t t = bits >> 8;
-  const std::uint32_t quadrant = t >> 22;
-  const std::uint32_t m = t & 0x3FFFFFu;
-  const bool reflect = m > 0x200000u;                  // past pi/4: use pi/2 - angle
-  const std::uint32_t h = reflect ? 0x400000u - m : m;  // 0 .. 2^21
-  constexpr float kStep = static_cast<float>(1.57079632679489661923 * 0x1p-22);  // RN32(pi/2 * 2^-22)
-  const float phi = static_cast<float>(h) * kStep;
-  float s = math::sin_octant(phi);
-  float c = math::cos_octant(phi);
-  if (reflect) std::swap(s, c);
+namespace {
+
+// (cos, sin) of the angle pi/2 * (quadrant + position) from the octant polynomials at phi, where
+// phi is the position's distance in radians from the nearer end of its quadrant.
+template <class Real>
+std::pair<Real, Real> rotate_into_quadrant(Real phi, bool reflect, unsigned quadrant) noexcept {
+  Real s = math::sin_octant(phi);
+  Real c = math::cos_octant(phi);
+  if (reflect) std::swap(s, c);  // the position was past pi/4: phi is measured from pi/2
   switch (quadrant) {
     case 0: return {c, s};
     case 1: return {-s, c};
@@ -58,25 +54,28 @@ std::pair<float, float> unit_circle<float>(std::uint32_t bits) noexcept {
   }
 }
 
+}  // namespace
+
+template <>
+std::pair<float, float> unit_circle<float>(std::uint32_t bits) noexcept {
+  // 24 angle bits: 2 for the quadrant, 22 for the position m in it (angle = pi/2 * m / 2^22).
+  const std::uint32_t t = bits >> 8;
+  const std::uint32_t m = t & 0x3FFFFFu;
+  const bool reflect = m > 0x200000u;
+  const std::uint32_t h = reflect ? 0x400000u - m : m;  // 0 .. 2^21
+  constexpr float kStep = static_cast<float>(1.57079632679489661923 * 0x1p-22);  // RN32(RN64(pi/2) * 2^-22)
+  return rotate_into_quadrant(static_cast<float>(h) * kStep, reflect, t >> 22);
+}
+
 template <>
 std::pair<double, double> unit_circle<double>(std::uint64_t bits) noexcept {
   // 53 angle bits: 2 for the quadrant, 51 for the position in it.
   const std::uint64_t t = bits >> 11;
-  const std::uint64_t quadrant = t >> 51;
   const std::uint64_t m = t & ((std::uint64_t{1} << 51) - 1);
   const bool reflect = m > (std::uint64_t{1} << 50);
   const std::uint64_t h = reflect ? (std::uint64_t{1} << 51) - m : m;
   constexpr double kStep = 1.57079632679489661923 * 0x1p-51;  // RN64(pi/2) * 2^-51, exact scaling
-  const double phi = static_cast<double>(h) * kStep;
-  double s = math::sin_octant(phi);
-  double c = math::cos_octant(phi);
-  if (reflect) std::swap(s, c);
-  switch (quadrant) {
-    case 0: return {c, s};
-    case 1: return {-s, c};
-    case 2: return {-c, -s};
-    default: return {s, -c};
-  }
+  return rotate_into_quadrant(static_cast<double>(h) * kStep, reflect, static_cast<unsigned>(t >> 51));
 }
 
 namespace {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "support/files.hpp"
 #include "shardinit/io/safetensors.hpp"
 
 #ifndef SHARDINIT_CLI_PATH
@@ -30,6 +31,8 @@ namespace shardinit {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_all;
+using test::write_all;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -42,17 +45,6 @@ std::string quote(const std::string& s) {
     else q += c;
   }
   return q + "'";
-}
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good());
 }
 
 struct Result {

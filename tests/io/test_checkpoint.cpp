@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/files.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/fill/fill.hpp"
 #include "shardinit/io/checkpoint.hpp"
@@ -32,46 +33,12 @@ namespace shardinit {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_all;
+using test::write_all;
+using TempDir = test::TempDir;
 using ::testing::AnyOf;
 using ::testing::HasSubstr;
 
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device random;
-    path_ = fs::temp_directory_path() / ("shardinit_ckpt_" + std::to_string(::getpid()) + "_" +
-                                         std::to_string(counter++) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-  [[nodiscard]] std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good());
-}
 
 // Every dtype, every distribution family, fan-based initializers, an explicit stream, a scalar and
 // a zero-element tensor.

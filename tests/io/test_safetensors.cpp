@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/files.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
 
@@ -29,49 +30,12 @@ namespace shardinit {
 namespace {
 
 namespace fs = std::filesystem;
+using test::read_all;
+using test::write_all;
+using TempDir = test::TempDir;
 using ::testing::HasSubstr;
 using nlohmann::json;
 
-// A fresh, empty directory, removed with everything in it at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    std::random_device random;
-    path_ = fs::temp_directory_path() /
-            ("shardinit_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++) + "_" + std::to_string(random()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  [[nodiscard]] const fs::path& path() const { return path_; }
-  [[nodiscard]] fs::path operator/(const std::string& name) const { return path_ / name; }
-  // Names of everything in the directory, sorted.
-  [[nodiscard]] std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
-
-std::string read_all(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_all(const fs::path& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good());
-}
 
 std::string le64(std::uint64_t n) {
   std::string s(8, '\0');
