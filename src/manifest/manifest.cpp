@@ -83,6 +83,17 @@ std::string string_value(const json& value, const Path& where) {
   return value.get<std::string>();
 }
 
+// Runs one of the library's parse_* functions, whose messages cannot know where the text came from,
+// and puts the value's path in front of its message.
+template <class Parse>
+auto parse_at(const Path& at, Parse parse) {
+  try {
+    return parse();
+  } catch (const Error& e) {
+    fail(at.prefix() + e.what());
+  }
+}
+
 double optional_number(const json& object, const Path& where, const char* key, double default_value) {
   const auto it = object.find(key);
   return it == object.end() ? default_value : number(*it, where.key(key));
@@ -90,15 +101,9 @@ double optional_number(const json& object, const Path& where, const char* key, d
 
 init::Initializer parse_initializer(const json& spec, const Path& where) {
   if (!spec.is_object()) fail(where.text + ": expected an object like {\"fn\": \"normal\", \"std\": 0.02}, got " + type_of(spec));
-  const init::Kind kind = [&] {
-    const Path at = where.key("fn");
-    try {
-      return init::parse_kind(string_value(require_key(spec, where, "fn"), at));
-    } catch (const Error& e) {
-      if (std::string_view(e.what()).starts_with(at.text)) throw;
-      fail(at.text + ": " + e.what());
-    }
-  }();
+  const Path at_fn = where.key("fn");
+  const std::string fn = string_value(require_key(spec, where, "fn"), at_fn);
+  const init::Kind kind = parse_at(at_fn, [&] { return init::parse_kind(fn); });
   using K = init::Kind;
   switch (kind) {
     case K::zeros:
@@ -125,19 +130,15 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
       reject_unknown_keys(spec, where, {"fn", "a", "mode", "nonlinearity"});
       init::KaimingOptions o;
       o.a = optional_number(spec, where, "a", 0.0);
-      const auto wrap = [](const Path& at, auto parse) {
-        try {
-          return parse();
-        } catch (const Error& e) {
-          fail(at.text + ": " + e.what());
-        }
-      };
       if (const auto it = spec.find("mode"); it != spec.end()) {
-        o.mode = wrap(where.key("mode"), [&] { return init::parse_fan_mode(string_value(*it, where.key("mode"))); });
+        const Path at = where.key("mode");
+        const std::string mode = string_value(*it, at);
+        o.mode = parse_at(at, [&] { return init::parse_fan_mode(mode); });
       }
       if (const auto it = spec.find("nonlinearity"); it != spec.end()) {
-        o.nonlinearity = wrap(where.key("nonlinearity"),
-                              [&] { return init::parse_nonlinearity(string_value(*it, where.key("nonlinearity"))); });
+        const Path at = where.key("nonlinearity");
+        const std::string nonlinearity = string_value(*it, at);
+        o.nonlinearity = parse_at(at, [&] { return init::parse_nonlinearity(nonlinearity); });
       }
       return init::Initializer(kind, o);
     }
@@ -170,12 +171,9 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index) {
   }
 
   if (const auto it = object.find("dtype"); it != object.end()) {
-    try {
-      t.dtype = parse_dtype(string_value(*it, where.key("dtype")));
-    } catch (const Error& e) {
-      if (std::string_view(e.what()).starts_with(where.text)) throw;
-      fail(where.key("dtype").text + ": " + e.what());
-    }
+    const Path at = where.key("dtype");
+    const std::string dtype = string_value(*it, at);
+    t.dtype = parse_at(at, [&] { return parse_dtype(dtype); });
   }
   t.initializer = parse_initializer(require_key(object, where, "init"), where.key("init"));
   for (const char* key : {"fan_in", "fan_out"}) {
