@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ make cmake
+  libopenmpi-dev openmpi-bin                    # MPI: collective checkpoints, mpirun
   nlohmann-json3-dev libcli11-dev              # manifest parsing, command line
   libgtest-dev libgmock-dev                     # tests
   libboost-random-dev libboost-dev              # Boost.Random (custom initializers) and Boost.Math (test reference)

@@ -1,5 +1,6 @@
 #pragma once
 #include <filesystem>
+#include <optional>
 #include <string>
 
 namespace shardinit::cli {
@@ -7,27 +8,41 @@ namespace shardinit::cli {
 // Exit statuses of the shardinit command (docs/cli.md).
 enum ExitStatus : int {
   kSuccess = 0,
-  kMismatch = 1,      // verify: the file does not match the manifest
-  kInvalidInput = 2,  // bad command line or manifest
-  kIoError = 3,       // a file could not be read or written
-  kInternalError = 4, // a bug: please report it
+  kMismatch = 1,       // verify: the file does not match the manifest
+  kInvalidInput = 2,   // bad command line or manifest
+  kIoError = 3,        // a file could not be read or written
+  kInternalError = 4,  // a bug: please report it
 };
 
-struct InitOptions {
+// How this process was started, which decides what it computes.
+struct Launch {
+  enum class Kind {
+    single,      // one process: every tensor whole
+    mpi,         // under mpirun (MPI is initialized): this rank's shards, collective I/O
+    one_rank,    // --rank/--world or RANK/WORLD_SIZE without MPI: just that rank's shards
+  };
+  Kind kind = Kind::single;
+  int rank = 0;
+  int world = 1;
+};
+
+struct CommonOptions {
   std::filesystem::path manifest;
+  std::optional<std::filesystem::path> per_rank_dir;  // per-rank files instead of one global file
+  bool quiet = false;
+};
+
+struct InitOptions : CommonOptions {
   std::filesystem::path output;
   bool force = false;
-  bool quiet = false;
 };
 
-struct VerifyOptions {
-  std::filesystem::path manifest;
+struct VerifyOptions : CommonOptions {
   std::filesystem::path file;
-  bool quiet = false;
 };
 
 // Each returns an exit status; errors are thrown as shardinit::Error and mapped by main().
-int run_init(const InitOptions& options);
-int run_verify(const VerifyOptions& options);
+int run_init(const InitOptions& options, const Launch& launch);
+int run_verify(const VerifyOptions& options, const Launch& launch);
 
 }  // namespace shardinit::cli

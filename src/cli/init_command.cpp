@@ -1,20 +1,78 @@
 #include <chrono>
 #include <cstdio>
 
+#include <mpi.h>
+
 #include "cli/commands.hpp"
+#include "cli/load.hpp"
+#include "cli/progress.hpp"
 #include "cli/summary.hpp"
+#include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
+#include "shardinit/io/rank_checkpoint.hpp"
+#include "shardinit/mpi/mpi.hpp"
 
 namespace shardinit::cli {
 
-int run_init(const InitOptions& options) {
+int run_init(const InitOptions& options, const Launch& launch) {
   const auto start = std::chrono::steady_clock::now();
-  const Manifest manifest = load_manifest(options.manifest);
-  const WriteStats stats = write_checkpoint(manifest, options.output, options.force);
+  const Manifest manifest = load_for(options, launch);
+  const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
+  if (options.per_rank_dir) {
+    // The directory is this command's output: make it (every rank may try; it is idempotent).
+    std::error_code ec;
+    std::filesystem::create_directories(*options.per_rank_dir, ec);
+  }
+  WriteStats stats;
+  std::string target;
+  {
+    ProgressLine progress(!options.quiet && speaker);
+    const auto report = [&progress](std::int64_t done, std::int64_t total) { progress.update(done, total); };
+    switch (launch.kind) {
+      case Launch::Kind::single:
+        if (options.per_rank_dir) {
+          stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir, options.force);
+          target = (*options.per_rank_dir / rank_file_name(0, 1)).string();
+        } else {
+          stats = write_checkpoint(manifest, options.output, options.force, report);
+          target = options.output.string();
+        }
+        break;
+      case Launch::Kind::mpi:
+        if (options.per_rank_dir) {
+          stats = mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir, options.force);
+          target = options.per_rank_dir->string() + " (" + std::to_string(launch.world) + " rank files)";
+        } else {
+          stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, options.output, options.force, report);
+          target = options.output.string();
+        }
+        break;
+      case Launch::Kind::one_rank:
+        if (!options.per_rank_dir) {
+          throw Error(ErrorKind::invalid_argument,
+                      "rank " + std::to_string(launch.rank) + " of " + std::to_string(launch.world) +
+                          " alone cannot write the global file (that needs every rank under mpirun): use --per-rank DIR");
+        }
+        stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, launch.world), launch.rank,
+                                      *options.per_rank_dir, options.force);
+        target = (*options.per_rank_dir / rank_file_name(launch.rank, launch.world)).string();
+        break;
+    }
+  }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (!options.quiet) {
-    std::fprintf(stderr, "shardinit: wrote %s: %s\n", options.output.c_str(),
-                 summary_line(stats.tensors, stats.elements, stats.bytes, seconds).c_str());
+  if (!options.quiet && speaker) {
+    std::int64_t elements = stats.elements;
+    if (launch.kind == Launch::Kind::mpi) {
+      long long mine = stats.elements, all = 0;  // every rank's share
+      MPI_Reduce(&mine, &all, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+      elements = all;
+    }
+    std::fprintf(stderr, "shardinit: wrote %s: %s%s\n", target.c_str(),
+                 summary_line(stats.tensors, elements, stats.bytes, seconds).c_str(),
+                 launch.kind == Launch::Kind::mpi ? (", " + std::to_string(launch.world) + " ranks").c_str() : "");
+  } else if (launch.kind == Launch::Kind::mpi) {
+    long long mine = stats.elements, all = 0;
+    MPI_Reduce(&mine, &all, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
   }
   return kSuccess;
 }

@@ -1,4 +1,7 @@
-// The shardinit command: `init` writes a manifest's checkpoint, `verify` checks one.
+// The shardinit command: `init` writes a manifest's checkpoint, `verify` checks one; under mpirun
+// every rank computes only its own shards.
+
+#include <mpi.h>
 
 #include <csignal>
 #include <cstdio>
@@ -7,74 +10,146 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.hpp"
+#include "cli/launch.hpp"
+#include "mpi/agreement.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/version.hpp"
 
 namespace {
 
+using namespace shardinit::cli;
+
 int exit_status_for(shardinit::ErrorKind kind) {
   using shardinit::ErrorKind;
   switch (kind) {
     case ErrorKind::invalid_argument:
-    case ErrorKind::parse: return shardinit::cli::kInvalidInput;
-    case ErrorKind::io: return shardinit::cli::kIoError;
-    case ErrorKind::bad_file: return shardinit::cli::kMismatch;
+    case ErrorKind::parse: return kInvalidInput;
+    case ErrorKind::io: return kIoError;
+    case ErrorKind::bad_file: return kMismatch;
   }
-  return shardinit::cli::kInternalError;
+  return kInternalError;
 }
+
+// MPI is initialized only under an MPI launcher, and finalized on every way out of main.
+class MpiSession {
+ public:
+  explicit MpiSession(int& argc, char**& argv) {
+    if (!started_by_mpi_launcher()) return;
+    MPI_Init(&argc, &argv);
+    active_ = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+    MPI_Comm_size(MPI_COMM_WORLD, &size_);
+  }
+  ~MpiSession() {
+    if (active_) MPI_Finalize();
+  }
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  [[nodiscard]] bool active() const noexcept { return active_; }
+  [[nodiscard]] int rank() const noexcept { return rank_; }
+  [[nodiscard]] int size() const noexcept { return size_; }
+
+  // An error only this rank saw: the others may be waiting in a collective call, so end the job.
+  [[noreturn]] void abort_job(int status) const {
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, status);
+    std::_Exit(status);
+  }
+
+ private:
+  bool active_ = false;
+  int rank_ = 0;
+  int size_ = 1;
+};
 
 }  // namespace
 
 int main(int argc, char** argv) {
   // With a file-size limit (ulimit -f), exceeding it must be a write error we report, not a kill.
   std::signal(SIGXFSZ, SIG_IGN);
+  MpiSession mpi(argc, argv);
 
-  using namespace shardinit::cli;
   CLI::App app{
       "shardinit: initialize model parameters shard by shard. Every value is a pure function of (seed, tensor "
       "stream, global element index), drawn from Philox4x32-10, so any piece of a tensor is bit-for-bit the same "
-      "piece of the whole, however it is split.\n\nExit status: 0 success, 1 verify mismatch, 2 bad command line or "
-      "manifest, 3 I/O error, 4 internal error. Manifest format: docs/manifest.md.",
+      "piece of the whole, however it is split.\n\n"
+      "Under mpirun each rank computes only its own shards (layouts: docs/layouts.md) and the ranks write ONE "
+      "file together with MPI-IO, byte-identical to a single process's. With --rank R --world W (or the RANK / "
+      "WORLD_SIZE of torchrun, SLURM_PROCID / SLURM_NTASKS of SLURM) and no MPI launcher, the process computes "
+      "just that rank's shards, into its own file under --per-rank DIR.\n\n"
+      "Exit status: 0 success, 1 verify mismatch, 2 bad command line or manifest, 3 I/O error, 4 internal error. "
+      "Manifest format: docs/manifest.md.",
       "shardinit"};
   app.set_version_flag("--version", std::string(shardinit::kLibraryVersion) + " (stream format " +
                                         std::string(shardinit::kStreamFormatVersion) + ")");
   app.require_subcommand(1);
+  std::optional<int> rank, world;
+  const auto add_rank_options = [&](CLI::App* command) {
+    command->add_option("--rank", rank, "This process's rank, when no MPI launcher started it")->check(CLI::NonNegativeNumber);
+    command->add_option("--world", world, "The number of ranks, with --rank")->check(CLI::PositiveNumber);
+  };
 
   InitOptions init_options;
   CLI::App* init = app.add_subcommand(
-      "init", "Generate every tensor of MANIFEST and write them to one safetensors file. The file appears only once "
-              "complete (written under a temporary name, then renamed); on any error nothing is left at OUT.");
+      "init", "Generate every tensor of MANIFEST and write them to one safetensors file (or, with --per-rank, each "
+              "rank's shards to its own file). A file appears only once complete (written under a temporary name, "
+              "then renamed); on any error nothing is left at OUT.");
   init->add_option("manifest", init_options.manifest, "Manifest JSON (seed and tensors)")->required();
-  init->add_option("-o,--output", init_options.output, "Output safetensors file")->required();
-  init->add_flag("-f,--force", init_options.force, "Replace OUT if it exists (refused otherwise)");
+  auto* output = init->add_option("-o,--output", init_options.output, "Output safetensors file");
+  auto* per_rank = init->add_option("--per-rank", init_options.per_rank_dir,
+                                    "Write each rank's shards to DIR/rank-RRRRR-of-WWWWW.safetensors instead, with "
+                                    "each tensor's global shape and box in __metadata__");
+  output->excludes(per_rank);
+  init->add_flag("-f,--force", init_options.force, "Replace existing output (refused otherwise)");
   init->add_flag("-q,--quiet", init_options.quiet, "Print nothing on success");
+  add_rank_options(init);
 
   VerifyOptions verify_options;
   CLI::App* verify = app.add_subcommand(
-      "verify", "Recompute MANIFEST and compare it with FILE: header, metadata and every element. Exit 0 on a match; "
-                "exit 1 naming the first mismatching tensor and element otherwise.");
+      "verify", "Recompute MANIFEST and compare it with FILE (or the rank files in --per-rank DIR): header, metadata "
+                "and every element. Exit 0 on a match; exit 1 naming the first mismatching tensor and element.");
   verify->add_option("manifest", verify_options.manifest, "Manifest JSON")->required();
-  verify->add_option("file", verify_options.file, "safetensors file to check")->required();
+  auto* file = verify->add_option("file", verify_options.file, "safetensors file to check");
+  auto* verify_per_rank = verify->add_option("--per-rank", verify_options.per_rank_dir, "Check the rank files in DIR");
+  file->excludes(verify_per_rank);
   verify->add_flag("-q,--quiet", verify_options.quiet, "Print nothing on a match");
+  add_rank_options(verify);
 
   try {
     app.parse(argc, argv);
+    if (init->parsed() && init_options.output.empty() && !init_options.per_rank_dir) {
+      throw CLI::RequiredError("-o,--output or --per-rank");
+    }
+    if (verify->parsed() && verify_options.file.empty() && !verify_options.per_rank_dir) {
+      throw CLI::RequiredError("FILE or --per-rank");
+    }
   } catch (const CLI::ParseError& e) {
-    const int status = app.exit(e);
+    const int status = mpi.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
     return status == 0 ? kSuccess : kInvalidInput;
   }
 
   try {
-    if (init->parsed()) return run_init(init_options);
-    return run_verify(verify_options);
+    Launch launch;
+    if (mpi.active()) {
+      if (rank || world) throw shardinit::Error(shardinit::ErrorKind::invalid_argument, "--rank and --world are for runs without an MPI launcher");
+      launch = Launch{Launch::Kind::mpi, mpi.rank(), mpi.size()};
+    } else {
+      launch = one_rank_launch(rank, world);
+    }
+    if (init->parsed()) return run_init(init_options, launch);
+    return run_verify(verify_options, launch);
   } catch (const shardinit::Error& e) {
-    std::fprintf(stderr, "shardinit: error: %s\n", e.what());
+    const bool shared = !mpi.active() || shardinit::mpi::detail::is_agreed(e);
+    if (mpi.rank() == 0 || !shared) std::fprintf(stderr, "shardinit: error: %s\n", e.what());
+    if (!shared) mpi.abort_job(exit_status_for(e.kind()));
     return exit_status_for(e.kind());
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "shardinit: error: out of memory\n");
+    if (mpi.active()) mpi.abort_job(kIoError);
     return kIoError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "shardinit: internal error: %s\n", e.what());
+    if (mpi.active()) mpi.abort_job(kInternalError);
     return kInternalError;
   }
 }

@@ -150,17 +150,35 @@ void TensorFiller::fill_flat(Index first, Index count, std::span<std::byte> out)
 }
 
 void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
+  Index count = 0;
   try {
     check_box_inside(spec_.shape, box);
+    count = box.element_count();
   } catch (const Error& e) {
     throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
   }
-  const Index count = box.element_count();
+  fill_box_range(box, 0, count, out);
+}
+
+void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std::span<std::byte> out) const {
+  Index total = 0;
+  try {
+    check_box_inside(spec_.shape, box);
+    total = box.element_count();
+  } catch (const Error& e) {
+    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+  }
   const std::size_t element_size = dtype_size(spec_.dtype);
+  if (first < 0 || count < 0 || first > total || count > total - first) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': elements [" + std::to_string(first) + ", " +
+                                                 std::to_string(first) + " + " + std::to_string(count) +
+                                                 ") are not inside box " + box.to_string());
+  }
   if (out.size() != static_cast<std::size_t>(count) * element_size) {
     throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': output buffer holds " +
-                                                 std::to_string(out.size()) + " bytes, box " + box.to_string() +
-                                                 " needs " + std::to_string(static_cast<std::size_t>(count) * element_size));
+                                                 std::to_string(out.size()) + " bytes, " + std::to_string(count) +
+                                                 " elements of box " + box.to_string() + " need " +
+                                                 std::to_string(static_cast<std::size_t>(count) * element_size));
   }
   if (count == 0) return;
   const std::size_t rank = spec_.shape.size();
@@ -168,15 +186,22 @@ void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
     fill_flat(0, 1, out);
     return;
   }
-  // The box is a set of contiguous runs along the last dimension; each run is a flat range.
+  // The box is a set of contiguous runs along its last dimension; each run is a flat range of the
+  // tensor. Start at the run holding element `first` of the box.
   const auto strides = row_major_strides(spec_.shape);
   const Index run = box.extent[rank - 1];
-  const std::size_t run_bytes = static_cast<std::size_t>(run) * element_size;
-  std::vector<Index> position(box.start);
-  for (std::size_t offset = 0; offset < out.size(); offset += run_bytes) {
+  std::vector<Index> position = unflatten(box.extent, first);
+  for (std::size_t d = 0; d < rank; ++d) position[d] += box.start[d];
+  std::size_t offset = 0;
+  while (count > 0) {
     Index flat = 0;
     for (std::size_t d = 0; d < rank; ++d) flat += position[d] * strides[d];
-    fill_flat(flat, run, out.subspan(offset, run_bytes));
+    const Index take = std::min(count, box.start[rank - 1] + run - position[rank - 1]);
+    const std::size_t bytes = static_cast<std::size_t>(take) * element_size;
+    fill_flat(flat, take, out.subspan(offset, bytes));
+    offset += bytes;
+    count -= take;
+    position[rank - 1] = box.start[rank - 1];
     for (std::size_t d = rank - 1; d-- > 0;) {  // odometer over the outer dimensions
       if (++position[d] < box.start[d] + box.extent[d]) break;
       position[d] = box.start[d];

@@ -24,6 +24,9 @@ class AtomicFile {
   // Flushes to stable storage and renames into place.
   void commit();
 
+  // Where the data goes until commit(): other processes (MPI ranks) may write it too.
+  [[nodiscard]] const std::filesystem::path& temporary_path() const noexcept { return temporary_; }
+
  private:
   [[noreturn]] void fail(const std::string& what, int error_number);
   std::filesystem::path target_;

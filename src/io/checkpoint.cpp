@@ -1,5 +1,7 @@
 #include "shardinit/io/checkpoint.hpp"
 
+#include "io/checkpoint_internal.hpp"
+
 #include <algorithm>
 #include <cstring>
 #include <map>
@@ -11,20 +13,6 @@
 namespace shardinit {
 
 namespace {
-
-SafetensorsMetadata checkpoint_metadata(const Manifest& manifest) {
-  return {{kMetaFormat, "pt"},
-          {kMetaStreamFormat, std::string(kStreamFormatVersion)},
-          {kMetaSeed, std::to_string(manifest.seed)},
-          {kMetaDigest, manifest_digest(manifest)},
-          {kMetaSpec, canonical_spec_json(manifest)}};
-}
-
-std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest) {
-  std::map<std::string, TensorFiller> fillers;
-  for (const auto& t : manifest.tensors) fillers.emplace(t.name, TensorFiller(manifest.seed, t.spec()));
-  return fillers;
-}
 
 std::string hex_bytes(std::span<const std::byte> bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
@@ -88,31 +76,49 @@ std::string header_difference(const SafetensorsLayout& expected, const Safetenso
 
 }  // namespace
 
+SafetensorsMetadata checkpoint_metadata(const Manifest& manifest) {
+  return {{kMetaFormat, "pt"},
+          {kMetaStreamFormat, std::string(kStreamFormatVersion)},
+          {kMetaSeed, std::to_string(manifest.seed)},
+          {kMetaDigest, manifest_digest(manifest)},
+          {kMetaSpec, canonical_spec_json(manifest)}};
+}
+
+std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest) {
+  std::map<std::string, TensorFiller> fillers;
+  for (const auto& t : manifest.tensors) fillers.emplace(t.name, TensorFiller(manifest.seed, t.spec()));
+  return fillers;
+}
+
 SafetensorsLayout checkpoint_layout(const Manifest& manifest) {
   std::vector<SafetensorsLayout::Entry> entries;
   for (const auto& t : manifest.tensors) entries.push_back({t.name, t.dtype, t.shape});
   return SafetensorsLayout(std::move(entries), checkpoint_metadata(manifest));
 }
 
-WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite) {
+WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
+                            const ProgressCallback& progress) {
   const SafetensorsLayout layout = checkpoint_layout(manifest);
   const auto fillers = fillers_by_name(manifest);
-  write_safetensors(
-      path, layout,
-      [&fillers](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
-        fillers.at(t.name).fill_flat(first, count, out);
-      },
-      overwrite);
   WriteStats stats;
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
   for (const auto& t : manifest.tensors) stats.elements += element_count(t.shape);
   stats.bytes = layout.file_size();
+  std::int64_t done = 0;
+  write_safetensors(
+      path, layout,
+      [&](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
+        fillers.at(t.name).fill_flat(first, count, out);
+        done += count;
+        if (progress) progress(done, stats.elements);
+      },
+      overwrite);
   return stats;
 }
 
-VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path) {
+std::optional<VerifyResult> check_header(const SafetensorsLayout& expected, const SafetensorsMetadata& expected_metadata,
+                                        const std::filesystem::path& path) {
   VerifyResult result;
-  const SafetensorsLayout expected = checkpoint_layout(manifest);
   std::optional<SafetensorsReader> file;
   try {
     file.emplace(path);
@@ -121,35 +127,43 @@ VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::
     result.message = e.what();
     return result;
   }
-  if (file->prefix() != expected.prefix()) {
-    result.message = header_difference(expected, *file, checkpoint_metadata(manifest), result.tensor);
-    return result;
-  }
+  if (file->prefix() == expected.prefix()) return std::nullopt;
+  result.message = header_difference(expected, *file, expected_metadata, result.tensor);
+  return result;
+}
+
+std::string describe_difference(const std::string& tensor, const Shape& shape, Index flat,
+                                std::span<const std::byte> expected, std::span<const std::byte> found) {
+  return "tensor '" + tensor + "' differs at flat index " + std::to_string(flat) + " (element " +
+         shape_to_string(unflatten(shape, flat)) + "): expected bits " + hex_bytes(expected) + ", found " +
+         hex_bytes(found);
+}
+
+VerifyResult verify_file(const SafetensorsLayout& expected, const SafetensorsMetadata& expected_metadata,
+                         const TensorProducer& produce, const std::filesystem::path& path) {
+  if (auto mismatch = check_header(expected, expected_metadata, path)) return *mismatch;
   // Same header, so the same offsets: compare the data tensor by tensor, in chunks.
-  const auto fillers = fillers_by_name(manifest);
+  const SafetensorsReader file(path);
+  VerifyResult result;
   constexpr std::size_t kChunkBytes = std::size_t{8} << 20;
   std::vector<std::byte> want(kChunkBytes), have(kChunkBytes);
   for (const SafetensorsTensor& t : expected.tensors()) {
     const std::size_t element_size = dtype_size(t.dtype);
     const Index total = static_cast<Index>((t.end - t.begin) / element_size);
     const Index chunk = static_cast<Index>(kChunkBytes / element_size);
-    const TensorFiller& filler = fillers.at(t.name);
     for (Index first = 0; first < total; first += chunk) {
       const Index count = std::min(chunk, total - first);
       const std::size_t bytes = static_cast<std::size_t>(count) * element_size;
-      filler.fill_flat(first, count, std::span(want.data(), bytes));
-      file->read(expected.data_start() + t.begin + static_cast<std::uint64_t>(first) * element_size,
-                 std::span(have.data(), bytes));
+      produce(t, first, count, std::span(want.data(), bytes));
+      file.read(expected.data_start() + t.begin + static_cast<std::uint64_t>(first) * element_size,
+                std::span(have.data(), bytes));
       if (std::memcmp(want.data(), have.data(), bytes) != 0) {
         Index i = 0;
         while (std::memcmp(want.data() + i * element_size, have.data() + i * element_size, element_size) == 0) ++i;
-        const Index flat = first + i;
         result.tensor = t.name;
-        result.index = flat;
-        result.message = "tensor '" + t.name + "' differs at flat index " + std::to_string(flat) + " (element " +
-                         shape_to_string(unflatten(t.shape, flat)) + "): expected bits " +
-                         hex_bytes(std::span(want.data() + i * element_size, element_size)) + ", found " +
-                         hex_bytes(std::span(have.data() + i * element_size, element_size));
+        result.index = first + i;
+        result.message = describe_difference(t.name, t.shape, first + i, std::span(want.data() + i * element_size, element_size),
+                                             std::span(have.data() + i * element_size, element_size));
         return result;
       }
       result.elements_checked += count;
@@ -159,6 +173,15 @@ VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::
   result.message = std::to_string(expected.tensors().size()) + " tensors, " + std::to_string(result.elements_checked) +
                    " elements and the header match";
   return result;
+}
+
+VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path) {
+  const auto fillers = fillers_by_name(manifest);
+  return verify_file(checkpoint_layout(manifest), checkpoint_metadata(manifest),
+                     [&fillers](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
+                       fillers.at(t.name).fill_flat(first, count, out);
+                     },
+                     path);
 }
 
 }  // namespace shardinit

@@ -1,5 +1,7 @@
 #include "shardinit/manifest/manifest.hpp"
 
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -153,13 +155,68 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
   fail(where.text + ": unknown initializer");
 }
 
-ManifestTensor parse_tensor(const json& object, const Path& where_index) {
+// How many axes the run's mesh has, and the Colossal-AI configuration if there is one: what a
+// tensor's "layout" is checked against.
+struct MeshContext {
+  std::size_t axes = 1;  // the default mesh [world] has one axis
+  std::optional<TensorParallelConfig> parallel;
+};
+
+TensorLayout parse_layout(const json& value, const Path& where, const Shape& shape, const MeshContext& mesh,
+                          std::string& name) {
+  if (value.is_string()) {
+    name = value.get<std::string>();
+    if (name == "replicate") return TensorLayout::replicated(shape.size());
+    if (!mesh.parallel) {
+      fail(where.prefix() + "layout \"" + name +
+           "\" is a Colossal-AI preset: it needs \"parallel\": {\"tensor\": {\"mode\": ..., \"size\": ...}} in the manifest "
+           "(with a plain \"mesh\", use \"replicate\" or {\"shard\": {...}})");
+    }
+    return parse_at(where, [&] { return colossal_layout(*mesh.parallel, name, shape); });
+  }
+  if (!value.is_object()) {
+    fail(where.prefix() + "expected a preset name or {\"shard\": {\"0\": [mesh axes], ...}}, got " + type_of(value));
+  }
+  reject_unknown_keys(value, where, {"shard"});
+  const json& shard = require_key(value, where, "shard");
+  if (!shard.is_object()) fail(where.key("shard").text + ": expected an object {\"tensor dim\": [mesh axes]}, got " + type_of(shard));
+  name = "custom";
+  TensorLayout layout = TensorLayout::replicated(shape.size());
+  for (const auto& [dim_text, axes] : shard.items()) {
+    const Path at = where.key("shard").key(dim_text);
+    std::size_t dim = 0;
+    const auto [end, error] = std::from_chars(dim_text.data(), dim_text.data() + dim_text.size(), dim);
+    if (error != std::errc() || end != dim_text.data() + dim_text.size() || dim >= shape.size()) {
+      fail(at.prefix() + "\"" + dim_text + "\" is not a dimension of shape " + shape_to_string(shape) +
+           " (expected \"0\".." + (shape.empty() ? std::string("none: a scalar cannot be split") : "\"" + std::to_string(shape.size() - 1) + "\"") + ")");
+    }
+    if (!axes.is_array()) fail(at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
+    for (std::size_t i = 0; i < axes.size(); ++i) {
+      const std::uint64_t axis = unsigned_integer(axes[i], at.element(i));
+      if (axis >= mesh.axes) {
+        fail(at.element(i).prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " +
+             std::to_string(mesh.axes) + (mesh.axes == 1 ? " axis" : " axes"));
+      }
+      layout.dim_axes[dim].push_back(static_cast<int>(axis));
+    }
+  }
+  // Each mesh axis splits at most one dimension, once.
+  std::vector<int> all;
+  for (const auto& axes : layout.dim_axes) all.insert(all.end(), axes.begin(), axes.end());
+  std::sort(all.begin(), all.end());
+  if (const auto twice = std::adjacent_find(all.begin(), all.end()); twice != all.end()) {
+    fail(where.prefix() + "mesh axis " + std::to_string(*twice) + " is used twice in " + layout.to_string());
+  }
+  return layout;
+}
+
+ManifestTensor parse_tensor(const json& object, const Path& where_index, const MeshContext& mesh) {
   if (!object.is_object()) fail(where_index.text + ": expected a tensor object, got " + type_of(object));
   ManifestTensor t;
   t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
   if (t.name.empty()) fail(where_index.text + ".name: the name is empty");
   const Path where{where_index.text + " (\"" + t.name + "\")"};
-  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream"});
+  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout"});
 
   const json& shape = require_key(object, where, "shape");
   if (!shape.is_array()) fail(where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
@@ -184,12 +241,22 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index) {
     }
   }
   if (const auto it = object.find("stream"); it != object.end()) t.explicit_stream = unsigned_integer(*it, where.key("stream"));
+  t.layout = TensorLayout::replicated(t.shape.size());
+  t.layout_name = "replicate";
+  if (const auto it = object.find("layout"); it != object.end()) {
+    t.layout = parse_layout(*it, where.key("layout"), t.shape, mesh, t.layout_name);
+  }
   t.stream = t.explicit_stream ? *t.explicit_stream : stream_from_name(t.name);
 
   // Resolve fans and the distribution now, so that a manifest that loads can always be generated.
   try {
     // A zero-element tensor may have other dimensions whose fans overflow; it keeps only explicit fans.
-    const init::Fans resolved = t.empty ? t.explicit_fans : init::resolve_fans(t.explicit_fans, t.shape);
+    init::Fans resolved = t.empty ? t.explicit_fans : init::resolve_fans(t.explicit_fans, t.shape);
+    if (!t.empty && mesh.parallel && colossal_weight_in_out(mesh.parallel->mode, t.layout_name)) {
+      // Colossal-AI stores these Linear weights (in, out) and passes in_features / out_features.
+      resolved.fan_in = t.explicit_fans.fan_in ? t.explicit_fans.fan_in : std::optional<Index>(t.shape[0]);
+      resolved.fan_out = t.explicit_fans.fan_out ? t.explicit_fans.fan_out : std::optional<Index>(t.shape[1]);
+    }
     if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;
     if (t.initializer.uses_fan_out()) t.fans.fan_out = resolved.fan_out;
     if (t.empty) {
@@ -235,17 +302,60 @@ std::string describe_duplicate(const json& document, const detail::DuplicateKey&
 Manifest interpret(const json& document) {
   const Path root{""};
   if (!document.is_object()) fail("expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
-  reject_unknown_keys(document, root, {"seed", "tensors"});
+  reject_unknown_keys(document, root, {"seed", "tensors", "mesh", "parallel"});
 
   Manifest manifest;
   manifest.seed = unsigned_integer(require_key(document, root, "seed"), root.key("seed"));
+  MeshContext mesh_context;
+  if (document.contains("mesh") && document.contains("parallel")) {
+    fail("give either \"mesh\" or \"parallel\", not both (\"parallel\" defines the mesh)");
+  }
+  if (const auto it = document.find("mesh"); it != document.end()) {
+    const Path at = root.key("mesh");
+    if (!it->is_array() || it->empty()) fail(at.prefix() + "expected a non-empty array of mesh dimensions, got " + type_of(*it));
+    std::vector<int> shape;
+    for (std::size_t i = 0; i < it->size(); ++i) {
+      const std::uint64_t d = unsigned_integer((*it)[i], at.element(i));
+      if (d < 1 || d > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+        fail(at.element(i).prefix() + "a mesh dimension must be between 1 and 2^31 - 1, got " + std::to_string(d));
+      }
+      shape.push_back(static_cast<int>(d));
+    }
+    manifest.mesh = parse_at(at, [&] { return ProcessMesh(shape); }).shape();
+    mesh_context.axes = shape.size();
+  }
+  if (const auto it = document.find("parallel"); it != document.end()) {
+    const Path at = root.key("parallel");
+    if (!it->is_object()) fail(at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}}, got " + type_of(*it));
+    reject_unknown_keys(*it, at, {"tensor"});
+    const json& tensor = require_key(*it, at, "tensor");
+    const Path at_tensor = at.key("tensor");
+    if (!tensor.is_object()) fail(at_tensor.prefix() + "expected {\"mode\": ..., \"size\": ...}, got " + type_of(tensor));
+    reject_unknown_keys(tensor, at_tensor, {"mode", "size", "depth"});
+    TensorParallelConfig config;
+    const std::string mode = string_value(require_key(tensor, at_tensor, "mode"), at_tensor.key("mode"));
+    config.mode = parse_at(at_tensor.key("mode"), [&] { return parse_tensor_parallel_mode(mode); });
+    const auto small_int = [&](const char* key, int default_value) {
+      const auto found = tensor.find(key);
+      if (found == tensor.end()) return default_value;
+      const std::uint64_t v = unsigned_integer(*found, at_tensor.key(key));
+      if (v < 1 || v > 1u << 20) fail(at_tensor.key(key).prefix() + "must be between 1 and 2^20, got " + std::to_string(v));
+      return static_cast<int>(v);
+    };
+    if (!tensor.contains("size")) fail(at_tensor.prefix() + "missing required key \"size\"");
+    config.size = small_int("size", 1);
+    config.depth = small_int("depth", 1);
+    mesh_context.axes = parse_at(at_tensor, [&] { return colossal_mesh(config); }).shape().size();
+    manifest.parallel = config;
+    mesh_context.parallel = config;
+  }
   const json& tensors = require_key(document, root, "tensors");
   if (!tensors.is_array()) fail(root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
 
   std::unordered_map<std::string, std::size_t> by_name;
   std::unordered_map<std::uint64_t, std::size_t> by_stream;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
-    ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i));
+    ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i), mesh_context);
     if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
       fail("tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
            "] and tensors[" + std::to_string(i) + "])");
@@ -270,6 +380,21 @@ Manifest parse_manifest(std::string_view json_text, std::string_view source) {
   } catch (const Error& e) {
     throw Error(e.kind(), std::string(source) + ": " + e.what());
   }
+}
+
+ProcessMesh manifest_mesh(const Manifest& manifest, int world) {
+  const ProcessMesh mesh = manifest.parallel ? colossal_mesh(*manifest.parallel)
+                           : manifest.mesh   ? ProcessMesh(*manifest.mesh)
+                                             : ProcessMesh({world});
+  // One process holds everything: a mesh of the same axes, each of size 1, makes every box whole.
+  if (world == 1) return ProcessMesh(std::vector<int>(mesh.shape().size(), 1));
+  if (mesh.size() != world) {
+    throw Error(ErrorKind::invalid_argument,
+                (manifest.parallel ? "the tensor parallel size is " + std::to_string(mesh.size())
+                                   : "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks") +
+                    ", but " + std::to_string(world) + " ranks are running");
+  }
+  return mesh;
 }
 
 Manifest load_manifest(const std::filesystem::path& path) {

@@ -1,5 +1,6 @@
 #include "shardinit/tensor/shape.hpp"
 
+#include <algorithm>
 #include <limits>
 
 #include "shardinit/error.hpp"
@@ -73,6 +74,45 @@ void check_box_inside(const Shape& shape, const Box& box) {
       throw Error(ErrorKind::invalid_argument, "box " + box.to_string() + " is not inside shape " +
                                                    shape_to_string(shape) + " (dimension " + std::to_string(d) + ")");
     }
+  }
+}
+
+std::vector<Box> split_box(const Box& box, Index max_elements) {
+  const std::size_t rank = box.extent.size();
+  if (box.element_count() == 0) return {};
+  if (rank == 0) return {box};
+  // The outermost dimension d whose trailing dimensions fit in one piece; split along d.
+  std::size_t d = rank - 1;
+  Index inner = 1;
+  while (d > 0 && inner * box.extent[d] <= max_elements) {
+    inner *= box.extent[d];
+    --d;
+  }
+  if (inner * box.extent[d] <= max_elements) {  // the whole box fits
+    return {box};
+  }
+  const Index rows = std::max<Index>(1, max_elements / inner);
+  std::vector<Box> pieces;
+  std::vector<Index> outer(box.start.begin(), box.start.begin() + static_cast<std::ptrdiff_t>(d));
+  while (true) {
+    for (Index s = 0; s < box.extent[d]; s += rows) {
+      Box piece = box;
+      for (std::size_t k = 0; k < d; ++k) {
+        piece.start[k] = outer[k];
+        piece.extent[k] = 1;
+      }
+      piece.start[d] = box.start[d] + s;
+      piece.extent[d] = std::min(rows, box.extent[d] - s);
+      pieces.push_back(std::move(piece));
+    }
+    std::size_t k = d;  // odometer over the dimensions before d
+    while (k > 0) {
+      --k;
+      if (++outer[k] < box.start[k] + box.extent[k]) break;
+      outer[k] = box.start[k];
+      if (k == 0) return pieces;
+    }
+    if (d == 0) return pieces;
   }
 }
 

@@ -45,6 +45,10 @@ class TensorFiller {
   // The box `box` of the global tensor, stored densely in row-major order of the box.
   void fill_box(const Box& box, std::span<std::byte> out) const;
 
+  // Elements [first, first + count) of the box, counted in the box's own row-major order: lets a box
+  // be produced in pieces of bounded size.
+  void fill_box_range(const Box& box, Index first, Index count, std::span<std::byte> out) const;
+
   [[nodiscard]] const TensorSpec& spec() const noexcept { return spec_; }
 
  private:

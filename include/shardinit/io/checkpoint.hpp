@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -28,8 +29,12 @@ struct WriteStats {
   std::uint64_t bytes = 0;  // file size
 };
 
+// Called as the work advances: (elements done, elements in all).
+using ProgressCallback = std::function<void(std::int64_t done, std::int64_t total)>;
+
 // Generates every tensor and writes the file atomically (see write_safetensors).
-WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite);
+WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
+                            const ProgressCallback& progress = {});
 
 struct VerifyResult {
   bool match = false;

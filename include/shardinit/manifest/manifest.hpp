@@ -12,6 +12,8 @@
 
 #include "shardinit/fill/fill.hpp"
 #include "shardinit/initializers/colossal.hpp"
+#include "shardinit/layout/colossal_presets.hpp"
+#include "shardinit/layout/mesh.hpp"
 
 namespace shardinit {
 
@@ -27,6 +29,9 @@ struct ManifestTensor {
   std::uint64_t stream;   // explicit_stream, else stream_from_name(name)
   Distribution distribution;
   bool empty = false;     // zero elements: a valid no-op (parameters are still checked)
+  // Who holds what under MPI (docs/layouts.md): never changes the values or the file's bytes.
+  TensorLayout layout;       // replicated unless the manifest says otherwise
+  std::string layout_name;   // the preset's name, "replicate", or "custom" for {"shard": ...}
 
   [[nodiscard]] TensorSpec spec() const { return TensorSpec{name, shape, dtype, stream, distribution}; }
 };
@@ -34,7 +39,15 @@ struct ManifestTensor {
 struct Manifest {
   std::uint64_t seed = 0;
   std::vector<ManifestTensor> tensors;  // in manifest order
+  std::optional<std::vector<int>> mesh;            // "mesh": [d0, d1, ...]
+  std::optional<TensorParallelConfig> parallel;    // "parallel": {"tensor": {"mode", "size", "depth"}}
 };
+
+// The process mesh of a run with `world` ranks: Colossal-AI's for "parallel", the given "mesh", or
+// [world]. With world > 1 the mesh must have exactly `world` ranks (Error(invalid_argument)
+// otherwise). A single process fills every tensor whole whatever the mesh: for world == 1 the result
+// has the declared mesh's axes, each of size 1.
+[[nodiscard]] ProcessMesh manifest_mesh(const Manifest& manifest, int world);
 
 // Parses manifest JSON. Throws Error(parse) with line and column for malformed JSON, and
 // Error(invalid_argument) naming the tensor, the key and the bad value for anything else.

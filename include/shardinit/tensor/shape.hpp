@@ -38,4 +38,9 @@ struct Box {
 // Throws Error(invalid_argument) unless `box` has the rank of `shape` and lies inside it.
 void check_box_inside(const Shape& shape, const Box& box);
 
+// Splits `box` into boxes of at most `max_elements` elements (max_elements >= 1), in the box's
+// row-major order, keeping trailing dimensions whole as far as possible. An empty box has no pieces;
+// a box of rank 0 is one piece.
+[[nodiscard]] std::vector<Box> split_box(const Box& box, Index max_elements);
+
 }  // namespace shardinit

@@ -1,0 +1,44 @@
+#pragma once
+// shardinit under MPI: each rank fills only its own shards; checkpoints are written and verified
+// collectively. Every function here is collective over `comm` (all its ranks call it with the same
+// manifest) and, when any rank fails, throws the same Error on every rank (the failing rank with the
+// lowest number decides the message): no rank is left waiting in a collective.
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+
+#include "shardinit/io/checkpoint.hpp"
+#include "shardinit/layout/mesh.hpp"
+
+namespace shardinit::mpi {
+
+// This rank's shard of `spec` (see fill_shard): the mesh must have as many ranks as `comm`.
+// Not collective: no communication beyond asking `comm` for this rank's number.
+Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
+               const ProcessMesh& mesh, std::span<std::byte> out);
+
+// Called on rank 0 after each tensor: (elements written so far, elements in all).
+using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
+
+// Writes the manifest's checkpoint as ONE file, byte-identical to write_checkpoint() in one process:
+// every rank writes its own regions through MPI-IO subarray file views (exactly one replica writes a
+// replicated region), in pieces of at most 64 MiB per rank. The file is written under a temporary
+// name and renamed into place by rank 0 once every rank has succeeded. The returned statistics are
+// this rank's share (bytes: the whole file).
+WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
+                            bool overwrite, const Progress& progress = {});
+
+// Checks the file against the manifest, each rank reading back the regions it would write. The
+// result (the first difference in file order) is the same on every rank.
+VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path);
+
+// Each rank writes / verifies its own rank-RRRRR-of-WWWWW.safetensors in `directory`.
+WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
+                                  bool overwrite);
+VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory);
+
+}  // namespace shardinit::mpi

@@ -1,0 +1,83 @@
+#include "shardinit/io/rank_checkpoint.hpp"
+
+#include <cstdio>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "io/checkpoint_internal.hpp"
+#include "shardinit/error.hpp"
+
+namespace shardinit {
+
+namespace {
+
+struct RankPlan {
+  SafetensorsMetadata metadata;
+  SafetensorsLayout layout;
+  std::map<std::string, Box> boxes;
+};
+
+RankPlan plan(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
+  if (rank < 0 || rank >= mesh.size()) {
+    throw Error(ErrorKind::invalid_argument,
+                "rank " + std::to_string(rank) + " is not in mesh " + mesh.to_string() + " (" + std::to_string(mesh.size()) + " ranks)");
+  }
+  std::vector<SafetensorsLayout::Entry> entries;
+  std::map<std::string, Box> boxes;
+  nlohmann::json shards = nlohmann::json::object();
+  for (const ManifestTensor& t : manifest.tensors) {
+    check_layout(t.layout, t.shape.size(), mesh);
+    const Box box = local_box(t.shape, t.layout, mesh, rank);
+    entries.push_back({t.name, t.dtype, box.extent});
+    shards[t.name] = {{"shape", t.shape}, {"start", box.start}, {"extent", box.extent}, {"layout", t.layout.to_string()}};
+    boxes.emplace(t.name, box);
+  }
+  SafetensorsMetadata metadata = checkpoint_metadata(manifest);
+  metadata[kMetaRank] = std::to_string(rank);
+  metadata[kMetaWorld] = std::to_string(mesh.size());
+  metadata[kMetaMesh] = mesh.to_string();
+  metadata[kMetaShards] = shards.dump();
+  SafetensorsLayout layout(std::move(entries), metadata);
+  return RankPlan{std::move(metadata), std::move(layout), std::move(boxes)};
+}
+
+TensorProducer shard_producer(const std::map<std::string, TensorFiller>& fillers, const std::map<std::string, Box>& boxes) {
+  return [&fillers, &boxes](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
+    fillers.at(t.name).fill_box_range(boxes.at(t.name), first, count, out);
+  };
+}
+
+}  // namespace
+
+std::string rank_file_name(int rank, int world) {
+  char name[64];
+  std::snprintf(name, sizeof name, "rank-%05d-of-%05d.safetensors", rank, world);
+  return name;
+}
+
+SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
+  return plan(manifest, mesh, rank).layout;
+}
+
+WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
+                                 const std::filesystem::path& directory, bool overwrite) {
+  const RankPlan p = plan(manifest, mesh, rank);
+  const auto fillers = fillers_by_name(manifest);
+  write_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout, shard_producer(fillers, p.boxes), overwrite);
+  WriteStats stats;
+  stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
+  for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
+  stats.bytes = p.layout.file_size();
+  return stats;
+}
+
+VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
+                                    const std::filesystem::path& directory) {
+  const RankPlan p = plan(manifest, mesh, rank);
+  const auto fillers = fillers_by_name(manifest);
+  return verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
+                     directory / rank_file_name(rank, mesh.size()));
+}
+
+}  // namespace shardinit

@@ -1,0 +1,134 @@
+#include "shardinit/layout/mesh.hpp"
+
+#include <algorithm>
+#include <limits>
+
+#include "shardinit/error.hpp"
+
+namespace shardinit {
+
+namespace {
+[[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
+
+std::string ints_to_string(const std::vector<int>& values) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+  return text + "]";
+}
+}  // namespace
+
+ProcessMesh::ProcessMesh(std::vector<int> shape) : shape_(std::move(shape)) {
+  if (shape_.empty()) fail("a process mesh needs at least one dimension");
+  long long size = 1;
+  for (const int d : shape_) {
+    if (d < 1) fail("process mesh " + ints_to_string(shape_) + " has a dimension < 1");
+    size *= d;
+    if (size > std::numeric_limits<int>::max()) fail("process mesh " + ints_to_string(shape_) + " has too many ranks");
+  }
+  size_ = static_cast<int>(size);
+}
+
+std::vector<int> ProcessMesh::coordinates(int rank) const {
+  std::vector<int> coordinates(shape_.size());
+  for (std::size_t a = shape_.size(); a-- > 0;) {
+    coordinates[a] = rank % shape_[a];
+    rank /= shape_[a];
+  }
+  return coordinates;
+}
+
+int ProcessMesh::rank_of(const std::vector<int>& coordinates) const {
+  int rank = 0;
+  for (std::size_t a = 0; a < shape_.size(); ++a) rank = rank * shape_[a] + coordinates[a];
+  return rank;
+}
+
+std::string ProcessMesh::to_string() const { return ints_to_string(shape_); }
+
+std::string TensorLayout::to_string() const {
+  std::string text;
+  for (std::size_t d = 0; d < dim_axes.size(); ++d) {
+    if (dim_axes[d].empty()) continue;
+    text += (text.empty() ? "{" : ", ") + std::to_string(d) + ": " + ints_to_string(dim_axes[d]);
+  }
+  return text.empty() ? "replicated" : text + "}";
+}
+
+void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const ProcessMesh& mesh) {
+  if (layout.dim_axes.size() != tensor_rank) {
+    fail("layout " + layout.to_string() + " describes " + std::to_string(layout.dim_axes.size()) +
+         " dimensions, the tensor has " + std::to_string(tensor_rank));
+  }
+  std::vector<bool> used(mesh.shape().size(), false);
+  for (std::size_t d = 0; d < tensor_rank; ++d) {
+    for (const int axis : layout.dim_axes[d]) {
+      if (axis < 0 || static_cast<std::size_t>(axis) >= used.size()) {
+        fail("layout " + layout.to_string() + " splits dimension " + std::to_string(d) + " over mesh axis " +
+             std::to_string(axis) + ", but mesh " + mesh.to_string() + " has axes 0.." + std::to_string(used.size() - 1));
+      }
+      if (used[axis]) fail("layout " + layout.to_string() + " uses mesh axis " + std::to_string(axis) + " twice");
+      used[axis] = true;
+    }
+  }
+}
+
+Chunk torch_chunk(Index n, Index parts, Index index) {
+  const Index size = parts == 0 ? n : (n + parts - 1) / parts;  // ceil(n / parts)
+  const Index start = std::min(n, index * size);
+  return Chunk{start, std::min(n, start + size) - start};
+}
+
+Index parts_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh& mesh) {
+  Index parts = 1;
+  for (const int axis : layout.dim_axes[dim]) parts *= mesh.shape()[axis];
+  return parts;
+}
+
+Index part_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh& mesh,
+                  const std::vector<int>& coordinates) {
+  Index part = 0;
+  for (const int axis : layout.dim_axes[dim]) part = part * mesh.shape()[axis] + coordinates[axis];
+  return part;
+}
+
+Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
+  const std::vector<int> coordinates = mesh.coordinates(rank);
+  Box box{std::vector<Index>(shape.size()), std::vector<Index>(shape.size())};
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    const Chunk c = torch_chunk(shape[d], parts_of_dim(layout, d, mesh), part_of_dim(layout, d, mesh, coordinates));
+    box.start[d] = c.start;
+    box.extent[d] = c.extent;
+  }
+  return box;
+}
+
+std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh,
+                        const std::vector<Index>& index) {
+  std::vector<int> result;
+  for (int rank = 0; rank < mesh.size(); ++rank) {
+    const Box box = local_box(shape, layout, mesh, rank);
+    bool inside = true;
+    for (std::size_t d = 0; d < shape.size() && inside; ++d) {
+      inside = index[d] >= box.start[d] && index[d] < box.start[d] + box.extent[d];
+    }
+    if (inside) result.push_back(rank);
+  }
+  return result;
+}
+
+bool is_writer(const TensorLayout& layout, const ProcessMesh& mesh, int rank, std::uint64_t stream) {
+  std::vector<bool> used(mesh.shape().size(), false);
+  for (const auto& axes : layout.dim_axes) {
+    for (const int axis : axes) used[axis] = true;
+  }
+  const std::vector<int> coordinates = mesh.coordinates(rank);
+  std::uint64_t replicas = 1, replica = 0;
+  for (std::size_t a = 0; a < used.size(); ++a) {
+    if (used[a]) continue;
+    replicas *= static_cast<std::uint64_t>(mesh.shape()[a]);
+    replica = replica * static_cast<std::uint64_t>(mesh.shape()[a]) + static_cast<std::uint64_t>(coordinates[a]);
+  }
+  return replica == stream % replicas;
+}
+
+}  // namespace shardinit

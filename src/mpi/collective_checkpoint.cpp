@@ -1,0 +1,367 @@
+// One global checkpoint written and verified by all ranks together through MPI-IO.
+
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "io/atomic_file.hpp"
+#include "io/checkpoint_internal.hpp"
+#include "mpi/agreement.hpp"
+#include "mpi/file_view.hpp"
+#include "shardinit/error.hpp"
+#include "shardinit/io/rank_checkpoint.hpp"
+#include "shardinit/layout/shard.hpp"
+#include "shardinit/mpi/mpi.hpp"
+
+namespace shardinit::mpi {
+
+namespace {
+
+using detail::check;
+using detail::run_agreed;
+
+// Each rank moves at most this much per collective call, which bounds its memory whatever the shard.
+constexpr std::size_t kPieceBytes = std::size_t{64} << 20;
+
+struct Communicator {
+  MPI_Comm comm;
+  int rank = 0;
+  int size = 1;
+  explicit Communicator(MPI_Comm c) : comm(c) {
+    MPI_Comm_rank(comm, &rank);
+    MPI_Comm_size(comm, &size);
+  }
+};
+
+// What this rank writes (or reads back) of one tensor: the pieces of its box, if it is the writer
+// among the replicas of that box.
+struct TensorPlan {
+  const SafetensorsTensor* file_entry;
+  const ManifestTensor* tensor;
+  std::vector<Box> pieces;
+};
+
+std::vector<TensorPlan> plan_pieces(const Manifest& manifest, const SafetensorsLayout& layout, const ProcessMesh& mesh,
+                                    int rank) {
+  std::vector<TensorPlan> plans;
+  for (const SafetensorsTensor& entry : layout.tensors()) {
+    const auto it = std::find_if(manifest.tensors.begin(), manifest.tensors.end(),
+                                 [&](const ManifestTensor& t) { return t.name == entry.name; });
+    TensorPlan plan{&entry, &*it, {}};
+    check_layout(it->layout, it->shape.size(), mesh);
+    if (is_writer(it->layout, mesh, rank, it->stream)) {
+      const Index max_elements = static_cast<Index>(kPieceBytes / dtype_size(it->dtype));
+      plan.pieces = split_box(local_box(it->shape, it->layout, mesh, rank), max_elements);
+    }
+    plans.push_back(std::move(plan));
+  }
+  return plans;
+}
+
+// Calls visit(plan, piece or nullptr, round) for every round of every tensor, on every rank: the
+// number of rounds per tensor is the largest number of pieces any rank has, so that every rank makes
+// the same sequence of collective calls.
+template <class Visit>
+void for_each_round(const Communicator& c, const std::vector<TensorPlan>& plans, Visit visit) {
+  for (const TensorPlan& plan : plans) {
+    long long mine = static_cast<long long>(plan.pieces.size()), rounds = 0;
+    MPI_Allreduce(&mine, &rounds, 1, MPI_LONG_LONG, MPI_MAX, c.comm);
+    for (long long r = 0; r < rounds; ++r) {
+      visit(plan, r < mine ? &plan.pieces[static_cast<std::size_t>(r)] : nullptr);
+    }
+  }
+}
+
+class OpenFile {
+ public:
+  OpenFile(MPI_Comm comm, const std::filesystem::path& path, int mode) {
+    const int result = MPI_File_open(comm, path.c_str(), mode, MPI_INFO_NULL, &file_);
+    if (result != MPI_SUCCESS) file_ = MPI_FILE_NULL;
+    check(result, "cannot open " + path.string() + " with MPI-IO");
+  }
+  ~OpenFile() { close(); }
+  OpenFile(const OpenFile&) = delete;
+  OpenFile& operator=(const OpenFile&) = delete;
+  [[nodiscard]] MPI_File get() const noexcept { return file_; }
+  void close() {
+    if (file_ != MPI_FILE_NULL) MPI_File_close(&file_);
+  }
+
+ private:
+  MPI_File file_ = MPI_FILE_NULL;
+};
+
+void broadcast_string(MPI_Comm comm, std::string& text, int root) {
+  int length = static_cast<int>(text.size());
+  MPI_Bcast(&length, 1, MPI_INT, root, comm);
+  text.resize(static_cast<std::size_t>(length));
+  MPI_Bcast(text.data(), length, MPI_CHAR, root, comm);
+}
+
+// Everyone gets `root`'s result (match flag, message, tensor, index).
+void broadcast_result(MPI_Comm comm, VerifyResult& result, int root) {
+  int fields[3] = {result.match ? 1 : 0, result.tensor ? 1 : 0, result.index ? 1 : 0};
+  MPI_Bcast(fields, 3, MPI_INT, root, comm);
+  long long numbers[2] = {result.index.value_or(0), result.elements_checked};
+  MPI_Bcast(numbers, 2, MPI_LONG_LONG, root, comm);
+  broadcast_string(comm, result.message, root);
+  std::string tensor = result.tensor.value_or("");
+  broadcast_string(comm, tensor, root);
+  result.match = fields[0] != 0;
+  result.tensor = fields[1] != 0 ? std::optional<std::string>(tensor) : std::nullopt;
+  result.index = fields[2] != 0 ? std::optional<Index>(numbers[0]) : std::nullopt;
+  result.elements_checked = numbers[1];
+}
+
+// The rank whose local result comes first: the lowest (position, index) among the mismatches, where
+// `position` orders what each rank checked (its place in the file, or the rank itself); -1 if none.
+int first_mismatch(MPI_Comm comm, bool mismatch, long long position, long long index) {
+  const Communicator c(comm);
+  std::vector<long long> mine{mismatch ? position : std::numeric_limits<long long>::max(), index}, all(2 * c.size);
+  MPI_Allgather(mine.data(), 2, MPI_LONG_LONG, all.data(), 2, MPI_LONG_LONG, comm);
+  int winner = -1;
+  for (int r = 0; r < c.size; ++r) {
+    if (all[2 * r] == std::numeric_limits<long long>::max()) continue;
+    if (winner < 0 || std::pair(all[2 * r], all[2 * r + 1]) < std::pair(all[2 * winner], all[2 * winner + 1])) winner = r;
+  }
+  return winner;
+}
+
+long long sum(MPI_Comm comm, long long value) {
+  long long total = 0;
+  MPI_Allreduce(&value, &total, 1, MPI_LONG_LONG, MPI_SUM, comm);
+  return total;
+}
+
+}  // namespace
+
+Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
+               const ProcessMesh& mesh, std::span<std::byte> out) {
+  const Communicator c(comm);
+  if (mesh.size() != c.size) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + spec.name + "': mesh " + mesh.to_string() + " has " +
+                                                 std::to_string(mesh.size()) + " ranks, the communicator " +
+                                                 std::to_string(c.size));
+  }
+  return fill_shard(seed, spec, layout, mesh, c.rank, out);
+}
+
+WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
+                            bool overwrite, const Progress& progress) {
+  const Communicator c(comm);
+  std::optional<ProcessMesh> mesh;
+  std::optional<SafetensorsLayout> layout;
+  std::vector<TensorPlan> plans;
+  std::map<std::string, TensorFiller> fillers;
+  run_agreed(comm, [&] {
+    mesh.emplace(manifest_mesh(manifest, c.size));
+    layout.emplace(checkpoint_layout(manifest));
+    plans = plan_pieces(manifest, *layout, *mesh, c.rank);
+    fillers = fillers_by_name(manifest);
+  });
+
+  // Rank 0 creates the temporary file (and, at the end, renames it into place).
+  std::optional<shardinit::detail::AtomicFile> target;
+  std::string temporary;
+  run_agreed(comm, [&] {
+    if (c.rank == 0) {
+      target.emplace(path, overwrite);
+      temporary = target->temporary_path().string();
+    }
+  });
+  int length = static_cast<int>(temporary.size());
+  MPI_Bcast(&length, 1, MPI_INT, 0, comm);
+  temporary.resize(static_cast<std::size_t>(length));
+  MPI_Bcast(temporary.data(), length, MPI_CHAR, 0, comm);
+
+  std::optional<OpenFile> file;
+  run_agreed(comm, [&] { file.emplace(comm, temporary, MPI_MODE_WRONLY); });
+
+  // From here every rank makes the same collective calls whatever happens locally; a local failure
+  // is remembered and shared at the end.
+  std::optional<Error> failure;
+  const auto attempt = [&failure](const auto& step) {
+    if (failure) return;
+    try {
+      step();
+    } catch (const Error& e) {
+      failure = e;
+    } catch (const std::exception& e) {
+      failure = Error(ErrorKind::io, e.what());
+    }
+  };
+  attempt([&] {
+    if (c.rank == 0) {
+      MPI_Status status;
+      check(MPI_File_write_at(file->get(), 0, layout->prefix().data(), static_cast<int>(layout->prefix().size()),
+                              MPI_BYTE, &status),
+            "cannot write the header of " + path.string());
+    }
+  });
+  WriteStats stats;
+  stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
+  stats.bytes = layout->file_size();
+  std::int64_t total = 0, done = 0;
+  for (const auto& t : manifest.tensors) total += element_count(t.shape);
+  std::vector<std::byte> buffer;
+  const TensorPlan* previous = nullptr;
+  for_each_round(c, plans, [&](const TensorPlan& plan, const Box* piece) {
+    if (progress && c.rank == 0 && previous != nullptr && previous != &plan) {
+      done += element_count(previous->tensor->shape);
+      progress(done, total);
+    }
+    previous = &plan;
+    const detail::ElementType element(dtype_size(plan.tensor->dtype));
+    Index count = 0;
+    attempt([&] {
+      if (piece == nullptr) return;
+      count = piece->element_count();
+      buffer.resize(static_cast<std::size_t>(count) * dtype_size(plan.tensor->dtype));
+      fillers.at(plan.tensor->name).fill_box(*piece, buffer);
+      stats.elements += count;
+    });
+    if (failure) count = 0;
+    // The file view selects this rank's piece (or nothing); the type lives until the write is done.
+    std::optional<detail::BoxFileType> type;
+    if (count > 0) type.emplace(plan.tensor->shape, *piece, element.get(), dtype_size(plan.tensor->dtype));
+    const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
+                                       element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    attempt([&] { check(view, "MPI_File_set_view"); });
+    MPI_Status status;
+    const int written = MPI_File_write_all(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status);
+    attempt([&] { check(written, "cannot write " + path.string()); });
+  });
+  if (progress && c.rank == 0) progress(total, total);
+  const int synced = MPI_File_sync(file->get());
+  attempt([&] { check(synced, "cannot flush " + path.string()); });
+  file->close();
+  detail::agree(comm, failure);
+  run_agreed(comm, [&] {
+    if (c.rank == 0) target->commit();
+  });
+  return stats;
+}
+
+VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path) {
+  const Communicator c(comm);
+  std::optional<ProcessMesh> mesh;
+  std::optional<SafetensorsLayout> layout;
+  std::vector<TensorPlan> plans;
+  std::map<std::string, TensorFiller> fillers;
+  run_agreed(comm, [&] {
+    mesh.emplace(manifest_mesh(manifest, c.size));
+    layout.emplace(checkpoint_layout(manifest));
+    plans = plan_pieces(manifest, *layout, *mesh, c.rank);
+    fillers = fillers_by_name(manifest);
+  });
+
+  // The header (and that the file is valid safetensors at all) is rank 0's to check.
+  VerifyResult result;
+  int header_matches = 1;
+  run_agreed(comm, [&] {
+    if (c.rank != 0) return;
+    if (auto mismatch = check_header(*layout, checkpoint_metadata(manifest), path)) {
+      result = *mismatch;
+      header_matches = 0;
+    }
+  });
+  MPI_Bcast(&header_matches, 1, MPI_INT, 0, comm);
+  if (header_matches == 0) {
+    broadcast_result(comm, result, 0);
+    return result;
+  }
+
+  std::optional<OpenFile> file;
+  run_agreed(comm, [&] { file.emplace(comm, path, MPI_MODE_RDONLY); });
+  std::optional<Error> failure;
+  std::optional<std::pair<long long, Index>> mismatch;  // (tensor's place in the file, flat index)
+  std::vector<std::byte> want, have;
+  long long checked = 0;
+  for_each_round(c, plans, [&](const TensorPlan& plan, const Box* piece) {
+    const std::size_t element_size = dtype_size(plan.tensor->dtype);
+    const detail::ElementType element(element_size);
+    const bool read = piece != nullptr && !mismatch && !failure;
+    const Index count = read ? piece->element_count() : 0;
+    std::optional<detail::BoxFileType> type;
+    if (read) type.emplace(plan.tensor->shape, *piece, element.get(), element_size);
+    const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
+                                       element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    have.resize(static_cast<std::size_t>(count) * element_size);
+    MPI_Status status;
+    const int got = MPI_File_read_all(file->get(), have.data(), static_cast<int>(count), element.get(), &status);
+    if (!read || failure) return;
+    try {
+      check(view, "MPI_File_set_view");
+      check(got, "cannot read " + path.string());
+      want.resize(have.size());
+      fillers.at(plan.tensor->name).fill_box(*piece, want);
+      if (std::memcmp(want.data(), have.data(), want.size()) != 0) {
+        Index i = 0;
+        while (std::memcmp(want.data() + i * element_size, have.data() + i * element_size, element_size) == 0) ++i;
+        // Element i of the piece, as a flat index of the tensor.
+        std::vector<Index> at = unflatten(piece->extent, i);
+        Index flat = 0;
+        const auto strides = row_major_strides(plan.tensor->shape);
+        for (std::size_t d = 0; d < at.size(); ++d) flat += (at[d] + piece->start[d]) * strides[d];
+        mismatch.emplace(static_cast<long long>(plan.file_entry - layout->tensors().data()), flat);
+        result.tensor = plan.tensor->name;
+        result.index = flat;
+        result.message = describe_difference(plan.tensor->name, plan.tensor->shape, flat,
+                                             std::span(want.data() + i * element_size, element_size),
+                                             std::span(have.data() + i * element_size, element_size));
+      } else {
+        checked += count;
+      }
+    } catch (const Error& e) {
+      failure = e;
+    }
+  });
+  file->close();
+  detail::agree(comm, failure);
+
+  const int winner = first_mismatch(comm, mismatch.has_value(), mismatch ? mismatch->first : 0,
+                                    mismatch ? mismatch->second : 0);
+  const long long elements = sum(comm, checked);
+  if (winner >= 0) {
+    broadcast_result(comm, result, winner);
+    result.elements_checked = elements;
+    return result;
+  }
+  result.match = true;
+  result.elements_checked = elements;
+  result.message = std::to_string(layout->tensors().size()) + " tensors, " + std::to_string(elements) +
+                   " elements and the header match (checked by " + std::to_string(c.size) + " ranks)";
+  return result;
+}
+
+WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
+                                  bool overwrite) {
+  const Communicator c(comm);
+  WriteStats stats;
+  run_agreed(comm, [&] {
+    stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, overwrite);
+  });
+  return stats;
+}
+
+VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory) {
+  const Communicator c(comm);
+  VerifyResult result;
+  run_agreed(comm, [&] {
+    result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory);
+  });
+  const int winner = first_mismatch(comm, !result.match, c.rank, 0);
+  const long long elements = sum(comm, result.elements_checked);
+  if (winner >= 0) {
+    broadcast_result(comm, result, winner);
+    if (c.size > 1) result.message = rank_file_name(winner, c.size) + ": " + result.message;
+  } else {
+    result.message = std::to_string(c.size) + " rank files match (" + std::to_string(elements) + " elements)";
+  }
+  result.elements_checked = elements;
+  return result;
+}
+
+}  // namespace shardinit::mpi
