@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <string_view>
 #include <optional>
 #include <vector>
 
@@ -45,11 +47,12 @@ struct TensorPlan {
 
 std::vector<TensorPlan> plan_pieces(const Manifest& manifest, const SafetensorsLayout& layout, const ProcessMesh& mesh,
                                     int rank) {
+  std::map<std::string_view, const ManifestTensor*> by_name;
+  for (const ManifestTensor& t : manifest.tensors) by_name.emplace(t.name, &t);
   std::vector<TensorPlan> plans;
   for (const SafetensorsTensor& entry : layout.tensors()) {
-    const auto it = std::find_if(manifest.tensors.begin(), manifest.tensors.end(),
-                                 [&](const ManifestTensor& t) { return t.name == entry.name; });
-    TensorPlan plan{&entry, &*it, {}};
+    const ManifestTensor* it = by_name.at(entry.name);
+    TensorPlan plan{&entry, it, {}};
     check_layout(it->layout, it->shape.size(), mesh);
     if (is_writer(it->layout, mesh, rank, it->stream)) {
       const Index max_elements = static_cast<Index>(kPieceBytes / dtype_size(it->dtype));
