@@ -138,6 +138,25 @@ long long sum(MPI_Comm comm, long long value) {
   return total;
 }
 
+// Everything every rank needs before touching the file, agreed on by all ranks (a manifest that
+// does not fit the rank count fails everywhere at once).
+struct CollectivePlan {
+  std::optional<SafetensorsLayout> layout;
+  std::vector<TensorPlan> pieces;  // point into *layout: the plan is neither copied nor moved
+  std::map<std::string, TensorFiller> fillers;
+
+  CollectivePlan(const Communicator& c, const Manifest& manifest) {
+    run_agreed(c.comm, [&] {
+      const ProcessMesh mesh = manifest_mesh(manifest, c.size);
+      layout.emplace(checkpoint_layout(manifest));
+      pieces = plan_pieces(manifest, *layout, mesh, c.rank);
+      fillers = fillers_by_name(manifest);
+    });
+  }
+  CollectivePlan(const CollectivePlan&) = delete;
+  CollectivePlan& operator=(const CollectivePlan&) = delete;
+};
+
 }  // namespace
 
 Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
@@ -154,16 +173,10 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                             bool overwrite, const Progress& progress) {
   const Communicator c(comm);
-  std::optional<ProcessMesh> mesh;
-  std::optional<SafetensorsLayout> layout;
-  std::vector<TensorPlan> plans;
-  std::map<std::string, TensorFiller> fillers;
-  run_agreed(comm, [&] {
-    mesh.emplace(manifest_mesh(manifest, c.size));
-    layout.emplace(checkpoint_layout(manifest));
-    plans = plan_pieces(manifest, *layout, *mesh, c.rank);
-    fillers = fillers_by_name(manifest);
-  });
+  const CollectivePlan plan(c, manifest);
+  const auto& layout = plan.layout;
+  const auto& plans = plan.pieces;
+  const auto& fillers = plan.fillers;
 
   // Rank 0 creates the temporary file (and, at the end, renames it into place).
   std::optional<shardinit::detail::AtomicFile> target;
@@ -249,16 +262,10 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
 
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path) {
   const Communicator c(comm);
-  std::optional<ProcessMesh> mesh;
-  std::optional<SafetensorsLayout> layout;
-  std::vector<TensorPlan> plans;
-  std::map<std::string, TensorFiller> fillers;
-  run_agreed(comm, [&] {
-    mesh.emplace(manifest_mesh(manifest, c.size));
-    layout.emplace(checkpoint_layout(manifest));
-    plans = plan_pieces(manifest, *layout, *mesh, c.rank);
-    fillers = fillers_by_name(manifest);
-  });
+  const CollectivePlan plan(c, manifest);
+  const auto& layout = plan.layout;
+  const auto& plans = plan.pieces;
+  const auto& fillers = plan.fillers;
 
   // The header (and that the file is valid safetensors at all) is rank 0's to check.
   VerifyResult result;
