@@ -173,10 +173,10 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                             bool overwrite, const Progress& progress) {
   const Communicator c(comm);
-  const CollectivePlan plan(c, manifest);
-  const auto& layout = plan.layout;
-  const auto& plans = plan.pieces;
-  const auto& fillers = plan.fillers;
+  const CollectivePlan agreed(c, manifest);
+  const auto& layout = agreed.layout;
+  const auto& plans = agreed.pieces;
+  const auto& fillers = agreed.fillers;
 
   // Rank 0 creates the temporary file (and, at the end, renames it into place).
   std::optional<shardinit::detail::AtomicFile> target;
@@ -262,10 +262,10 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
 
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path) {
   const Communicator c(comm);
-  const CollectivePlan plan(c, manifest);
-  const auto& layout = plan.layout;
-  const auto& plans = plan.pieces;
-  const auto& fillers = plan.fillers;
+  const CollectivePlan agreed(c, manifest);
+  const auto& layout = agreed.layout;
+  const auto& plans = agreed.pieces;
+  const auto& fillers = agreed.fillers;
 
   // The header (and that the file is valid safetensors at all) is rank 0's to check.
   VerifyResult result;
