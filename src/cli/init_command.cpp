@@ -18,11 +18,6 @@ int run_init(const InitOptions& options, const Launch& launch) {
   const auto start = std::chrono::steady_clock::now();
   const Manifest manifest = load_for(options, launch);
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
-  if (options.per_rank_dir) {
-    // The directory is this command's output: make it (every rank may try; it is idempotent).
-    std::error_code ec;
-    std::filesystem::create_directories(*options.per_rank_dir, ec);
-  }
   WriteStats stats;
   std::string target;
   {

@@ -1,5 +1,6 @@
 #include "shardinit/io/rank_checkpoint.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 
@@ -64,6 +65,9 @@ WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
                                  const std::filesystem::path& directory, bool overwrite) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest);
+  // The directory is the output: make it if needed (several ranks may race to; that is harmless).
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
   write_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout, shard_producer(fillers, p.boxes), overwrite);
   WriteStats stats;
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
@@ -76,8 +80,24 @@ VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh&
                                     const std::filesystem::path& directory) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest);
-  return verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
-                     directory / rank_file_name(rank, mesh.size()));
+  VerifyResult result = verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
+                                    directory / rank_file_name(rank, mesh.size()));
+  if (result.tensor && result.index) {
+    // The file holds the local shard; say where the element sits in the global tensor too.
+    const Box& box = p.boxes.at(*result.tensor);
+    const ManifestTensor& tensor = *std::find_if(manifest.tensors.begin(), manifest.tensors.end(),
+                                                 [&](const ManifestTensor& t) { return t.name == *result.tensor; });
+    std::vector<Index> global = unflatten(box.extent, *result.index);
+    Index flat = 0;
+    const auto strides = row_major_strides(tensor.shape);
+    for (std::size_t d = 0; d < global.size(); ++d) {
+      global[d] += box.start[d];
+      flat += global[d] * strides[d];
+    }
+    result.message += " [local shard of box " + box.to_string() + "; global element " + shape_to_string(global) +
+                      ", global flat index " + std::to_string(flat) + "]";
+  }
+  return result;
 }
 
 }  // namespace shardinit

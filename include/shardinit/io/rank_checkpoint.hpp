@@ -26,11 +26,12 @@ inline constexpr const char* kMetaShards = "shardinit.shards";
 // each file lists every tensor), tensors stored with their local shapes.
 [[nodiscard]] SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const ProcessMesh& mesh, int rank);
 
-// Writes `rank`'s file into `directory` (atomically, as write_safetensors).
+// Writes `rank`'s file into `directory` (created if missing), atomically, as write_safetensors.
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                  const std::filesystem::path& directory, bool overwrite);
 
-// Recomputes `rank`'s shards and compares them with its file in `directory`.
+// Recomputes `rank`'s shards and compares them with its file in `directory`. A data mismatch is
+// reported at its index in the local shard, with its global element and flat index added.
 [[nodiscard]] VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                                   const std::filesystem::path& directory);
 

@@ -1,0 +1,766 @@
+// shard_check: end-to-end check of shardinit under MPI for one manifest at any valid rank count.
+//
+//   mpiexec -n N shard_check MANIFEST SCRATCH_DIR [--tp-size-from-world]
+//
+// For every tensor of MANIFEST:
+//   * the process mesh and each tensor's layout are what the manifest's JSON says (re-derived here
+//     from the raw JSON and docs/layouts.md, independently of the library's parser);
+//   * every rank's box (shardinit::mpi::fill_local) is the box derived here (row-major rank
+//     numbering, torch.chunk splits), and its bytes are bit-for-bit the same box cut out of a
+//     single-process whole-tensor fill (TensorFiller::fill_flat);
+//   * the boxes of all ranks tile the tensor with the right replication, exactly one replica is the
+//     writer of each element (is_writer), and owners() lists the holders;
+// then, for the whole manifest:
+//   * the collective file (mpi::write_checkpoint) is byte-identical to the single-process file;
+//   * mpi::verify_checkpoint matches; a corrupted data byte is reported (match == false) on every
+//     rank with the right tensor and flat index, the first in file order when there are two; a
+//     corrupted header is a mismatch; a missing file is the same error on every rank;
+//   * the per-rank files (mpi::write_rank_checkpoints) reassemble, from their
+//     __metadata__["shardinit.shards"], into the single-process tensors; mpi::verify_rank_checkpoints
+//     matches, and reports a corrupted rank file.
+//
+// --tp-size-from-world replaces "parallel"."tensor"."size" by the number of ranks (so one 1d
+// manifest serves every rank count).
+//
+// Every failed check prints "FAIL [rank R] ..." to stderr; rank 0 prints a final summary line
+// "shard_check: ...: P passed, F failed" and the exit status is non-zero when anything failed on any
+// rank. An unexpected exception aborts the job (MPI_Abort), so nothing is left waiting.
+
+#include <fcntl.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "shardinit/error.hpp"
+#include "shardinit/io/checkpoint.hpp"
+#include "shardinit/io/rank_checkpoint.hpp"
+#include "shardinit/io/safetensors.hpp"
+#include "shardinit/layout/mesh.hpp"
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/mpi/mpi.hpp"
+
+namespace fs = std::filesystem;
+using namespace shardinit;
+using json = nlohmann::json;
+
+namespace {
+
+int g_rank = 0;
+int g_world = 1;
+long long g_passed = 0;
+long long g_failed = 0;
+
+bool expect(bool condition, const std::string& what) {
+  if (condition) {
+    ++g_passed;
+  } else {
+    ++g_failed;
+    std::fprintf(stderr, "FAIL [rank %d] %s\n", g_rank, what.c_str());
+    std::fflush(stderr);
+  }
+  return condition;
+}
+
+std::string join(const std::vector<Index>& values) {
+  std::string text = "[";
+  for (std::size_t i = 0; i < values.size(); ++i) text += (i ? ", " : "") + std::to_string(values[i]);
+  return text + "]";
+}
+std::string join(const std::vector<int>& values) {
+  return join(std::vector<Index>(values.begin(), values.end()));
+}
+std::string box_text(const Box& box) { return "start " + join(box.start) + " extent " + join(box.extent); }
+
+std::uint64_t fnv1a(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+  return h;
+}
+
+// Whether every rank passed the same value.
+bool same_everywhere(long long value) {
+  long long lo = 0, hi = 0;
+  MPI_Allreduce(&value, &lo, 1, MPI_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+  MPI_Allreduce(&value, &hi, 1, MPI_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+  return lo == hi;
+}
+bool same_everywhere(const std::string& text) { return same_everywhere(static_cast<long long>(fnv1a(text) >> 1)); }
+
+// Runs a collective library call; a shardinit::Error is caught and returned (the library promises
+// the same Error on every rank, which is checked).
+std::optional<Error> collective(const std::string& what, const std::function<void()>& call) {
+  std::optional<Error> error;
+  try {
+    call();
+  } catch (const Error& e) {
+    error = e;
+  }
+  expect(same_everywhere(error ? 1LL : 0LL), what + ": every rank has the same outcome (threw or not)");
+  if (error) expect(same_everywhere(std::string(error->what())), what + ": every rank has the same error message");
+  return error;
+}
+
+std::vector<std::byte> read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> bytes(chars.size());
+  std::memcpy(bytes.data(), chars.data(), chars.size());
+  return bytes;
+}
+
+// XORs one byte of a file in place (applying it twice restores the file).
+void flip_byte(const fs::path& path, std::uint64_t offset, unsigned char mask = 0x5A) {
+  const int fd = ::open(path.c_str(), O_RDWR);
+  if (fd < 0) throw std::runtime_error("cannot open " + path.string());
+  unsigned char byte = 0;
+  if (::pread(fd, &byte, 1, static_cast<off_t>(offset)) != 1) throw std::runtime_error("pread " + path.string());
+  byte ^= mask;
+  if (::pwrite(fd, &byte, 1, static_cast<off_t>(offset)) != 1) throw std::runtime_error("pwrite " + path.string());
+  ::fsync(fd);
+  ::close(fd);
+}
+
+// Calls f(local index, global flat index) for every element of `box` in its row-major order.
+template <class F>
+void for_each_in_box(const Shape& shape, const Box& box, F f) {
+  Index count = 1;
+  for (Index e : box.extent) count *= e;
+  if (count == 0) return;
+  std::vector<Index> strides(shape.size(), 1);
+  for (std::size_t d = shape.size(); d-- > 1;) strides[d - 1] = strides[d] * shape[d];
+  std::vector<Index> position = box.start;
+  for (Index i = 0; i < count; ++i) {
+    Index flat = 0;
+    for (std::size_t d = 0; d < shape.size(); ++d) flat += position[d] * strides[d];
+    f(i, flat);
+    for (std::size_t d = shape.size(); d-- > 0;) {
+      if (++position[d] < box.start[d] + box.extent[d]) break;
+      position[d] = box.start[d];
+    }
+  }
+}
+
+Index count_of(const Shape& shape) {
+  Index n = 1;
+  for (Index d : shape) n *= d;
+  return n;
+}
+
+// ---- Independent re-derivation of meshes and layouts (docs/layouts.md) ----
+
+std::vector<int> expected_mesh(const json& manifest, int world) {
+  std::vector<int> shape;
+  if (manifest.contains("mesh")) {
+    shape = manifest["mesh"].get<std::vector<int>>();
+  } else if (manifest.contains("parallel")) {
+    const json& tp = manifest["parallel"]["tensor"];
+    const std::string mode = tp["mode"];
+    const int size = tp["size"];
+    if (mode == "1d") {
+      shape = {size};
+    } else if (mode == "2d") {
+      int q = 1;
+      while (q * q < size) ++q;
+      shape = {q, q};
+    } else if (mode == "2.5d") {
+      const int depth = tp.value("depth", 1);
+      int q = 1;
+      while (q * q * depth < size) ++q;
+      shape = {depth, q, q};
+    } else if (mode == "3d") {
+      int p = 1;
+      while (p * p * p < size) ++p;
+      shape = {p, p, p};
+    }
+  } else {
+    shape = {world};
+  }
+  if (world == 1) std::fill(shape.begin(), shape.end(), 1);  // one process: every axis of size 1
+  return shape;
+}
+
+using DimAxes = std::vector<std::vector<int>>;
+
+// The presets of docs/layouts.md, as dim_partition_dict per mode.
+DimAxes preset_layout(const std::string& mode, const std::string& name, std::size_t tensor_rank) {
+  DimAxes axes(tensor_rank);
+  auto set = [&](std::size_t dim, std::vector<int> a) {
+    if (dim < axes.size()) axes[dim] = std::move(a);
+  };
+  if (name == "replicate") return axes;
+  if (mode == "1d") {
+    if (name == "linear_col" || name == "linear_col_bias" || name == "vocab_embedding") set(0, {0});
+    else if (name == "linear_row" || name == "embedding") set(1, {0});
+    else if (name == "linear_row_bias") {}
+    else throw std::runtime_error("test: unknown 1d preset " + name);
+  } else if (mode == "2d") {
+    if (name == "linear") set(0, {0}), set(1, {1});
+    else if (name == "linear_bias" || name == "layernorm") set(0, {1, 0});
+    else throw std::runtime_error("test: unknown 2d preset " + name);
+  } else if (mode == "2.5d") {
+    if (name == "linear") set(0, {1}), set(1, {2});
+    else if (name == "linear_bias" || name == "layernorm") set(0, {2});
+    else throw std::runtime_error("test: unknown 2.5d preset " + name);
+  } else if (mode == "3d") {
+    if (name == "linear") set(0, {0, 2}), set(1, {1});
+    else if (name == "linear_bias" || name == "layernorm_swapped") set(0, {1});
+    else if (name == "linear_swapped") set(0, {1, 2}), set(1, {0});
+    else if (name == "linear_bias_swapped" || name == "layernorm") set(0, {0});
+    else throw std::runtime_error("test: unknown 3d preset " + name);
+  } else {
+    throw std::runtime_error("test: preset " + name + " without a parallel mode");
+  }
+  return axes;
+}
+
+DimAxes expected_layout(const json& manifest, const json& tensor, std::size_t tensor_rank) {
+  if (!tensor.contains("layout")) return DimAxes(tensor_rank);
+  const json& layout = tensor["layout"];
+  if (layout.is_string()) {
+    const std::string mode = manifest.contains("parallel") ? manifest["parallel"]["tensor"]["mode"].get<std::string>() : "";
+    return preset_layout(mode, layout.get<std::string>(), tensor_rank);
+  }
+  DimAxes axes(tensor_rank);
+  for (const auto& [dim, list] : layout["shard"].items()) axes.at(std::stoul(dim)) = list.get<std::vector<int>>();
+  return axes;
+}
+
+std::vector<int> coordinates_of(int rank, const std::vector<int>& mesh) {
+  std::vector<int> c(mesh.size());
+  for (std::size_t a = mesh.size(); a-- > 0;) {
+    c[a] = rank % mesh[a];
+    rank /= mesh[a];
+  }
+  return c;
+}
+
+// The box of `rank`: per dimension, torch.chunk into prod(mesh[axes]) parts, part number the
+// coordinates along those axes read major first.
+Box expected_box(const Shape& shape, const DimAxes& axes, const std::vector<int>& mesh, int rank) {
+  const std::vector<int> c = coordinates_of(rank, mesh);
+  Box box;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    Index parts = 1, part = 0;
+    for (int a : axes[d]) {
+      parts *= mesh[static_cast<std::size_t>(a)];
+      part = part * mesh[static_cast<std::size_t>(a)] + c[static_cast<std::size_t>(a)];
+    }
+    const Index n = shape[d];
+    const Index chunk = (n + parts - 1) / parts;
+    const Index start = std::min(part * chunk, n);
+    box.start.push_back(start);
+    box.extent.push_back(std::min(chunk, n - start));
+  }
+  return box;
+}
+
+bool same_box(const Box& a, const Box& b) { return a.start == b.start && a.extent == b.extent; }
+
+// Number of ranks holding each element: the mesh axes the layout does not use.
+int expected_replicas(const DimAxes& axes, const std::vector<int>& mesh) {
+  int replicas = 1;
+  for (std::size_t a = 0; a < mesh.size(); ++a) {
+    bool used = false;
+    for (const auto& list : axes) used = used || std::find(list.begin(), list.end(), static_cast<int>(a)) != list.end();
+    if (!used) replicas *= mesh[a];
+  }
+  return replicas;
+}
+
+struct Whole {
+  const ManifestTensor* tensor;
+  DimAxes axes;
+  std::vector<std::byte> bytes;  // single-process fill of the whole tensor
+};
+
+// ---- The checks ----
+
+void check_mesh_and_layouts(const Manifest& manifest, const json& raw, const ProcessMesh& mesh,
+                            const std::vector<Whole>& wholes) {
+  const std::vector<int> want_mesh = expected_mesh(raw, g_world);
+  expect(mesh.shape() == want_mesh, "manifest_mesh is " + mesh.to_string() + ", expected " + join(want_mesh));
+  expect(mesh.size() == g_world, "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks, world is " +
+                                     std::to_string(g_world));
+  for (const Whole& w : wholes) {
+    expect(w.tensor->layout.dim_axes == w.axes, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() +
+                                                    ", expected " + TensorLayout{w.axes}.to_string());
+  }
+  (void)manifest;
+}
+
+// Each rank's fill_local box and bytes against the whole-tensor fill.
+void check_fill_local(const Manifest& manifest, const ProcessMesh& mesh, const std::vector<Whole>& wholes) {
+  for (const Whole& w : wholes) {
+    const ManifestTensor& t = *w.tensor;
+    const std::size_t size = dtype_size(t.dtype);
+    const Box want = expected_box(t.shape, w.axes, mesh.shape(), g_rank);
+    std::vector<std::byte> local(static_cast<std::size_t>(count_of(want.extent)) * size);
+    Box got;
+    try {
+      got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, local);
+    } catch (const Error& e) {
+      expect(false, "tensor '" + t.name + "': fill_local threw: " + e.what());
+      continue;
+    }
+    if (!expect(same_box(got, want), "tensor '" + t.name + "': fill_local box " + box_text(got) + ", expected " + box_text(want))) {
+      continue;
+    }
+    expect(same_box(local_box(t.shape, t.layout, mesh, g_rank), want), "tensor '" + t.name + "': local_box disagrees");
+    Index first_bad = -1, bad_flat = -1, bad = 0;
+    for_each_in_box(t.shape, want, [&](Index i, Index flat) {
+      if (std::memcmp(local.data() + i * size, w.bytes.data() + flat * size, size) != 0) {
+        if (first_bad < 0) first_bad = i, bad_flat = flat;
+        ++bad;
+      }
+    });
+    expect(bad == 0, "tensor '" + t.name + "' (" + std::string(dtype_name(t.dtype)) + "): fill_local differs from the whole fill at " +
+                         std::to_string(bad) + " elements, first at local index " + std::to_string(first_bad) +
+                         " = global flat index " + std::to_string(bad_flat));
+  }
+  // A mesh of the wrong size is refused.
+  const Whole& w = wholes.front();
+  std::vector<std::byte> scratch(static_cast<std::size_t>(count_of(w.tensor->shape)) * dtype_size(w.tensor->dtype));
+  bool refused = false;
+  try {
+    (void)mpi::fill_local(MPI_COMM_WORLD, manifest.seed, w.tensor->spec(), TensorLayout::replicated(w.tensor->shape.size()),
+                          ProcessMesh({g_world + 1}), scratch);
+  } catch (const Error& e) {
+    refused = e.kind() == ErrorKind::invalid_argument;
+  }
+  expect(refused, "fill_local with a mesh of " + std::to_string(g_world + 1) + " ranks throws invalid_argument");
+}
+
+// Pure layout functions on rank 0: tiling, replication, is_writer, owners, for every rank.
+void check_tiling(const ProcessMesh& mesh, const std::vector<Whole>& wholes) {
+  if (g_rank != 0) return;
+  for (const Whole& w : wholes) {
+    const ManifestTensor& t = *w.tensor;
+    const Index n = count_of(t.shape);
+    const int replicas = expected_replicas(w.axes, mesh.shape());
+    std::vector<int> holders(static_cast<std::size_t>(n), 0), writers(static_cast<std::size_t>(n), 0);
+    std::vector<std::vector<int>> holder_list(static_cast<std::size_t>(n));
+    for (int r = 0; r < mesh.size(); ++r) {
+      const Box box = expected_box(t.shape, w.axes, mesh.shape(), r);
+      const bool writer = is_writer(t.layout, mesh, r, t.stream);
+      for_each_in_box(t.shape, box, [&](Index, Index flat) {
+        ++holders[static_cast<std::size_t>(flat)];
+        writers[static_cast<std::size_t>(flat)] += writer ? 1 : 0;
+        holder_list[static_cast<std::size_t>(flat)].push_back(r);
+      });
+    }
+    Index wrong_holders = 0, wrong_writers = 0, wrong_owners = 0;
+    Index first_holders = -1, first_writers = -1, first_owners = -1;
+    const Index step = std::max<Index>(1, n / 997);  // owners() on a sample
+    for (Index i = 0; i < n; ++i) {
+      const auto k = static_cast<std::size_t>(i);
+      if (holders[k] != replicas && wrong_holders++ == 0) first_holders = i;
+      if (writers[k] != 1 && wrong_writers++ == 0) first_writers = i;
+      if (i % step == 0 || i == n - 1) {
+        const std::vector<Index> index = unflatten(t.shape, i);
+        if (owners(t.shape, t.layout, mesh, index) != holder_list[k] && wrong_owners++ == 0) first_owners = i;
+      }
+    }
+    expect(wrong_holders == 0, "tensor '" + t.name + "': " + std::to_string(wrong_holders) + " elements not held by exactly " +
+                                   std::to_string(replicas) + " ranks (first flat index " + std::to_string(first_holders) + ")");
+    expect(wrong_writers == 0, "tensor '" + t.name + "': " + std::to_string(wrong_writers) +
+                                   " elements without exactly one writer (first flat index " + std::to_string(first_writers) + ")");
+    expect(wrong_owners == 0, "tensor '" + t.name + "': owners() differs from the boxes at " + std::to_string(wrong_owners) +
+                                  " sampled elements (first flat index " + std::to_string(first_owners) + ")");
+  }
+}
+
+bool any_temporary(const fs::path& dir) {
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.path().filename().string().find(".tmp") != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Where an element's bytes are in a checkpoint file.
+std::uint64_t element_offset(const fs::path& file, const std::string& tensor, Index flat, std::size_t size) {
+  const SafetensorsReader reader(file);
+  return reader.data_start() + reader.find(tensor)->begin + static_cast<std::uint64_t>(flat) * size;
+}
+
+// Corrupts the given elements of `file` (rank 0), runs mpi::verify_checkpoint and expects the
+// mismatch (tensor, flat index) on every rank; then restores the file.
+void expect_corruption_found(const Manifest& manifest, const fs::path& file,
+                             const std::vector<std::pair<const ManifestTensor*, Index>>& corrupt,
+                             const std::pair<const ManifestTensor*, Index>& expected) {
+  std::vector<std::uint64_t> offsets;
+  if (g_rank == 0) {
+    for (const auto& [t, flat] : corrupt) {
+      // The most significant byte of the element (little-endian): changes the value visibly.
+      offsets.push_back(element_offset(file, t->name, flat, dtype_size(t->dtype)) + dtype_size(t->dtype) - 1);
+      flip_byte(file, offsets.back());
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  std::string where;
+  for (const auto& [t, flat] : corrupt) where += " '" + t->name + "'[" + std::to_string(flat) + "]";
+  VerifyResult result;
+  const auto error = collective("verify_checkpoint after corrupting" + where,
+                                [&] { result = mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, file); });
+  if (!error) {
+    const std::string got = (result.tensor ? "'" + *result.tensor + "'" : "no tensor") + " index " +
+                            (result.index ? std::to_string(*result.index) : "none");
+    expect(!result.match, "verify_checkpoint reports a mismatch after corrupting" + where);
+    expect(result.tensor == expected.first->name && result.index == expected.second,
+           "verify_checkpoint after corrupting" + where + ": reported " + got + ", expected '" + expected.first->name +
+               "' index " + std::to_string(expected.second) + " (message: " + result.message + ")");
+    expect(same_everywhere(result.message), "verify_checkpoint after corrupting" + where + ": same message on every rank");
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    for (std::uint64_t offset : offsets) flip_byte(file, offset);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+void check_global_file(const Manifest& manifest, const fs::path& scratch, const std::vector<Whole>& wholes) {
+  const fs::path single = scratch / "single.safetensors";
+  const fs::path shared = scratch / "collective.safetensors";
+  Index total = 0;
+  for (const Whole& w : wholes) total += count_of(w.tensor->shape);
+
+  std::optional<Error> single_error;
+  if (g_rank == 0) {
+    try {
+      (void)write_checkpoint(manifest, single, true);
+    } catch (const Error& e) {
+      single_error = e;
+    }
+    expect(!single_error, "single-process write_checkpoint: " + std::string(single_error ? single_error->what() : ""));
+  }
+  WriteStats stats;
+  const auto written = collective("mpi::write_checkpoint", [&] { stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, true); });
+  expect(!written, "mpi::write_checkpoint succeeds: " + std::string(written ? written->what() : ""));
+  if (written) return;
+  long long mine = stats.elements, elements = 0;
+  MPI_Allreduce(&mine, &elements, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  expect(elements == total, "mpi::write_checkpoint: the ranks wrote " + std::to_string(elements) + " elements in all, the manifest has " +
+                                std::to_string(total));
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  if (g_rank == 0) {
+    const auto a = read_file(single), b = read_file(shared);
+    std::size_t at = 0;
+    while (at < std::min(a.size(), b.size()) && a[at] == b[at]) ++at;
+    expect(a.size() == b.size() && at == a.size(),
+           "collective file (" + std::to_string(b.size()) + " bytes) differs from the single-process file (" +
+               std::to_string(a.size()) + " bytes) at byte " + std::to_string(at));
+    expect(!any_temporary(scratch), "no temporary file left in " + scratch.string() + " after mpi::write_checkpoint");
+    const VerifyResult r = verify_checkpoint(manifest, shared);
+    expect(r.match, "single-process verify_checkpoint of the collective file: " + r.message);
+  }
+
+  // Refusing to overwrite: the same error on every rank, the file untouched.
+  const auto refused = collective("mpi::write_checkpoint without overwrite",
+                                  [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, false); });
+  expect(refused.has_value() && refused->kind() == ErrorKind::io,
+         "mpi::write_checkpoint onto an existing file without overwrite throws Error(io) on every rank");
+
+  VerifyResult result;
+  const auto verified = collective("mpi::verify_checkpoint", [&] { result = mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, shared); });
+  if (!verified) {
+    expect(result.match, "mpi::verify_checkpoint of the collective file matches: " + result.message);
+    expect(result.elements_checked == total, "mpi::verify_checkpoint checked " + std::to_string(result.elements_checked) +
+                                                 " elements, the manifest has " + std::to_string(total));
+    expect(same_everywhere(result.message), "mpi::verify_checkpoint: same message on every rank");
+  } else {
+    expect(false, std::string("mpi::verify_checkpoint threw: ") + verified->what());
+  }
+
+  // A missing file: the same Error(io) on every rank.
+  const auto missing = collective("mpi::verify_checkpoint of a missing file",
+                                  [&] { (void)mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, scratch / "missing.safetensors"); });
+  expect(missing.has_value() && missing->kind() == ErrorKind::io, "mpi::verify_checkpoint of a missing file throws Error(io)");
+
+  // Data corruption, per non-empty tensor: its last element (in the last holder's box), and its first.
+  std::vector<const ManifestTensor*> in_file_order;
+  {
+    const SafetensorsReader reader(shared);
+    for (const SafetensorsTensor& entry : reader.tensors()) {
+      for (const Whole& w : wholes) {
+        if (w.tensor->name == entry.name && count_of(w.tensor->shape) > 0) in_file_order.push_back(w.tensor);
+      }
+    }
+  }
+  for (const ManifestTensor* t : in_file_order) {
+    const Index n = count_of(t->shape);
+    expect_corruption_found(manifest, shared, {{t, n - 1}}, {t, n - 1});
+    if (n > 2) expect_corruption_found(manifest, shared, {{t, n / 2}}, {t, n / 2});
+  }
+  // Two corruptions: the first in file order wins, whichever rank saw it.
+  if (in_file_order.size() >= 2) {
+    const ManifestTensor* first = in_file_order.front();
+    const ManifestTensor* last = in_file_order.back();
+    expect_corruption_found(manifest, shared, {{last, 0}, {first, count_of(first->shape) - 1}}, {first, count_of(first->shape) - 1});
+  } else if (in_file_order.size() == 1 && count_of(in_file_order[0]->shape) > 1) {
+    const ManifestTensor* t = in_file_order[0];
+    expect_corruption_found(manifest, shared, {{t, count_of(t->shape) - 1}, {t, 0}}, {t, 0});
+  }
+
+  // The header: a corrupted byte is a mismatch (not an exception).
+  if (g_rank == 0) flip_byte(shared, 9, 0x01);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto header = collective("verify_checkpoint with a corrupted header",
+                                 [&] { result = mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, shared); });
+  expect(!header && !result.match, "mpi::verify_checkpoint reports a corrupted header as a mismatch");
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) flip_byte(shared, 9, 0x01);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto restored = collective("verify_checkpoint after restoring",
+                                   [&] { result = mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, shared); });
+  expect(!restored && result.match, "mpi::verify_checkpoint matches again once the file is restored");
+}
+
+void check_rank_files(const Manifest& manifest, const fs::path& scratch, const ProcessMesh& mesh,
+                      const std::vector<Whole>& wholes) {
+  const fs::path dir = scratch / "ranks";
+  if (g_rank == 0) fs::create_directories(dir);  // the library writes into an existing directory
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto written = collective("mpi::write_rank_checkpoints", [&] {
+    (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, dir, true);
+  });
+  expect(!written, "mpi::write_rank_checkpoints succeeds: " + std::string(written ? written->what() : ""));
+  if (written) return;
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  if (g_rank == 0) {
+    std::size_t files = 0;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+      (void)entry;
+      ++files;
+    }
+    expect(files == static_cast<std::size_t>(g_world), dir.string() + " holds " + std::to_string(files) + " files, expected " +
+                                                           std::to_string(g_world) + " (one per rank, no temporary)");
+    // Reassemble every tensor from the rank files.
+    std::map<std::string, std::vector<std::byte>> assembled;
+    std::map<std::string, std::vector<int>> held;
+    for (const Whole& w : wholes) {
+      assembled[w.tensor->name].assign(w.bytes.size(), std::byte{0});
+      held[w.tensor->name].assign(static_cast<std::size_t>(count_of(w.tensor->shape)), 0);
+    }
+    for (int r = 0; r < g_world; ++r) {
+      const fs::path file = dir / rank_file_name(r, g_world);
+      const std::string who = file.filename().string();
+      std::optional<SafetensorsReader> reader;
+      try {
+        reader.emplace(file);
+      } catch (const Error& e) {
+        expect(false, who + ": cannot be read: " + e.what());
+        continue;
+      }
+      const SafetensorsMetadata& meta = reader->metadata();
+      const auto get = [&](const char* key) { return meta.count(key) ? meta.at(key) : std::string("<missing>"); };
+      expect(get(kMetaRank) == std::to_string(r), who + ": shardinit.rank is " + get(kMetaRank));
+      expect(get(kMetaWorld) == std::to_string(g_world), who + ": shardinit.world is " + get(kMetaWorld));
+      expect(get(kMetaMesh) == mesh.to_string(), who + ": shardinit.mesh is " + get(kMetaMesh) + ", expected " + mesh.to_string());
+      json shards;
+      try {
+        shards = json::parse(get(kMetaShards));
+      } catch (const json::exception& e) {
+        expect(false, who + ": shardinit.shards is not JSON: " + e.what());
+        continue;
+      }
+      expect(shards.is_object() && shards.size() == wholes.size(),
+             who + ": shardinit.shards lists " + std::to_string(shards.size()) + " tensors, the manifest has " +
+                 std::to_string(wholes.size()));
+      for (const Whole& w : wholes) {
+        const ManifestTensor& t = *w.tensor;
+        const std::string what = who + " tensor '" + t.name + "'";
+        if (!expect(shards.contains(t.name), what + ": missing from shardinit.shards")) continue;
+        const json& s = shards[t.name];
+        Box box;
+        Shape shape;
+        try {
+          shape = s.at("shape").get<Shape>();
+          box.start = s.at("start").get<std::vector<Index>>();
+          box.extent = s.at("extent").get<std::vector<Index>>();
+        } catch (const json::exception& e) {
+          expect(false, what + ": bad shards entry " + s.dump() + ": " + e.what());
+          continue;
+        }
+        if (!expect(shape == t.shape, what + ": global shape " + join(shape) + ", expected " + join(t.shape))) continue;
+        const Box want = expected_box(t.shape, w.axes, mesh.shape(), r);
+        if (!expect(same_box(box, want), what + ": box " + box_text(box) + ", expected " + box_text(want))) continue;
+        const SafetensorsTensor* stored = reader->find(t.name);
+        if (!expect(stored != nullptr, what + ": not in the file")) continue;
+        expect(stored->dtype == t.dtype, what + ": dtype " + std::string(dtype_name(stored->dtype)));
+        if (!expect(stored->shape == box.extent, what + ": stored shape " + join(stored->shape) + ", expected the extent " +
+                                                     join(box.extent))) {
+          continue;
+        }
+        const std::size_t size = dtype_size(t.dtype);
+        std::vector<std::byte> data(static_cast<std::size_t>(count_of(box.extent)) * size);
+        if (!data.empty()) reader->read(reader->data_start() + stored->begin, data);
+        auto& out = assembled[t.name];
+        auto& count = held[t.name];
+        Index replica_mismatch = -1;
+        for_each_in_box(t.shape, box, [&](Index i, Index flat) {
+          const auto k = static_cast<std::size_t>(flat);
+          if (count[k] > 0 && std::memcmp(out.data() + flat * size, data.data() + i * size, size) != 0 && replica_mismatch < 0) {
+            replica_mismatch = flat;
+          }
+          std::memcpy(out.data() + flat * size, data.data() + i * size, size);
+          ++count[k];
+        });
+        expect(replica_mismatch < 0, what + ": differs from another rank's replica at flat index " + std::to_string(replica_mismatch));
+      }
+    }
+    for (const Whole& w : wholes) {
+      const ManifestTensor& t = *w.tensor;
+      const std::size_t size = dtype_size(t.dtype);
+      const int replicas = expected_replicas(w.axes, mesh.shape());
+      const auto& count = held[t.name];
+      const auto& out = assembled[t.name];
+      Index uncovered = -1, wrong = -1;
+      for (std::size_t k = 0; k < count.size(); ++k) {
+        if (count[k] != replicas && uncovered < 0) uncovered = static_cast<Index>(k);
+        if (std::memcmp(out.data() + k * size, w.bytes.data() + k * size, size) != 0 && wrong < 0) wrong = static_cast<Index>(k);
+      }
+      expect(uncovered < 0, "reassembled '" + t.name + "': element " + std::to_string(uncovered) + " is not in exactly " +
+                                std::to_string(replicas) + " rank files");
+      expect(wrong < 0, "reassembled '" + t.name + "' differs from the single-process fill at flat index " + std::to_string(wrong));
+    }
+  }
+
+  VerifyResult result;
+  const auto verified = collective("mpi::verify_rank_checkpoints", [&] { result = mpi::verify_rank_checkpoints(MPI_COMM_WORLD, manifest, dir); });
+  expect(!verified && result.match, "mpi::verify_rank_checkpoints matches: " + (verified ? std::string(verified->what()) : result.message));
+
+  // Corrupt the last element of the last rank's last non-empty shard.
+  int victim_rank = -1;
+  const ManifestTensor* victim = nullptr;
+  Index victim_local = -1, victim_flat = -1;
+  for (int r = g_world - 1; r >= 0 && victim == nullptr; --r) {
+    for (const Whole& w : wholes) {
+      const Box box = expected_box(w.tensor->shape, w.axes, mesh.shape(), r);
+      const Index n = count_of(box.extent);
+      if (n > 0) {
+        victim_rank = r, victim = w.tensor, victim_local = n - 1;
+        for_each_in_box(w.tensor->shape, box, [&](Index i, Index flat) {
+          if (i == n - 1) victim_flat = flat;
+        });
+      }
+    }
+  }
+  if (victim == nullptr) return;
+  const fs::path file = dir / rank_file_name(victim_rank, g_world);
+  std::uint64_t offset = 0;
+  if (g_rank == 0) {
+    offset = element_offset(file, victim->name, victim_local, dtype_size(victim->dtype));
+    flip_byte(file, offset);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto corrupted = collective("mpi::verify_rank_checkpoints after corrupting " + file.filename().string(),
+                                    [&] { result = mpi::verify_rank_checkpoints(MPI_COMM_WORLD, manifest, dir); });
+  if (!corrupted) {
+    const std::string what = "mpi::verify_rank_checkpoints after corrupting '" + victim->name + "' in " +
+                             file.filename().string() + " (local index " + std::to_string(victim_local) + ")";
+    expect(!result.match, what + ": reports a mismatch");
+    expect(result.tensor == victim->name, what + ": names the tensor (got " + result.tensor.value_or("none") + ")");
+    expect(result.index == victim_local || result.index == victim_flat,
+           what + ": points at the element (index " + (result.index ? std::to_string(*result.index) : "none") + ")");
+    expect(g_world == 1 || result.message.find(file.filename().string()) != std::string::npos,
+           what + ": the message names the file: " + result.message);
+    expect(same_everywhere(result.message), what + ": same message on every rank");
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (g_rank == 0) flip_byte(file, offset);
+  MPI_Barrier(MPI_COMM_WORLD);
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  bool tp_size_from_world = false;
+  std::vector<std::string> positional;
+  for (const auto& a : args) {
+    if (a == "--tp-size-from-world") tp_size_from_world = true;
+    else positional.push_back(a);
+  }
+  if (positional.size() != 2) {
+    if (g_rank == 0) std::fprintf(stderr, "usage: shard_check MANIFEST SCRATCH_DIR [--tp-size-from-world]\n");
+    return 2;
+  }
+  const fs::path manifest_path = positional[0], scratch = positional[1];
+  const std::string label = manifest_path.stem().string() + " np" + std::to_string(g_world);
+
+  if (g_rank == 0) {
+    fs::remove_all(scratch);
+    fs::create_directories(scratch);
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+
+  std::ifstream in(manifest_path);
+  std::stringstream text;
+  text << in.rdbuf();
+  json raw = json::parse(text.str());
+  if (tp_size_from_world) raw["parallel"]["tensor"]["size"] = g_world;
+  const Manifest manifest = parse_manifest(raw.dump(), manifest_path.string());
+  const ProcessMesh mesh = manifest_mesh(manifest, g_world);
+
+  std::vector<Whole> wholes;
+  for (const ManifestTensor& t : manifest.tensors) {
+    const json* entry = nullptr;
+    for (const json& j : raw["tensors"]) {
+      if (j["name"] == t.name) entry = &j;
+    }
+    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}};
+    w.bytes.resize(static_cast<std::size_t>(count_of(t.shape)) * dtype_size(t.dtype));
+    TensorFiller(manifest.seed, t.spec()).fill_flat(0, count_of(t.shape), w.bytes);
+    wholes.push_back(std::move(w));
+  }
+  if (wholes.empty()) throw std::runtime_error("test manifest has no tensors");
+
+  check_mesh_and_layouts(manifest, raw, mesh, wholes);
+  check_fill_local(manifest, mesh, wholes);
+  check_tiling(mesh, wholes);
+  check_global_file(manifest, scratch, wholes);
+  check_rank_files(manifest, scratch, mesh, wholes);
+
+  long long counts[2] = {g_passed, g_failed}, totals[2] = {0, 0};
+  MPI_Reduce(counts, totals, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    std::printf("shard_check: %s (%zu tensors, mesh %s): %lld passed, %lld failed\n", label.c_str(), wholes.size(),
+                mesh.to_string().c_str(), totals[0], totals[1]);
+    std::fflush(stdout);
+  }
+  long long failed = 0;
+  MPI_Allreduce(&g_failed, &failed, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+  return failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+  int status = 0;
+  try {
+    status = run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  MPI_Finalize();
+  return status;
+}
