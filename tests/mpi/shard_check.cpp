@@ -46,6 +46,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "mpi/check.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
 #include "shardinit/io/rank_checkpoint.hpp"
@@ -58,23 +59,11 @@ namespace fs = std::filesystem;
 using namespace shardinit;
 using json = nlohmann::json;
 
+using namespace shardinit::mpi_test;
+
 namespace {
 
-int g_rank = 0;
-int g_world = 1;
-long long g_passed = 0;
-long long g_failed = 0;
 
-bool expect(bool condition, const std::string& what) {
-  if (condition) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::fprintf(stderr, "FAIL [rank %d] %s\n", g_rank, what.c_str());
-    std::fflush(stderr);
-  }
-  return condition;
-}
 
 std::string join(const std::vector<Index>& values) {
   std::string text = "[";
@@ -735,16 +724,8 @@ int run(int argc, char** argv) {
   check_global_file(manifest, scratch, wholes);
   check_rank_files(manifest, scratch, mesh, wholes);
 
-  long long counts[2] = {g_passed, g_failed}, totals[2] = {0, 0};
-  MPI_Reduce(counts, totals, 2, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-  if (g_rank == 0) {
-    std::printf("shard_check: %s (%zu tensors, mesh %s): %lld passed, %lld failed\n", label.c_str(), wholes.size(),
-                mesh.to_string().c_str(), totals[0], totals[1]);
-    std::fflush(stdout);
-  }
-  long long failed = 0;
-  MPI_Allreduce(&g_failed, &failed, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-  return failed == 0 ? 0 : 1;
+  return report_totals("shard_check: " + label + " (" + std::to_string(wholes.size()) + " tensors, mesh " +
+                       mesh.to_string() + ")");
 }
 
 }  // namespace

@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "mpi/check.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/manifest/manifest.hpp"
 #include "shardinit/mpi/mpi.hpp"
@@ -54,22 +55,12 @@
 namespace fs = std::filesystem;
 using namespace shardinit;
 
+using namespace shardinit::mpi_test;
+
 namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
-int g_rank = 0, g_world = 1;
-long long g_passed = 0, g_failed = 0;
 
-bool expect(bool condition, const std::string& what) {
-  if (condition) {
-    ++g_passed;
-  } else {
-    ++g_failed;
-    std::fprintf(stderr, "FAIL [rank %d] %s\n", g_rank, what.c_str());
-    std::fflush(stderr);
-  }
-  return condition;
-}
 
 double peak_rss_mib() {
   rusage usage{};
@@ -200,10 +191,7 @@ int main(int argc, char** argv) {
     const ProcessMesh mesh = manifest_mesh(manifest, g_world);
     if (mode == "fill") run_fill(manifest, mesh);
     else run_write(manifest, scratch);
-    long long counts[2] = {g_passed, g_failed}, totals[2] = {0, 0};
-    MPI_Allreduce(counts, totals, 2, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
-    if (g_rank == 0) std::printf("shard_memory: %s np%d: %lld passed, %lld failed\n", mode.c_str(), g_world, totals[0], totals[1]);
-    status = totals[1] == 0 ? 0 : 1;
+    status = report_totals("shard_memory: " + mode + " np" + std::to_string(g_world));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
     std::fflush(stderr);
