@@ -187,10 +187,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       temporary = target->temporary_path().string();
     }
   });
-  int length = static_cast<int>(temporary.size());
-  MPI_Bcast(&length, 1, MPI_INT, 0, comm);
-  temporary.resize(static_cast<std::size_t>(length));
-  MPI_Bcast(temporary.data(), length, MPI_CHAR, 0, comm);
+  broadcast_string(comm, temporary, 0);
 
   std::optional<OpenFile> file;
   run_agreed(comm, [&] { file.emplace(comm, temporary, MPI_MODE_WRONLY); });
@@ -238,10 +235,15 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       fillers.at(plan.tensor->name).fill_box(*piece, buffer);
       stats.elements += count;
     });
-    if (failure) count = 0;
     // The file view selects this rank's piece (or nothing); the type lives until the write is done.
     std::optional<detail::BoxFileType> type;
-    if (count > 0) type.emplace(plan.tensor->shape, *piece, element.get(), dtype_size(plan.tensor->dtype));
+    attempt([&] {
+      if (count > 0) type.emplace(plan.tensor->shape, *piece, element.get(), dtype_size(plan.tensor->dtype));
+    });
+    if (failure) {
+      count = 0;
+      type.reset();
+    }
     const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                        element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     attempt([&] { check(view, "MPI_File_set_view"); });
@@ -292,10 +294,17 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
   for_each_round(c, plans, [&](const TensorPlan& plan, const Box* piece) {
     const std::size_t element_size = dtype_size(plan.tensor->dtype);
     const detail::ElementType element(element_size);
-    const bool read = piece != nullptr && !mismatch && !failure;
-    const Index count = read ? piece->element_count() : 0;
+    bool read = piece != nullptr && !mismatch && !failure;
     std::optional<detail::BoxFileType> type;
-    if (read) type.emplace(plan.tensor->shape, *piece, element.get(), element_size);
+    if (read) {
+      try {
+        type.emplace(plan.tensor->shape, *piece, element.get(), element_size);
+      } catch (const Error& e) {
+        failure = e;
+        read = false;
+      }
+    }
+    const Index count = read ? piece->element_count() : 0;
     const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                        element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     have.resize(static_cast<std::size_t>(count) * element_size);
