@@ -132,6 +132,16 @@ int first_mismatch(MPI_Comm comm, bool mismatch, long long position, long long i
   return winner;
 }
 
+// MPI-IO may report success for a short transfer (Open MPI does, at a file-size limit).
+void expect_count(const MPI_Status& status, MPI_Datatype element, Index expected, const std::string& what) {
+  int transferred = 0;
+  MPI_Get_count(&status, element, &transferred);
+  if (transferred != expected) {
+    throw Error(ErrorKind::io, what + ": " + std::to_string(transferred) + " of " + std::to_string(expected) +
+                                   " elements transferred (disk full or file-size limit?)");
+  }
+}
+
 long long sum(MPI_Comm comm, long long value) {
   long long total = 0;
   MPI_Allreduce(&value, &total, 1, MPI_LONG_LONG, MPI_SUM, comm);
@@ -247,9 +257,15 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
     const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                        element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     attempt([&] { check(view, "MPI_File_set_view"); });
+    // An independent write, not MPI_File_write_all: Open MPI's collective buffering does not survive
+    // an error on one aggregator (disk full, file-size limit) and leaves the other ranks waiting.
     MPI_Status status;
-    const int written = MPI_File_write_all(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status);
-    attempt([&] { check(written, "cannot write " + path.string()); });
+    const int written = count > 0 ? MPI_File_write(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status)
+                                  : MPI_SUCCESS;
+    attempt([&] {
+      check(written, "cannot write " + path.string());
+      if (count > 0) expect_count(status, element.get(), count, "cannot write " + path.string());
+    });
   });
   if (progress && c.rank == 0) progress(total, total);
   const int synced = MPI_File_sync(file->get());
@@ -257,7 +273,16 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
   file->close();
   detail::agree(comm, failure);
   run_agreed(comm, [&] {
-    if (c.rank == 0) target->commit();
+    if (c.rank != 0) return;
+    // Whatever the MPI-IO layer reported, the file must now have exactly its full size.
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(temporary, ec);
+    if (ec || size != layout->file_size()) {
+      throw Error(ErrorKind::io, "cannot write " + path.string() + ": the file holds " + (ec ? ec.message() : std::to_string(size)) +
+                                     " bytes of " + std::to_string(layout->file_size()) +
+                                     " (disk full or file-size limit?)");
+    }
+    target->commit();
   });
   return stats;
 }
@@ -308,12 +333,14 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
     const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                        element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     have.resize(static_cast<std::size_t>(count) * element_size);
-    MPI_Status status;
-    const int got = MPI_File_read_all(file->get(), have.data(), static_cast<int>(count), element.get(), &status);
+    MPI_Status status;  // independent, for the same reason as the writes
+    const int got = count > 0 ? MPI_File_read(file->get(), have.data(), static_cast<int>(count), element.get(), &status)
+                              : MPI_SUCCESS;
     if (!read || failure) return;
     try {
       check(view, "MPI_File_set_view");
       check(got, "cannot read " + path.string());
+      expect_count(status, element.get(), count, "cannot read " + path.string());
       want.resize(have.size());
       fillers.at(plan.tensor->name).fill_box(*piece, want);
       if (std::memcmp(want.data(), have.data(), want.size()) != 0) {

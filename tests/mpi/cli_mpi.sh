@@ -136,5 +136,24 @@ rc=$?
 check "--world 8 for a size-4 manifest exits 2 (got $rc): $(cat bad.err)" test "$rc" -eq 2
 check "--world 8 for a size-4 manifest writes no rank file" test -z "$(ls -A bad 2>/dev/null)"
 
+# 7. A file-size limit on every rank (ulimit -f: 100 KiB) while writing a 34 MiB file: a clear
+# error, exit 3, within seconds (a collective write that one failing aggregator leaves half-done
+# would hang here), and nothing at the target, no temporary file.
+mkdir -p limited
+cat > limited/m.json <<'JSON'
+{"seed": 1, "parallel": {"tensor": {"mode": "1d", "size": 3}},
+ "tensors": [{"name": "w", "shape": [3000, 3000], "layout": "linear_col", "init": {"fn": "normal"}}]}
+JSON
+start=$(date +%s)
+timeout 60 "$mpiexec" -n 3 --oversubscribe sh -c "ulimit -f 100; exec \"$shardinit\" init limited/m.json -o limited/out.safetensors" \
+  >limited.out 2>limited.err
+rc=$?
+seconds=$(( $(date +%s) - start ))
+check "file-size limit: exits 3, not by timeout (rc $rc)" test "$rc" -eq 3
+check "file-size limit: within 30 s (took $seconds s)" test "$seconds" -le 30
+check "file-size limit: the error says what happened ($(grep shardinit limited.err | head -c 300))" \
+  grep -q "shardinit: error: cannot write limited/out.safetensors" limited.err
+check "file-size limit: nothing but the manifest left ($(ls -A limited | tr '\n' ' '))" test "$(ls -A limited)" = "m.json"
+
 echo "cli_mpi: $passed passed, $failed failed"
 test "$failed" -eq 0

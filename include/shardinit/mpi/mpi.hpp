@@ -26,7 +26,8 @@ using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
 
 // Writes the manifest's checkpoint as ONE file, byte-identical to write_checkpoint() in one process:
 // every rank writes its own regions through MPI-IO subarray file views (exactly one replica writes a
-// replicated region), in pieces of at most 64 MiB per rank. The file is written under a temporary
+// replicated region), in pieces of at most 64 MiB per rank, with independent writes whose counts are
+// checked (collective buffering can hang when one rank's write fails). The file is written under a temporary
 // name and renamed into place by rank 0 once every rank has succeeded. The returned statistics are
 // this rank's share (bytes: the whole file).
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
