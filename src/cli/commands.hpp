@@ -1,7 +1,9 @@
 #pragma once
+#include <cstdint>
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shardinit::cli {
 
@@ -30,6 +32,7 @@ struct CommonOptions {
   std::filesystem::path manifest;
   std::optional<std::filesystem::path> per_rank_dir;  // per-rank files instead of one global file
   bool quiet = false;
+  int threads = 0;  // 0: one per core for a lone process, one per rank under MPI
 };
 
 struct InitOptions : CommonOptions {
@@ -41,8 +44,20 @@ struct VerifyOptions : CommonOptions {
   std::filesystem::path file;
 };
 
+struct BenchOptions {
+  std::int64_t elements = std::int64_t{1} << 26;  // per rank
+  std::vector<int> threads;                        // each value is one series
+  int repeat = 5;                                  // the median is reported
+  std::vector<std::string> initializers{"zeros", "ones", "uniform", "normal", "trunc_normal", "kaiming_uniform",
+                                        "kaiming_normal", "xavier_uniform", "xavier_normal", "lecun_uniform",
+                                        "lecun_normal"};
+  std::vector<std::string> dtypes{"f32", "bf16"};
+  std::uint64_t seed = 42;
+};
+
 // Each returns an exit status; errors are thrown as shardinit::Error and mapped by main().
 int run_init(const InitOptions& options, const Launch& launch);
 int run_verify(const VerifyOptions& options, const Launch& launch);
+int run_bench(const BenchOptions& options, const Launch& launch);
 
 }  // namespace shardinit::cli

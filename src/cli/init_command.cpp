@@ -18,6 +18,7 @@ int run_init(const InitOptions& options, const Launch& launch) {
   const auto start = std::chrono::steady_clock::now();
   const Manifest manifest = load_for(options, launch);
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
+  const FillOptions fill{fill_threads(options, launch)};
   WriteStats stats;
   std::string target;
   {
@@ -26,19 +27,19 @@ int run_init(const InitOptions& options, const Launch& launch) {
     switch (launch.kind) {
       case Launch::Kind::single:
         if (options.per_rank_dir) {
-          stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir, options.force);
+          stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir, options.force, fill);
           target = (*options.per_rank_dir / rank_file_name(0, 1)).string();
         } else {
-          stats = write_checkpoint(manifest, options.output, options.force, report);
+          stats = write_checkpoint(manifest, options.output, options.force, report, fill);
           target = options.output.string();
         }
         break;
       case Launch::Kind::mpi:
         if (options.per_rank_dir) {
-          stats = mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir, options.force);
+          stats = mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir, options.force, fill);
           target = options.per_rank_dir->string() + " (" + std::to_string(launch.world) + " rank files)";
         } else {
-          stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, options.output, options.force, report);
+          stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, options.output, options.force, report, fill);
           target = options.output.string();
         }
         break;
@@ -49,7 +50,7 @@ int run_init(const InitOptions& options, const Launch& launch) {
                           " alone cannot write the global file (that needs every rank under mpirun): use --per-rank DIR");
         }
         stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, launch.world), launch.rank,
-                                      *options.per_rank_dir, options.force);
+                                      *options.per_rank_dir, options.force, fill);
         target = (*options.per_rank_dir / rank_file_name(launch.rank, launch.world)).string();
         break;
     }

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <thread>
 
 #include <CLI/CLI.hpp>
 
@@ -84,6 +85,11 @@ int main(int argc, char** argv) {
                                         std::string(shardinit::kStreamFormatVersion) + ")");
   app.require_subcommand(1);
   std::optional<int> rank, world;
+  const auto add_threads_option = [](CLI::App* command, int& threads) {
+    command->add_option("-t,--threads", threads,
+                        "Fill threads (default: one per core alone, one per rank under MPI); never changes a value")
+        ->check(CLI::PositiveNumber);
+  };
   const auto add_rank_options = [&](CLI::App* command) {
     command->add_option("--rank", rank, "This process's rank, when no MPI launcher started it")->check(CLI::NonNegativeNumber);
     command->add_option("--world", world, "The number of ranks, with --rank")->check(CLI::PositiveNumber);
@@ -102,6 +108,7 @@ int main(int argc, char** argv) {
   output->excludes(per_rank);
   init->add_flag("-f,--force", init_options.force, "Replace existing output (refused otherwise)");
   init->add_flag("-q,--quiet", init_options.quiet, "Print nothing on success");
+  add_threads_option(init, init_options.threads);
   add_rank_options(init);
 
   VerifyOptions verify_options;
@@ -113,7 +120,21 @@ int main(int argc, char** argv) {
   auto* verify_per_rank = verify->add_option("--per-rank", verify_options.per_rank_dir, "Check the rank files in DIR");
   file->excludes(verify_per_rank);
   verify->add_flag("-q,--quiet", verify_options.quiet, "Print nothing on a match");
+  add_threads_option(verify, verify_options.threads);
   add_rank_options(verify);
+
+  BenchOptions bench_options;
+  CLI::App* bench = app.add_subcommand(
+      "bench", "Measure each initializer's fill rate, in elements per second, against glibc memset on the same buffer "
+               "in the same run: one JSON object per line per (initializer, dtype, threads). Under mpirun every rank "
+               "fills its own buffer at once and the total is reported (weak scaling).");
+  bench->add_option("--elements", bench_options.elements, "Elements per buffer (per rank)")->capture_default_str();
+  bench->add_option("--threads", bench_options.threads, "Thread counts to measure, e.g. 1,2 (default: 1 and one per core)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber);
+  bench->add_option("--repeat", bench_options.repeat, "Runs per measurement; the median is reported")->capture_default_str();
+  bench->add_option("--initializers", bench_options.initializers, "Initializers to measure")->delimiter(',');
+  bench->add_option("--dtypes", bench_options.dtypes, "dtypes to measure (f32, f64, bf16, f16)")->delimiter(',');
 
   try {
     app.parse(argc, argv);
@@ -137,6 +158,14 @@ int main(int argc, char** argv) {
       launch = one_rank_launch(rank, world);
     }
     if (init->parsed()) return run_init(init_options, launch);
+    if (bench->parsed()) {
+      if (bench_options.threads.empty()) {
+        bench_options.threads.push_back(1);
+        const int cores = static_cast<int>(std::thread::hardware_concurrency());
+        if (cores > 1) bench_options.threads.push_back(cores);
+      }
+      return run_bench(bench_options, launch);
+    }
     return run_verify(verify_options, launch);
   } catch (const shardinit::Error& e) {
     const bool shared = !mpi.active() || shardinit::mpi::detail::is_agreed(e);

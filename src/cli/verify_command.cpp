@@ -16,16 +16,17 @@ namespace shardinit::cli {
 int run_verify(const VerifyOptions& options, const Launch& launch) {
   const auto start = std::chrono::steady_clock::now();
   const Manifest manifest = load_for(options, launch);
+  const FillOptions fill{fill_threads(options, launch)};
   VerifyResult result;
   std::string target = options.per_rank_dir ? options.per_rank_dir->string() : options.file.string();
   switch (launch.kind) {
     case Launch::Kind::single:
-      result = options.per_rank_dir ? verify_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir)
-                                    : verify_checkpoint(manifest, options.file);
+      result = options.per_rank_dir ? verify_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir, fill)
+                                    : verify_checkpoint(manifest, options.file, fill);
       break;
     case Launch::Kind::mpi:
-      result = options.per_rank_dir ? mpi::verify_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir)
-                                    : mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, options.file);
+      result = options.per_rank_dir ? mpi::verify_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir, fill)
+                                    : mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, options.file, fill);
       break;
     case Launch::Kind::one_rank:
       if (!options.per_rank_dir) {
@@ -33,7 +34,7 @@ int run_verify(const VerifyOptions& options, const Launch& launch) {
                                                      std::to_string(launch.world) +
                                                      " alone checks its own rank file: use --per-rank DIR");
       }
-      result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, launch.world), launch.rank, *options.per_rank_dir);
+      result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, launch.world), launch.rank, *options.per_rank_dir, fill);
       target = (*options.per_rank_dir / rank_file_name(launch.rank, launch.world)).string();
       break;
   }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <exception>
+#include <thread>
 #include <variant>
 
 #include "distributions/half_precision.hpp"
@@ -105,13 +107,46 @@ void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, 
       transforms);
 }
 
+// Runs work(begin, end) over [0, count) split into up to `threads` contiguous parts, one per thread
+// (this thread takes the first). Small ranges stay on one thread: starting a thread costs tens of
+// microseconds, about what a few hundred thousand elements take to fill.
+template <class Work>
+void in_parallel(Index count, int threads, const Work& work) {
+  constexpr Index kMinimumPerThread = Index{1} << 16;
+  const Index parts = std::max<Index>(1, std::min<Index>(threads, count / kMinimumPerThread));
+  if (parts == 1) {
+    work(0, count);
+    return;
+  }
+  std::vector<std::thread> helpers;
+  std::vector<std::exception_ptr> errors(static_cast<std::size_t>(parts));
+  const auto part = [&](Index k) {
+    try {
+      work(count * k / parts, count * (k + 1) / parts);
+    } catch (...) {
+      errors[static_cast<std::size_t>(k)] = std::current_exception();
+    }
+  };
+  for (Index k = 1; k < parts; ++k) helpers.emplace_back(part, k);
+  part(0);
+  for (auto& t : helpers) t.join();
+  for (const auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
 }  // namespace
 
 struct TensorFiller::Prepared {
   std::variant<TransformOf<float>, TransformOf<double>> transform;
 };
 
-TensorFiller::TensorFiller(std::uint64_t seed, TensorSpec spec) : seed_(seed), spec_(std::move(spec)) {
+TensorFiller::TensorFiller(std::uint64_t seed, TensorSpec spec, FillOptions options)
+    : seed_(seed), spec_(std::move(spec)), options_(options) {
+  if (options_.threads < 1) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': threads=" + std::to_string(options_.threads) +
+                                                 " must be at least 1");
+  }
   try {
     (void)element_count(spec_.shape);
     validate(spec_.distribution, spec_.dtype);
@@ -143,9 +178,16 @@ void TensorFiller::fill_flat(Index first, Index count, std::span<std::byte> out)
                     std::to_string(count) + " elements of " + std::string(dtype_name(spec_.dtype)) + " need " +
                     std::to_string(static_cast<std::size_t>(count) * element_size));
   }
+  in_parallel(count, options_.threads, [&](Index begin, Index end) {
+    fill_flat_serial(first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
+  });
+}
+
+void TensorFiller::fill_flat_serial(Index first, Index count, std::byte* out) const {
   if (count == 0) return;
-  std::visit([&](const auto& transforms) { fill_values(transforms, key_from_seed(seed_), spec_.stream, spec_.dtype,
-                                                       first, count, out.data()); },
+  std::visit([&](const auto& transforms) {
+               fill_values(transforms, key_from_seed(seed_), spec_.stream, spec_.dtype, first, count, out);
+             },
              prepared_->transform);
 }
 
@@ -180,10 +222,17 @@ void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std:
                                                  " elements of box " + box.to_string() + " need " +
                                                  std::to_string(static_cast<std::size_t>(count) * element_size));
   }
+  in_parallel(count, options_.threads, [&](Index begin, Index end) {
+    fill_box_range_serial(box, first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
+  });
+}
+
+void TensorFiller::fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const {
   if (count == 0) return;
+  const std::size_t element_size = dtype_size(spec_.dtype);
   const std::size_t rank = spec_.shape.size();
   if (rank == 0) {
-    fill_flat(0, 1, out);
+    fill_flat_serial(0, 1, out);
     return;
   }
   // The box is a set of contiguous runs along its last dimension; each run is a flat range of the
@@ -197,9 +246,8 @@ void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std:
     Index flat = 0;
     for (std::size_t d = 0; d < rank; ++d) flat += position[d] * strides[d];
     const Index take = std::min(count, box.start[rank - 1] + run - position[rank - 1]);
-    const std::size_t bytes = static_cast<std::size_t>(take) * element_size;
-    fill_flat(flat, take, out.subspan(offset, bytes));
-    offset += bytes;
+    fill_flat_serial(flat, take, out + offset);
+    offset += static_cast<std::size_t>(take) * element_size;
     count -= take;
     position[rank - 1] = box.start[rank - 1];
     for (std::size_t d = rank - 1; d-- > 0;) {  // odometer over the outer dimensions

@@ -84,9 +84,9 @@ SafetensorsMetadata checkpoint_metadata(const Manifest& manifest) {
           {kMetaSpec, canonical_spec_json(manifest)}};
 }
 
-std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest) {
+std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest, FillOptions options) {
   std::map<std::string, TensorFiller> fillers;
-  for (const auto& t : manifest.tensors) fillers.emplace(t.name, TensorFiller(manifest.seed, t.spec()));
+  for (const auto& t : manifest.tensors) fillers.emplace(t.name, TensorFiller(manifest.seed, t.spec(), options));
   return fillers;
 }
 
@@ -97,9 +97,9 @@ SafetensorsLayout checkpoint_layout(const Manifest& manifest) {
 }
 
 WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
-                            const ProgressCallback& progress) {
+                            const ProgressCallback& progress, FillOptions options) {
   const SafetensorsLayout layout = checkpoint_layout(manifest);
-  const auto fillers = fillers_by_name(manifest);
+  const auto fillers = fillers_by_name(manifest, options);
   WriteStats stats;
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
   for (const auto& t : manifest.tensors) stats.elements += element_count(t.shape);
@@ -175,8 +175,8 @@ VerifyResult verify_file(const SafetensorsLayout& expected, const SafetensorsMet
   return result;
 }
 
-VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path) {
-  const auto fillers = fillers_by_name(manifest);
+VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path, FillOptions options) {
+  const auto fillers = fillers_by_name(manifest, options);
   return verify_file(checkpoint_layout(manifest), checkpoint_metadata(manifest),
                      [&fillers](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
                        fillers.at(t.name).fill_flat(first, count, out);

@@ -13,7 +13,7 @@ namespace shardinit {
 // The metadata every file records: format, stream format, seed, manifest digest and canonical spec.
 [[nodiscard]] SafetensorsMetadata checkpoint_metadata(const Manifest& manifest);
 
-[[nodiscard]] std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest);
+[[nodiscard]] std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest, FillOptions options);
 
 // Opens the file at `path` and compares its header with `expected`: nothing if they are identical,
 // otherwise the mismatch to report (a file that is not valid safetensors is a mismatch too).

@@ -62,9 +62,9 @@ SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const Process
 }
 
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                 const std::filesystem::path& directory, bool overwrite) {
+                                 const std::filesystem::path& directory, bool overwrite, FillOptions options) {
   const RankPlan p = plan(manifest, mesh, rank);
-  const auto fillers = fillers_by_name(manifest);
+  const auto fillers = fillers_by_name(manifest, options);
   // The directory is the output: make it if needed (several ranks may race to; that is harmless).
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
@@ -77,9 +77,9 @@ WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
 }
 
 VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                    const std::filesystem::path& directory) {
+                                    const std::filesystem::path& directory, FillOptions options) {
   const RankPlan p = plan(manifest, mesh, rank);
-  const auto fillers = fillers_by_name(manifest);
+  const auto fillers = fillers_by_name(manifest, options);
   VerifyResult result = verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
                                     directory / rank_file_name(rank, mesh.size()));
   if (result.tensor && result.index) {

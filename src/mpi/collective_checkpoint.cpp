@@ -155,12 +155,12 @@ struct CollectivePlan {
   std::vector<TensorPlan> pieces;  // point into *layout: the plan is neither copied nor moved
   std::map<std::string, TensorFiller> fillers;
 
-  CollectivePlan(const Communicator& c, const Manifest& manifest) {
+  CollectivePlan(const Communicator& c, const Manifest& manifest, FillOptions options) {
     run_agreed(c.comm, [&] {
       const ProcessMesh mesh = manifest_mesh(manifest, c.size);
       layout.emplace(checkpoint_layout(manifest));
       pieces = plan_pieces(manifest, *layout, mesh, c.rank);
-      fillers = fillers_by_name(manifest);
+      fillers = fillers_by_name(manifest, options);
     });
   }
   CollectivePlan(const CollectivePlan&) = delete;
@@ -181,9 +181,9 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
 }
 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
-                            bool overwrite, const Progress& progress) {
+                            bool overwrite, const Progress& progress, FillOptions options) {
   const Communicator c(comm);
-  const CollectivePlan agreed(c, manifest);
+  const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
   const auto& fillers = agreed.fillers;
@@ -287,9 +287,10 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
   return stats;
 }
 
-VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path) {
+VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
+                               FillOptions options) {
   const Communicator c(comm);
-  const CollectivePlan agreed(c, manifest);
+  const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
   const auto& fillers = agreed.fillers;
@@ -383,20 +384,21 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
 }
 
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
-                                  bool overwrite) {
+                                  bool overwrite, FillOptions options) {
   const Communicator c(comm);
   WriteStats stats;
   run_agreed(comm, [&] {
-    stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, overwrite);
+    stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, overwrite, options);
   });
   return stats;
 }
 
-VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory) {
+VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
+                                     FillOptions options) {
   const Communicator c(comm);
   VerifyResult result;
   run_agreed(comm, [&] {
-    result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory);
+    result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, options);
   });
   const int winner = first_mismatch(comm, !result.match, c.rank, 0);
   const long long elements = sum(comm, result.elements_checked);

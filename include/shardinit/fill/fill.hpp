@@ -27,12 +27,20 @@ struct TensorSpec {
   Distribution distribution;
 };
 
+// How a fill runs. Never changes a value: every element is computed from its own index, so any
+// split of the work gives the same bits.
+struct FillOptions {
+  // Threads per fill call (>= 1). A call splits its range into this many contiguous parts, one per
+  // thread, when the range is large enough to be worth it.
+  int threads = 1;
+};
+
 // Fills regions of one tensor. Construction validates the distribution for the dtype (throwing
 // Error(invalid_argument) that names the tensor) and computes the per-tensor constants once; the fill
 // calls are const and may run concurrently.
 class TensorFiller {
  public:
-  TensorFiller(std::uint64_t seed, TensorSpec spec);
+  TensorFiller(std::uint64_t seed, TensorSpec spec, FillOptions options = {});
   ~TensorFiller();
   TensorFiller(TensorFiller&&) noexcept;
   TensorFiller& operator=(TensorFiller&&) noexcept;
@@ -52,9 +60,13 @@ class TensorFiller {
   [[nodiscard]] const TensorSpec& spec() const noexcept { return spec_; }
 
  private:
+  void fill_flat_serial(Index first, Index count, std::byte* out) const;
+  void fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const;
+
   struct Prepared;
   std::uint64_t seed_;
   TensorSpec spec_;
+  FillOptions options_;
   std::unique_ptr<const Prepared> prepared_;
 };
 

@@ -34,7 +34,7 @@ using ProgressCallback = std::function<void(std::int64_t done, std::int64_t tota
 
 // Generates every tensor and writes the file atomically (see write_safetensors).
 WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
-                            const ProgressCallback& progress = {});
+                            const ProgressCallback& progress = {}, FillOptions options = {});
 
 struct VerifyResult {
   bool match = false;
@@ -47,6 +47,7 @@ struct VerifyResult {
 // Recomputes the checkpoint of `manifest` and compares it with the file at `path`: header, metadata
 // and every element. Throws Error(io) if the file cannot be read; a file that is not valid
 // safetensors is a mismatch (match == false) rather than an exception.
-[[nodiscard]] VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path);
+[[nodiscard]] VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path,
+                                             FillOptions options = {});
 
 }  // namespace shardinit

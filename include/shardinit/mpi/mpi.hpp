@@ -31,15 +31,17 @@ using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
 // name and renamed into place by rank 0 once every rank has succeeded. The returned statistics are
 // this rank's share (bytes: the whole file).
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
-                            bool overwrite, const Progress& progress = {});
+                            bool overwrite, const Progress& progress = {}, FillOptions options = {});
 
 // Checks the file against the manifest, each rank reading back the regions it would write. The
 // result (the first difference in file order) is the same on every rank.
-VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path);
+VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
+                               FillOptions options = {});
 
 // Each rank writes / verifies its own rank-RRRRR-of-WWWWW.safetensors in `directory`.
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
-                                  bool overwrite);
-VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory);
+                                  bool overwrite, FillOptions options = {});
+VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
+                                     FillOptions options = {});
 
 }  // namespace shardinit::mpi
