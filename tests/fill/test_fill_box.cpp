@@ -478,3 +478,49 @@ TEST(FillBox, HalfPrecisionIsTheRoundedFloatFill) {
 }
 
 }  // namespace
+
+// ---- threads never change a value -------------------------------------------------------------------
+
+namespace shardinit {
+namespace {
+
+TEST(FillThreads, AnyThreadCountGivesTheSameBits) {
+  // Large enough that every thread count below is really used: in_parallel gives each thread at
+  // least 2^16 elements, and 700'001 elements split into up to 7 parts at odd offsets (normal pairs
+  // and Philox blocks straddle the cuts).
+  const Index n = 700'001;
+  const Distribution distributions[] = {Uniform{-1, 1}, Normal{0, 0.02}, TruncNormal{0, 1, -2, 2}};
+  for (const DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+    for (const auto& d : distributions) {
+      const TensorSpec spec{"threads", {n}, dtype, 99, d};
+      const std::size_t bytes = static_cast<std::size_t>(n) * dtype_size(dtype);
+      std::vector<std::byte> one(bytes), many(bytes, std::byte{0xA5});
+      TensorFiller(5, spec).fill_flat(0, n, one);
+      for (const int threads : {2, 3, 7}) {
+        TensorFiller(5, spec, FillOptions{threads}).fill_flat(0, n, many);
+        EXPECT_EQ(one, many) << describe(d) << " " << dtype_name(dtype) << " threads=" << threads;
+        std::fill(many.begin(), many.end(), std::byte{0xA5});
+      }
+    }
+  }
+  // Boxes too: a 2-D box split across threads mid-row.
+  const TensorSpec spec{"threads.box", {1000, 999}, DType::f32, 7, Normal{0, 1}};
+  const Box box{{13, 17}, {900, 901}};
+  std::vector<std::byte> one(static_cast<std::size_t>(box.element_count()) * 4), many(one.size());
+  TensorFiller(5, spec).fill_box(box, one);
+  TensorFiller(5, spec, FillOptions{3}).fill_box(box, many);
+  EXPECT_EQ(one, many);
+}
+
+TEST(FillThreads, ZeroThreadsIsRefused) {
+  try {
+    TensorFiller(5, TensorSpec{"w", {4}, DType::f32, 1, Normal{}}, FillOptions{0});
+    FAIL() << "threads=0 accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("threads=0"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace shardinit
