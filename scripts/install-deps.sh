@@ -8,6 +8,7 @@ packages=(
   libopenmpi-dev openmpi-bin                    # MPI: collective checkpoints, mpirun
   nlohmann-json3-dev libcli11-dev              # manifest parsing, command line
   libgtest-dev libgmock-dev                     # tests
+  libhwy-dev                                    # Highway: vectorized kernels, run-time dispatch
   libboost-random-dev libboost-dev              # Boost.Random (custom initializers) and Boost.Math (test reference)
   librandom123-dev                              # independent Philox reference for the tests
   python3 python3-numpy                         # independent NumPy reimplementation of the stream format

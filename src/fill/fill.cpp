@@ -9,6 +9,7 @@
 
 #include "distributions/half_precision.hpp"
 #include "distributions/transforms.hpp"
+#include "simd/kernels.hpp"
 
 namespace shardinit {
 
@@ -34,7 +35,9 @@ void block_values(const detail::NormalTransform<Real>& t, const Words& w,
   }
 }
 
-// Values of elements [first, first + count) in the compute type.
+// Values of elements [first, first + count) in the compute type. A partial first or last block goes
+// through the scalar reference; the whole blocks between go through the vectorized kernels
+// (simd/kernels.hpp), which give the same bits, unless they are switched off for testing.
 template <class Real, class Transform>
 void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_t stream, Index first, Index count,
               Real* out) {
@@ -44,13 +47,43 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
     constexpr Index L = Lanes<Real>::kElementsPerBlock;
     std::array<Real, L> values;
     auto block = static_cast<std::uint64_t>(first / L);
-    Index lane = first % L;
-    for (Index done = 0; done < count; lane = 0, ++block) {
+    Index done = 0;
+    const auto partial_block = [&](Index lane) {
       block_values(transform, block_words(key, stream, block), values);
       const Index take = std::min<Index>(L - lane, count - done);
       std::copy_n(values.begin() + lane, take, out + done);
       done += take;
+      ++block;
+    };
+    if (first % L != 0) partial_block(first % L);
+    const auto whole = static_cast<std::size_t>((count - done) / L);
+    if (!simd::enabled()) {
+      for (std::size_t b = 0; b < whole; ++b) partial_block(0);
+    } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<float>>) {
+      if (transform.degenerate) {
+        std::fill_n(out + done, whole * L, transform.lo);
+      } else {
+        simd::uniform_f32(simd::UniformF32{transform.a, transform.width, transform.lo, transform.hi}, key, stream,
+                          block, whole, reinterpret_cast<float*>(out + done));
+      }
+      done += static_cast<Index>(whole * L);
+      block += whole;
+    } else {
+      // Vectorized Philox, then the transform block by block.
+      constexpr std::size_t kBlocksPerBatch = 256;
+      std::array<std::uint32_t, 4 * kBlocksPerBatch> words;
+      for (std::size_t b = 0; b < whole; b += kBlocksPerBatch) {
+        const std::size_t n = std::min(kBlocksPerBatch, whole - b);
+        simd::philox_words(key, stream, block, n, words.data());
+        for (std::size_t k = 0; k < n; ++k) {
+          block_values(transform, Words{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}, values);
+          std::copy_n(values.begin(), L, out + done);
+          done += L;
+        }
+        block += n;
+      }
     }
+    if (done < count) partial_block(0);
   }
 }
 

@@ -1,0 +1,35 @@
+#pragma once
+// Vectorized kernels of stream format v1, written once with Highway and dispatched at run time to
+// the best instruction set of the machine (SSE4, AVX2, AVX-512, or Highway's scalar target). Every
+// kernel produces exactly the bits of the scalar reference in src/distributions and src/fill: integer
+// Philox, and for floating point only the same IEEE operations in the same order (no FMA: the library
+// is built with -ffp-contract=off, and the kernels call Mul and Add, never MulAdd).
+
+#include <cstddef>
+#include <cstdint>
+
+#include "shardinit/engine/philox.hpp"
+
+namespace shardinit::simd {
+
+// The words of `blocks` consecutive Philox blocks of `stream`, from block `first_block`, in block
+// order: out[4 b + j] is word j of block first_block + b (the element order of the 32-bit types).
+void philox_words(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block, std::size_t blocks,
+                  std::uint32_t* out);
+
+// The f32 uniform transform (docs/stream-format.md 5.2) of `blocks` whole blocks:
+// out[e] = clamp(RN32(a + width * ((word_e >> 8) * 2^-24)), lo, hi).
+struct UniformF32 {
+  double a, width;
+  float lo, hi;
+};
+void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
+                 std::size_t blocks, float* out);
+
+// For tests: run the scalar reference instead of the kernels (`enabled` false), and name the
+// instruction set the kernels dispatch to ("AVX3", "AVX2", "SSE4", "EMU128", "SCALAR", ...).
+void set_enabled(bool enabled) noexcept;
+[[nodiscard]] bool enabled() noexcept;
+[[nodiscard]] const char* target_name();
+
+}  // namespace shardinit::simd
