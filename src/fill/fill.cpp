@@ -69,12 +69,19 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
       done += static_cast<Index>(whole * L);
       block += whole;
     } else {
-      // Vectorized Philox, then the transform block by block.
+      // Vectorized Philox, then the transform: vectorized where a kernel exists, block by block otherwise.
       constexpr std::size_t kBlocksPerBatch = 256;
       std::array<std::uint32_t, 4 * kBlocksPerBatch> words;
       for (std::size_t b = 0; b < whole; b += kBlocksPerBatch) {
         const std::size_t n = std::min(kBlocksPerBatch, whole - b);
         simd::philox_words(key, stream, block, n, words.data());
+        if constexpr (std::is_same_v<Transform, detail::NormalTransform<float>>) {
+          simd::normal_f32_from_words(simd::NormalF32{transform.mean, transform.std}, words.data(), n,
+                                      reinterpret_cast<float*>(out + done));
+          done += static_cast<Index>(n * L);
+          block += n;
+          continue;
+        }
         for (std::size_t k = 0; k < n; ++k) {
           block_values(transform, Words{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}, values);
           std::copy_n(values.begin(), L, out + done);

@@ -5,6 +5,7 @@
 
 #include <hwy/highway.h>
 
+#include "distributions/transforms.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "simd/kernels.hpp"
 
@@ -136,6 +137,140 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
   }
 }
 
+// ---- normal (Box-Muller) in binary32 ----------------------------------------------------------------
+
+#if HWY_TARGET != HWY_SCALAR
+// Cephes logf, operation for operation as math::log(float), for normal positive inputs (the open
+// uniforms are at least 2^-33, so the subnormal scaling of the scalar code never applies).
+template <class DF>
+HWY_INLINE hn::Vec<DF> log_f32(DF df, hn::Vec<DF> x) {
+  const hn::RebindToSigned<DF> di;
+  const hn::RebindToUnsigned<DF> du;
+  const auto bits = hn::BitCast(du, x);
+  auto e = hn::Sub(hn::BitCast(di, hn::ShiftRight<23>(bits)), hn::Set(di, 126));
+  auto m = hn::BitCast(df, hn::Or(hn::And(bits, hn::Set(du, 0x007FFFFFu)), hn::Set(du, 0x3F000000u)));
+  const auto small = hn::Lt(m, hn::Set(df, 0.707106781186547524f));
+  e = hn::IfThenElse(hn::RebindMask(di, small), hn::Sub(e, hn::Set(di, 1)), e);
+  const auto one = hn::Set(df, 1.0f);
+  m = hn::IfThenElse(small, hn::Sub(hn::Add(m, m), one), hn::Sub(m, one));
+  const auto z = hn::Mul(m, m);
+  auto y = hn::Set(df, 7.0376836292e-2f);
+  y = hn::Sub(hn::Mul(y, m), hn::Set(df, 1.1514610310e-1f));
+  y = hn::Add(hn::Mul(y, m), hn::Set(df, 1.1676998740e-1f));
+  y = hn::Sub(hn::Mul(y, m), hn::Set(df, 1.2420140846e-1f));
+  y = hn::Add(hn::Mul(y, m), hn::Set(df, 1.4249322787e-1f));
+  y = hn::Sub(hn::Mul(y, m), hn::Set(df, 1.6668057665e-1f));
+  y = hn::Add(hn::Mul(y, m), hn::Set(df, 2.0000714765e-1f));
+  y = hn::Sub(hn::Mul(y, m), hn::Set(df, 2.4999993993e-1f));
+  y = hn::Add(hn::Mul(y, m), hn::Set(df, 3.3333331174e-1f));
+  y = hn::Mul(hn::Mul(y, m), z);
+  const auto fe = hn::ConvertTo(df, e);
+  y = hn::Add(y, hn::Mul(hn::Set(df, -2.12194440e-4f), fe));
+  y = hn::Add(y, hn::Mul(hn::Set(df, -0.5f), z));
+  auto r = hn::Add(m, y);
+  return hn::Add(r, hn::Mul(hn::Set(df, 0.693359375f), fe));
+}
+
+template <class DF>
+HWY_INLINE hn::Vec<DF> sin_octant_f32(DF df, hn::Vec<DF> x) {
+  const auto z = hn::Mul(x, x);
+  auto y = hn::Set(df, -1.9515295891e-4f);
+  y = hn::Add(hn::Mul(y, z), hn::Set(df, 8.3321608736e-3f));
+  y = hn::Sub(hn::Mul(y, z), hn::Set(df, 1.6666654611e-1f));
+  return hn::Add(x, hn::Mul(hn::Mul(y, z), x));
+}
+
+template <class DF>
+HWY_INLINE hn::Vec<DF> cos_octant_f32(DF df, hn::Vec<DF> x) {
+  const auto z = hn::Mul(x, x);
+  auto y = hn::Set(df, 2.443315711809948e-5f);
+  y = hn::Sub(hn::Mul(y, z), hn::Set(df, 1.388731625493765e-3f));
+  y = hn::Add(hn::Mul(y, z), hn::Set(df, 4.166664568298827e-2f));
+  return hn::Add(hn::Sub(hn::Set(df, 1.0f), hn::Mul(hn::Set(df, 0.5f), z)), hn::Mul(hn::Mul(y, z), z));
+}
+
+// open_uniform32: RN32((k + 1/2) 2^-32), through binary64 where it is exact.
+template <class DU>
+HWY_INLINE hn::Vec<hn::Rebind<float, DU>> open_uniform_f32(DU du, hn::Vec<DU> k) {
+  const hn::Rebind<float, DU> df;
+  const hn::Half<decltype(df)> dfh;
+  const hn::Half<DU> duh;
+  const hn::Rebind<int32_t, decltype(duh)> dih;
+  const hn::Rebind<double, decltype(duh)> dd;
+  const auto convert = [&](auto half) {
+    // k as a double: flip the top bit into a signed value, convert, add 2^31 back (all exact).
+    const auto signed_k = hn::BitCast(dih, hn::Xor(half, hn::Set(duh, 0x80000000u)));
+    const auto value = hn::Add(hn::PromoteTo(dd, signed_k), hn::Set(dd, 2147483648.0));
+    return hn::DemoteTo(dfh, hn::Mul(hn::Add(value, hn::Set(dd, 0.5)), hn::Set(dd, 0x1p-32)));
+  };
+  return hn::Combine(df, convert(hn::UpperHalf(duh, k)), convert(hn::LowerHalf(duh, k)));
+}
+
+// One Box-Muller pair per lane: (mean + std (r cos), mean + std (r sin)).
+template <class DU>
+HWY_INLINE void normal_pairs(DU du, hn::Vec<DU> radius_bits, hn::Vec<DU> angle_bits, const NormalF32& p,
+                             hn::Vec<hn::Rebind<float, DU>>& even, hn::Vec<hn::Rebind<float, DU>>& odd) {
+  const hn::Rebind<float, DU> df;
+  const hn::RebindToSigned<DU> di;
+  const auto u = open_uniform_f32(du, radius_bits);
+  const auto r = hn::Sqrt(hn::Mul(hn::Set(df, -2.0f), log_f32(df, u)));
+  const auto t = hn::ShiftRight<8>(angle_bits);
+  const auto m = hn::And(t, hn::Set(du, 0x3FFFFFu));
+  const auto reflect = hn::Gt(m, hn::Set(du, 0x200000u));
+  const auto h = hn::IfThenElse(reflect, hn::Sub(hn::Set(du, 0x400000u), m), m);  // <= 2^21: exact as float
+  constexpr float kStep = static_cast<float>(1.57079632679489661923 * 0x1p-22);
+  const auto phi = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, h)), hn::Set(df, kStep));
+  const auto sin_phi = sin_octant_f32(df, phi);
+  const auto cos_phi = cos_octant_f32(df, phi);
+  const auto reflect_f = hn::RebindMask(df, reflect);
+  const auto S = hn::IfThenElse(reflect_f, cos_phi, sin_phi);
+  const auto C = hn::IfThenElse(reflect_f, sin_phi, cos_phi);
+  const auto quadrant = hn::ShiftRight<22>(t);
+  const auto q1 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 1u)));
+  const auto q2 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 2u)));
+  const auto q3 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 3u)));
+  // (cos, sin) = (C, S), (-S, C), (-C, -S), (S, -C) for quadrants 0..3.
+  auto c = hn::IfThenElse(q1, hn::Neg(S), C);
+  c = hn::IfThenElse(q2, hn::Neg(C), c);
+  c = hn::IfThenElse(q3, S, c);
+  auto s = hn::IfThenElse(q1, C, S);
+  s = hn::IfThenElse(q2, hn::Neg(S), s);
+  s = hn::IfThenElse(q3, hn::Neg(C), s);
+  const auto mean = hn::Set(df, p.mean);
+  const auto std_dev = hn::Set(df, p.std);
+  even = hn::Add(mean, hn::Mul(std_dev, hn::Mul(r, c)));
+  odd = hn::Add(mean, hn::Mul(std_dev, hn::Mul(r, s)));
+}
+#endif
+
+void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
+                        float* HWY_RESTRICT out) {
+  std::size_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> du;
+  const hn::Rebind<float, decltype(du)> df;
+  const std::size_t N = hn::Lanes(du);
+  for (; b + N <= blocks; b += N) {
+    hn::Vec<decltype(du)> w0, w1, w2, w3;
+    hn::LoadInterleaved4(du, words + 4 * b, w0, w1, w2, w3);
+    hn::Vec<decltype(df)> e0, e1, e2, e3;
+    normal_pairs(du, w0, w1, p, e0, e1);
+    normal_pairs(du, w2, w3, p, e2, e3);
+    hn::StoreInterleaved4(e0, e1, e2, e3, df, out + 4 * b);
+  }
+#endif
+  // The rest (and the scalar target): the scalar reference's arithmetic.
+  for (; b < blocks; ++b) {
+    for (int pair = 0; pair < 2; ++pair) {
+      const auto [c, s] = shardinit::detail::unit_circle<float>(words[4 * b + 2 * pair + 1]);
+      const float u = shardinit::detail::open_uniform32(words[4 * b + 2 * pair]);
+      const float r = __builtin_sqrtf(-2.0f * shardinit::math::log(u));
+      out[4 * b + 2 * pair] = p.mean + p.std * (r * c);
+      out[4 * b + 2 * pair + 1] = p.mean + p.std * (r * s);
+    }
+  }
+}
+
 }  // namespace shardinit::simd::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -144,6 +279,7 @@ namespace shardinit::simd {
 
 HWY_EXPORT(PhiloxWords);
 HWY_EXPORT(UniformF32Blocks);
+HWY_EXPORT(NormalF32FromWords);
 
 namespace {
 bool g_enabled = true;
@@ -166,6 +302,10 @@ void philox_words(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t 
 void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
                  std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(UniformF32Blocks)(params, key, stream, first_block, blocks, out);
+}
+
+void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out) {
+  HWY_DYNAMIC_DISPATCH(NormalF32FromWords)(params, words, blocks, out);
 }
 
 }  // namespace shardinit::simd

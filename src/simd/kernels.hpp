@@ -26,6 +26,14 @@ struct UniformF32 {
 void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
                  std::size_t blocks, float* out);
 
+// The f32 normal transform (docs/stream-format.md 5.3) of `blocks` blocks whose words are given in
+// block order (as philox_words writes them): Box-Muller on the pairs (w0, w1) and (w2, w3),
+// out[e] = mean + std * (r * cos or sin), all in binary32 as the scalar reference computes it.
+struct NormalF32 {
+  float mean, std;
+};
+void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out);
+
 // For tests: run the scalar reference instead of the kernels (`enabled` false), and name the
 // instruction set the kernels dispatch to ("AVX3", "AVX2", "SSE4", "EMU128", "SCALAR", ...).
 void set_enabled(bool enabled) noexcept;

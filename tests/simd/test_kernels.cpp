@@ -85,6 +85,45 @@ TEST(SimdKernels, UniformF32EqualsTheScalarTransform) {
   });
 }
 
+// Box-Muller on chosen words: the extremes of the radius (u = 2^-33 and u = 1) and angles on every
+// quadrant and reflection boundary, plus random words; mean and std that make the affine step round.
+TEST(SimdKernels, NormalF32EqualsTheScalarTransformOnEdgeWords) {
+  std::vector<std::uint32_t> radius{0u, 1u, 0x7FFFFFFFu, 0x80000000u, 0xFFFFFFFEu, 0xFFFFFFFFu, 0x12345678u};
+  std::vector<std::uint32_t> angle;
+  for (std::uint32_t q = 0; q < 4; ++q) {
+    for (const std::uint32_t m : {0u, 1u, 0x1FFFFFu, 0x200000u, 0x200001u, 0x3FFFFFu}) {
+      for (const std::uint32_t low : {0u, 0xFFu}) angle.push_back(((q << 22 | m) << 8) | low);
+    }
+  }
+  std::mt19937 random(14);
+  for (int i = 0; i < 500; ++i) {
+    radius.push_back(random());
+    angle.push_back(random());
+  }
+  // Blocks of (radius, angle, radius, angle) covering every combination in some lane position.
+  std::vector<std::uint32_t> words;
+  for (std::size_t i = 0; i < radius.size(); ++i) {
+    for (std::size_t j = 0; j < angle.size(); j += 3) {
+      words.insert(words.end(), {radius[i], angle[j], radius[(i + j) % radius.size()], angle[(j + i) % angle.size()]});
+    }
+  }
+  const std::size_t blocks = words.size() / 4;
+  for (const Normal n : {Normal{0, 1}, Normal{0.5, 2}, Normal{-3, 0.02}}) {
+    const detail::NormalTransform<float> reference(n);
+    for_each_target([&] {
+      std::vector<float> out(words.size());
+      simd::normal_f32_from_words(simd::NormalF32{reference.mean, reference.std}, words.data(), blocks, out.data());
+      for (std::size_t b = 0; b < blocks; ++b) {
+        for (int pair = 0; pair < 2; ++pair) {
+          const auto [even, odd] = reference(words[4 * b + 2 * pair], words[4 * b + 2 * pair + 1]);
+          ASSERT_EQ(std::memcmp(&out[4 * b + 2 * pair], &even, 4), 0) << describe(n) << " block " << b << " pair " << pair;
+          ASSERT_EQ(std::memcmp(&out[4 * b + 2 * pair + 1], &odd, 4), 0) << describe(n) << " block " << b << " pair " << pair;
+        }
+      }
+    });
+  }
+}
+
 // Whole fills with the kernels on and off: every distribution and dtype, unaligned ranges.
 TEST(SimdKernels, FillsEqualTheScalarReference) {
   const Distribution distributions[] = {Constant{0.25}, Uniform{-2, 3}, Normal{0.5, 2}, TruncNormal{0, 1, -2, 2},
