@@ -92,7 +92,7 @@ int run_bench(const BenchOptions& options, const Launch& launch) {
         if (launch.rank == 0) {
           std::printf(
               "{\"initializer\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"ranks\": %d, \"elements\": %lld, "
-              "\"seconds\": %.6f, \"elements_per_s\": %.4g, \"memset_elements_per_s\": %.4g, \"ratio_to_memset\": %.3f}\n",
+              "\"seconds\": %.6f, \"elements_per_s\": %.4g, \"memset_elements_per_s\": %.4g, \"ratio_to_memset\": %.4g}\n",
               name.c_str(), dtype_text.c_str(), threads, ranks, static_cast<long long>(options.elements) * ranks, seconds,
               rate, memset_rate, rate / memset_rate);
           std::fflush(stdout);
