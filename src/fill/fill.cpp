@@ -82,6 +82,17 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
           block += n;
           continue;
         }
+        if constexpr (std::is_same_v<Transform, detail::TruncNormalTransform<float>>) {
+          if (!transform.degenerate && transform.method == detail::TruncNormalTransform<float>::Method::central) {
+            simd::trunc_normal_f32_from_words(
+                simd::TruncNormalF32{transform.p_alpha, transform.q_beta, transform.delta, transform.mean_r,
+                                     transform.std_r, transform.lo, transform.hi},
+                words.data(), n, reinterpret_cast<float*>(out + done));
+            done += static_cast<Index>(n * L);
+            block += n;
+            continue;
+          }
+        }
         for (std::size_t k = 0; k < n; ++k) {
           block_values(transform, Words{words[4 * k], words[4 * k + 1], words[4 * k + 2], words[4 * k + 3]}, values);
           std::copy_n(values.begin(), L, out + done);

@@ -241,7 +241,86 @@ HWY_INLINE void normal_pairs(DU du, hn::Vec<DU> radius_bits, hn::Vec<DU> angle_b
   even = hn::Add(mean, hn::Mul(std_dev, hn::Mul(r, c)));
   odd = hn::Add(mean, hn::Mul(std_dev, hn::Mul(r, s)));
 }
+
+// Horner's rule with the coefficients highest degree first: ((c[0] r + c[1]) r + ...) + c[n-1].
+template <class DF, std::size_t N>
+HWY_INLINE hn::Vec<DF> horner(DF df, hn::Vec<DF> r, const float (&c)[N]) {
+  auto y = hn::Set(df, c[0]);
+  for (std::size_t i = 1; i < N; ++i) y = hn::Add(hn::Mul(y, r), hn::Set(df, c[i]));
+  return y;
+}
+
+// math::normal_quantile(float) (AS 241 PPND7), both branches computed and selected per lane.
+template <class DF>
+HWY_INLINE hn::Vec<DF> normal_quantile_f32(DF df, hn::Vec<DF> p) {
+  static constexpr float kA[] = {5.9109374720e+1f, 1.5929113202e+2f, 5.0434271938e+1f, 3.3871327179e+0f};
+  static constexpr float kB[] = {6.7187563600e+1f, 7.8757757664e+1f, 1.7895169469e+1f, 1.0f};
+  static constexpr float kC[] = {1.7023821103e-1f, 1.3067284816e+0f, 2.7568153900e+0f, 1.4234372777e+0f};
+  static constexpr float kD[] = {1.2021132975e-1f, 7.3700164250e-1f, 1.0f};
+  static constexpr float kE[] = {1.7337203997e-2f, 4.2868294337e-1f, 3.0812263860e+0f, 6.6579051150e+0f};
+  static constexpr float kF[] = {1.2258202635e-2f, 2.4197894225e-1f, 1.0f};
+  const auto q = hn::Sub(p, hn::Set(df, 0.5f));
+  const auto central = hn::And(hn::Le(q, hn::Set(df, 0.425f)), hn::Ge(q, hn::Set(df, -0.425f)));
+  const auto rc = hn::Sub(hn::Set(df, 0.180625f), hn::Mul(q, q));
+  const auto value_central = hn::Div(hn::Mul(q, horner(df, rc, kA)), horner(df, rc, kB));
+  const auto negative = hn::Lt(q, hn::Zero(df));
+  auto r = hn::IfThenElse(negative, p, hn::Sub(hn::Set(df, 1.0f), p));
+  r = hn::Sqrt(hn::Neg(log_f32(df, r)));
+  const auto near = hn::Le(r, hn::Set(df, 5.0f));
+  const auto r1 = hn::Sub(r, hn::Set(df, 1.6f));
+  const auto r2 = hn::Sub(r, hn::Set(df, 5.0f));
+  const auto value_near = hn::Div(horner(df, r1, kC), horner(df, r1, kD));
+  const auto value_far = hn::Div(horner(df, r2, kE), horner(df, r2, kF));
+  auto tail = hn::IfThenElse(near, value_near, value_far);
+  tail = hn::IfThenElse(negative, hn::Neg(tail), tail);
+  return hn::IfThenElse(central, value_central, tail);
+}
+
+template <class DU>
+HWY_INLINE hn::Vec<hn::Rebind<float, DU>> trunc_normal_lanes(DU du, hn::Vec<DU> bits, const TruncNormalF32& p) {
+  const hn::Rebind<float, DU> df;
+  const auto delta = hn::Set(df, p.delta);
+  const auto p_low = hn::Add(hn::Set(df, p.p_alpha), hn::Mul(open_uniform_f32(du, bits), delta));
+  const auto p_high = hn::Add(hn::Set(df, p.q_beta), hn::Mul(open_uniform_f32(du, hn::Not(bits)), delta));
+  const auto low = hn::Le(p_low, hn::Set(df, 0.5f));
+  const auto x_abs = normal_quantile_f32(df, hn::IfThenElse(low, p_low, p_high));
+  const auto x = hn::IfThenElse(low, x_abs, hn::Neg(x_abs));
+  auto v = hn::Add(hn::Set(df, p.mean), hn::Mul(hn::Set(df, p.std), x));
+  const auto lo = hn::Set(df, p.lo);
+  const auto hi = hn::Set(df, p.hi);
+  v = hn::IfThenElse(hn::Ge(v, lo), v, lo);  // clamp_to, NaN included, as the scalar code
+  return hn::IfThenElse(hn::Gt(v, hi), hi, v);
+}
 #endif
+
+void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
+                             float* HWY_RESTRICT out) {
+  std::size_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> du;
+  const hn::Rebind<float, decltype(du)> df;
+  const std::size_t N = hn::Lanes(du);
+  for (; b + N <= blocks; b += N) {
+    hn::Vec<decltype(du)> w0, w1, w2, w3;
+    hn::LoadInterleaved4(du, words + 4 * b, w0, w1, w2, w3);
+    hn::StoreInterleaved4(trunc_normal_lanes(du, w0, p), trunc_normal_lanes(du, w1, p), trunc_normal_lanes(du, w2, p),
+                          trunc_normal_lanes(du, w3, p), df, out + 4 * b);
+  }
+#endif
+  // The rest (and the scalar target): the scalar reference's arithmetic.
+  for (std::size_t e = 4 * b; e < 4 * blocks; ++e) {
+    const float u = shardinit::detail::open_uniform32(words[e]);
+    const float p_low = p.p_alpha + u * p.delta;
+    float x;
+    if (p_low <= 0.5f) {
+      x = shardinit::math::normal_quantile(p_low);
+    } else {
+      const float v = shardinit::detail::open_uniform32(~words[e]);
+      x = -shardinit::math::normal_quantile(p.q_beta + v * p.delta);
+    }
+    out[e] = shardinit::detail::clamp_to(p.mean + p.std * x, p.lo, p.hi);
+  }
+}
 
 void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
                         float* HWY_RESTRICT out) {
@@ -280,6 +359,7 @@ namespace shardinit::simd {
 HWY_EXPORT(PhiloxWords);
 HWY_EXPORT(UniformF32Blocks);
 HWY_EXPORT(NormalF32FromWords);
+HWY_EXPORT(TruncNormalF32FromWords);
 
 namespace {
 bool g_enabled = true;
@@ -306,6 +386,11 @@ void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64
 
 void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(NormalF32FromWords)(params, words, blocks, out);
+}
+
+void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32_t* words, std::size_t blocks,
+                                 float* out) {
+  HWY_DYNAMIC_DISPATCH(TruncNormalF32FromWords)(params, words, blocks, out);
 }
 
 }  // namespace shardinit::simd

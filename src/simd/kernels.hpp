@@ -34,6 +34,14 @@ struct NormalF32 {
 };
 void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out);
 
+// The f32 truncated normal transform, central method (docs/stream-format.md 5.4): one element per
+// word, inverse CDF with AS 241 PPND7. The narrow and far-tail methods stay scalar (binary64).
+struct TruncNormalF32 {
+  float p_alpha, q_beta, delta, mean, std, lo, hi;
+};
+void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32_t* words, std::size_t blocks,
+                                 float* out);
+
 // For tests: run the scalar reference instead of the kernels (`enabled` false), and name the
 // instruction set the kernels dispatch to ("AVX3", "AVX2", "SSE4", "EMU128", "SCALAR", ...).
 void set_enabled(bool enabled) noexcept;

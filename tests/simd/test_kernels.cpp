@@ -124,6 +124,32 @@ TEST(SimdKernels, NormalF32EqualsTheScalarTransformOnEdgeWords) {
   }
 }
 
+// The central inverse-CDF method on chosen words (u and 1 - u at their extremes, the switch between
+// the lower and upper branch) for intervals in the middle, in either tail, tiny std and mean outside.
+TEST(SimdKernels, TruncNormalF32EqualsTheScalarTransformOnEdgeWords) {
+  std::vector<std::uint32_t> words{0u, 1u, 2u, 0x7FFFFFFEu, 0x7FFFFFFFu, 0x80000000u, 0x80000001u, 0xFFFFFFFEu, 0xFFFFFFFFu};
+  std::mt19937 random(15);
+  while (words.size() % 4 != 0 || words.size() < 4000) words.push_back(random());
+  const TruncNormal cases[] = {{0, 1, -2, 2},     {0, 1, 6, 7.9},   {0, 0.002, -2, 2}, {3, 1, -1, 0},
+                               {0, 1, -7.9, -6}, {0, 1, -0.5, 3}, {0.25, 0.5, -0.5, 1.75}, {0, 1, 0, 0.4}};
+  for (const TruncNormal& t : cases) {
+    const detail::TruncNormalTransform<float> reference(t);
+    ASSERT_EQ(reference.method, detail::TruncNormalTransform<float>::Method::central) << describe(t);
+    for_each_target([&] {
+      std::vector<float> out(words.size());
+      simd::trunc_normal_f32_from_words(
+          simd::TruncNormalF32{reference.p_alpha, reference.q_beta, reference.delta, reference.mean_r, reference.std_r,
+                               reference.lo, reference.hi},
+          words.data(), words.size() / 4, out.data());
+      for (std::size_t e = 0; e < words.size(); ++e) {
+        const float expected = reference(words[e]);
+        ASSERT_EQ(std::memcmp(&out[e], &expected, 4), 0)
+            << describe(t) << " word " << std::hex << words[e] << ": " << out[e] << " vs " << expected;
+      }
+    });
+  }
+}
+
 // Whole fills with the kernels on and off: every distribution and dtype, unaligned ranges.
 TEST(SimdKernels, FillsEqualTheScalarReference) {
   const Distribution distributions[] = {Constant{0.25}, Uniform{-2, 3}, Normal{0.5, 2}, TruncNormal{0, 1, -2, 2},
