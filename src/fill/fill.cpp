@@ -125,6 +125,17 @@ TransformOf<Real> prepare(const Distribution& distribution) {
 void store_values(const float* values, Index n, DType dtype, std::byte* out) {
   switch (dtype) {
     case DType::bf16:
+      if (simd::enabled()) {
+        // Converted into an aligned local array, then copied: `out` may not be 2-byte aligned.
+        std::array<std::uint16_t, 4096> halves;
+        for (Index done = 0; done < n; done += static_cast<Index>(halves.size())) {
+          const auto m = static_cast<std::size_t>(std::min<Index>(static_cast<Index>(halves.size()), n - done));
+          simd::bf16_from_f32(values + done, m, halves.data());
+          std::memcpy(out + 2 * done, halves.data(), 2 * m);
+        }
+        return;
+      }
+      [[fallthrough]];
     case DType::f16:
       for (Index i = 0; i < n; ++i) {
         const std::uint16_t half =

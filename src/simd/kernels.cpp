@@ -5,6 +5,7 @@
 
 #include <hwy/highway.h>
 
+#include "distributions/half_precision.hpp"
 #include "distributions/transforms.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "simd/kernels.hpp"
@@ -322,6 +323,27 @@ void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_R
   }
 }
 
+void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
+  std::size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> du;
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(du)> di;
+  const hn::Rebind<uint16_t, decltype(du)> d16;
+  const std::size_t N = hn::Lanes(du);
+  for (; i + N <= n; i += N) {
+    const auto bits = hn::BitCast(du, hn::LoadU(df, in + i));
+    const auto is_nan = hn::Gt(hn::And(bits, hn::Set(du, 0x7FFFFFFFu)), hn::Set(du, 0x7F800000u));
+    const auto rounded = hn::ShiftRight<16>(
+        hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u)))));
+    const auto quiet_nan = hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x0040u));
+    const auto result = hn::IfThenElse(is_nan, quiet_nan, rounded);  // every lane < 2^16
+    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, result)), d16, out + i);
+  }
+#endif
+  for (; i < n; ++i) out[i] = shardinit::detail::bf16_from_f32(in[i]);
+}
+
 void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
                         float* HWY_RESTRICT out) {
   std::size_t b = 0;
@@ -360,6 +382,7 @@ HWY_EXPORT(PhiloxWords);
 HWY_EXPORT(UniformF32Blocks);
 HWY_EXPORT(NormalF32FromWords);
 HWY_EXPORT(TruncNormalF32FromWords);
+HWY_EXPORT(Bf16FromF32);
 
 namespace {
 bool g_enabled = true;
@@ -392,6 +415,8 @@ void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32
                                  float* out) {
   HWY_DYNAMIC_DISPATCH(TruncNormalF32FromWords)(params, words, blocks, out);
 }
+
+void bf16_from_f32(const float* in, std::size_t n, std::uint16_t* out) { HWY_DYNAMIC_DISPATCH(Bf16FromF32)(in, n, out); }
 
 }  // namespace shardinit::simd
 #endif

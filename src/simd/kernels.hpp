@@ -42,6 +42,10 @@ struct TruncNormalF32 {
 void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32_t* words, std::size_t blocks,
                                  float* out);
 
+// bf16 bit patterns of `n` f32 values: round to nearest even in integer arithmetic, NaN quieted, as
+// detail::bf16_from_f32 (never the hardware conversion, which flushes subnormal inputs).
+void bf16_from_f32(const float* in, std::size_t n, std::uint16_t* out);
+
 // For tests: run the scalar reference instead of the kernels (`enabled` false), and name the
 // instruction set the kernels dispatch to ("AVX3", "AVX2", "SSE4", "EMU128", "SCALAR", ...).
 void set_enabled(bool enabled) noexcept;

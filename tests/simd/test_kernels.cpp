@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <hwy/targets.h>
 
+#include "distributions/half_precision.hpp"
 #include "distributions/transforms.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/fill/fill.hpp"
@@ -148,6 +149,25 @@ TEST(SimdKernels, TruncNormalF32EqualsTheScalarTransformOnEdgeWords) {
       }
     });
   }
+}
+
+// bf16 conversion on the values where rounding is delicate: ties (even and odd), the largest values
+// that round to infinity or not, subnormals (which the hardware instruction would flush), NaNs.
+TEST(SimdKernels, Bf16ConversionEqualsTheScalarReference) {
+  std::vector<std::uint32_t> patterns{0x00000000u, 0x80000000u, 0x00000001u, 0x007FFFFFu, 0x00008000u, 0x00018000u,
+                                      0x3F808000u, 0x3F818000u, 0x3F807FFFu, 0x7F7F7FFFu, 0x7F7F8000u, 0x7F7FFFFFu,
+                                      0x7F800000u, 0xFF800000u, 0x7F800001u, 0x7FC00000u, 0xFFFFFFFFu, 0x80008000u};
+  std::mt19937 random(16);
+  while (patterns.size() < 5003) patterns.push_back(random());
+  std::vector<float> values(patterns.size());
+  std::memcpy(values.data(), patterns.data(), 4 * patterns.size());
+  for_each_target([&] {
+    std::vector<std::uint16_t> out(values.size());
+    simd::bf16_from_f32(values.data(), values.size(), out.data());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      ASSERT_EQ(out[i], detail::bf16_from_f32(values[i])) << std::hex << "f32 bits " << patterns[i];
+    }
+  });
 }
 
 // Whole fills with the kernels on and off: every distribution and dtype, unaligned ranges.
