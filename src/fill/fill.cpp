@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <cstdint>
 #include <exception>
 #include <thread>
 #include <variant>
@@ -158,8 +159,14 @@ void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, 
   constexpr Index kChunk = 4096;
   std::array<Real, kChunk> values;
   const std::size_t element_size = dtype_size(dtype);
+  // Values already in the output type, into a suitably aligned buffer: generate them in place.
+  const bool direct = element_size == sizeof(Real) && reinterpret_cast<std::uintptr_t>(out) % alignof(Real) == 0;
   std::visit(
       [&](const auto& transform) {
+        if (direct) {
+          generate<Real>(transform, key, stream, first, count, reinterpret_cast<Real*>(out));
+          return;
+        }
         for (Index done = 0; done < count; done += kChunk) {
           const Index n = std::min(kChunk, count - done);
           generate<Real>(transform, key, stream, first + done, n, values.data());

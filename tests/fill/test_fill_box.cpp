@@ -524,3 +524,27 @@ TEST(FillThreads, ZeroThreadsIsRefused) {
 
 }  // namespace
 }  // namespace shardinit
+
+namespace shardinit {
+namespace {
+
+// An output that is not aligned for the element type goes through the staging buffer, an aligned
+// one is generated in place: both must give the same bytes.
+TEST(FillAlignment, MisalignedOutputGivesTheSameBytes) {
+  const Distribution distributions[] = {Constant{0.5}, Uniform{-1, 1}, Normal{0, 1}, TruncNormal{0, 1, -2, 2}};
+  for (const DType dtype : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+    for (const auto& d : distributions) {
+      const TensorSpec spec{"aligned", {10007}, dtype, 3, d};
+      const TensorFiller filler(8, spec);
+      const std::size_t bytes = 10007 * dtype_size(dtype);
+      std::vector<std::byte> aligned(bytes), storage(bytes + 1);
+      filler.fill_flat(0, 10007, aligned);
+      const std::span<std::byte> misaligned(storage.data() + 1, bytes);
+      filler.fill_flat(0, 10007, misaligned);
+      EXPECT_TRUE(std::equal(aligned.begin(), aligned.end(), misaligned.begin())) << describe(d) << " " << dtype_name(dtype);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace shardinit
