@@ -64,8 +64,7 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
       if (transform.degenerate) {
         std::fill_n(out + done, whole * L, transform.lo);
       } else {
-        simd::uniform_f32(simd::UniformF32{transform.a, transform.width, transform.lo, transform.hi}, key, stream,
-                          block, whole, reinterpret_cast<float*>(out + done));
+        simd::uniform_f32(transform, key, stream, block, whole, reinterpret_cast<float*>(out + done));
       }
       done += static_cast<Index>(whole * L);
       block += whole;
@@ -77,18 +76,14 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
         const std::size_t n = std::min(kBlocksPerBatch, whole - b);
         simd::philox_words(key, stream, block, n, words.data());
         if constexpr (std::is_same_v<Transform, detail::NormalTransform<float>>) {
-          simd::normal_f32_from_words(simd::NormalF32{transform.mean, transform.std}, words.data(), n,
-                                      reinterpret_cast<float*>(out + done));
+          simd::normal_f32_from_words(transform, words.data(), n, reinterpret_cast<float*>(out + done));
           done += static_cast<Index>(n * L);
           block += n;
           continue;
         }
         if constexpr (std::is_same_v<Transform, detail::TruncNormalTransform<float>>) {
           if (!transform.degenerate && transform.method == detail::TruncNormalTransform<float>::Method::central) {
-            simd::trunc_normal_f32_from_words(
-                simd::TruncNormalF32{transform.p_alpha, transform.q_beta, transform.delta, transform.mean_r,
-                                     transform.std_r, transform.lo, transform.hi},
-                words.data(), n, reinterpret_cast<float*>(out + done));
+            simd::trunc_normal_f32_from_words(transform, words.data(), n, reinterpret_cast<float*>(out + done));
             done += static_cast<Index>(n * L);
             block += n;
             continue;

@@ -81,13 +81,21 @@ void PhiloxWords(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t f
   }
 }
 
-// The scalar reference's uniform transform of one word.
-HWY_INLINE float uniform_one(std::uint32_t word, const UniformF32& p) {
-  const double u = static_cast<double>(word >> 8) * 0x1p-24;
-  const float v = static_cast<float>(p.a + p.width * u);
-  const float low = v >= p.lo ? v : p.lo;
-  return low > p.hi ? p.hi : low;
+using UniformF32 = shardinit::detail::UniformTransform<float>;
+using NormalF32 = shardinit::detail::NormalTransform<float>;
+using TruncNormalF32 = shardinit::detail::TruncNormalTransform<float>;
+
+#if HWY_TARGET != HWY_SCALAR
+// detail::clamp_to on every lane: compare and select, as the scalar code (a vector Min/Max would
+// treat signed zeros differently, and a NaN becomes lo in both).
+template <class DF>
+HWY_INLINE hn::Vec<DF> clamp_lanes(DF df, hn::Vec<DF> v, float lo, float hi) {
+  const auto low = hn::Set(df, lo);
+  const auto high = hn::Set(df, hi);
+  v = hn::IfThenElse(hn::Ge(v, low), v, low);
+  return hn::IfThenElse(hn::Gt(v, high), high, v);
 }
+#endif
 
 // The uniform transform of one vector of words (one element per lane).
 template <class D32>
@@ -95,7 +103,7 @@ HWY_INLINE hn::Vec<hn::Rebind<float, D32>> uniform_lanes(D32 d, hn::Vec<D32> wor
   const hn::Rebind<float, D32> df;
 #if HWY_TARGET == HWY_SCALAR
   (void)d;
-  return hn::Set(df, uniform_one(hn::GetLane(words), p));  // one lane: no halves to split into
+  return hn::Set(df, p(hn::GetLane(words)));  // one lane: no halves to split into
 #else
   const hn::Half<decltype(df)> dfh;
   const hn::Half<D32> dh;
@@ -109,12 +117,8 @@ HWY_INLINE hn::Vec<hn::Rebind<float, D32>> uniform_lanes(D32 d, hn::Vec<D32> wor
     const auto u = hn::Mul(hn::PromoteTo(dd, hn::BitCast(di, half_bits)), scale);  // exact
     return hn::DemoteTo(dfh, hn::Add(a, hn::Mul(width, u)));                       // a + width*u, then RN32
   };
-  auto v = hn::Combine(df, convert(hn::UpperHalf(dh, bits)), convert(hn::LowerHalf(dh, bits)));
-  // clamp_to(v, lo, hi) exactly as the scalar code: compare and select (Min/Max differ on signed zeros).
-  const auto lo = hn::Set(df, p.lo);
-  const auto hi = hn::Set(df, p.hi);
-  v = hn::IfThenElse(hn::Ge(v, lo), v, lo);
-  return hn::IfThenElse(hn::Gt(v, hi), hi, v);
+  return clamp_lanes(df, hn::Combine(df, convert(hn::UpperHalf(dh, bits)), convert(hn::LowerHalf(dh, bits))), p.lo,
+                     p.hi);
 #endif
 }
 
@@ -131,10 +135,10 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
     hn::StoreInterleaved4(uniform_lanes(d, c0, p), uniform_lanes(d, c1, p), uniform_lanes(d, c2, p),
                           uniform_lanes(d, c3, p), df, out + 4 * b);
   }
-  if (b < blocks) {  // fewer than a vector of blocks left: the scalar reference's own arithmetic
+  if (b < blocks) {  // fewer than a vector of blocks left: the scalar reference
     alignas(64) std::uint32_t words[4 * hn::MaxLanes(d)];
     PhiloxWords(key, stream, first_block + b, blocks - b, words);
-    for (std::size_t e = 0; e < 4 * (blocks - b); ++e) out[4 * b + e] = uniform_one(words[e], p);
+    for (std::size_t e = 0; e < 4 * (blocks - b); ++e) out[4 * b + e] = p(words[e]);
   }
 }
 
@@ -286,16 +290,16 @@ HWY_INLINE hn::Vec<hn::Rebind<float, DU>> trunc_normal_lanes(DU du, hn::Vec<DU> 
   const auto low = hn::Le(p_low, hn::Set(df, 0.5f));
   const auto x_abs = normal_quantile_f32(df, hn::IfThenElse(low, p_low, p_high));
   const auto x = hn::IfThenElse(low, x_abs, hn::Neg(x_abs));
-  auto v = hn::Add(hn::Set(df, p.mean), hn::Mul(hn::Set(df, p.std), x));
-  const auto lo = hn::Set(df, p.lo);
-  const auto hi = hn::Set(df, p.hi);
-  v = hn::IfThenElse(hn::Ge(v, lo), v, lo);  // clamp_to, NaN included, as the scalar code
-  return hn::IfThenElse(hn::Gt(v, hi), hi, v);
+  return clamp_lanes(df, hn::Add(hn::Set(df, p.mean_r), hn::Mul(hn::Set(df, p.std_r), x)), p.lo, p.hi);
 }
 #endif
 
-void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
-                             float* HWY_RESTRICT out) {
+// Runs a transform over whole vectors of blocks given as words (block order): `vector(w0, w1, w2, w3)`
+// maps the four words of Lanes blocks to their four elements each; returns how many blocks it did
+// (0 on the scalar target), the rest being the caller's.
+template <class Vector>
+HWY_INLINE std::size_t vector_blocks(const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
+                                     float* HWY_RESTRICT out, const Vector& vector) {
   std::size_t b = 0;
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<uint32_t> du;
@@ -304,23 +308,28 @@ void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_R
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(du)> w0, w1, w2, w3;
     hn::LoadInterleaved4(du, words + 4 * b, w0, w1, w2, w3);
-    hn::StoreInterleaved4(trunc_normal_lanes(du, w0, p), trunc_normal_lanes(du, w1, p), trunc_normal_lanes(du, w2, p),
-                          trunc_normal_lanes(du, w3, p), df, out + 4 * b);
+    hn::Vec<decltype(df)> e0, e1, e2, e3;
+    vector(du, w0, w1, w2, w3, e0, e1, e2, e3);
+    hn::StoreInterleaved4(e0, e1, e2, e3, df, out + 4 * b);
   }
+#else
+  (void)words, (void)blocks, (void)out, (void)vector;
 #endif
-  // The rest (and the scalar target): the scalar reference's arithmetic.
-  for (std::size_t e = 4 * b; e < 4 * blocks; ++e) {
-    const float u = shardinit::detail::open_uniform32(words[e]);
-    const float p_low = p.p_alpha + u * p.delta;
-    float x;
-    if (p_low <= 0.5f) {
-      x = shardinit::math::normal_quantile(p_low);
-    } else {
-      const float v = shardinit::detail::open_uniform32(~words[e]);
-      x = -shardinit::math::normal_quantile(p.q_beta + v * p.delta);
-    }
-    out[e] = shardinit::detail::clamp_to(p.mean + p.std * x, p.lo, p.hi);
-  }
+  return b;
+}
+
+void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
+                             float* HWY_RESTRICT out) {
+  const std::size_t done = vector_blocks(words, blocks, out, [&p](auto du, auto w0, auto w1, auto w2, auto w3, auto& e0,
+                                                                   auto& e1, auto& e2, auto& e3) {
+#if HWY_TARGET != HWY_SCALAR
+    e0 = trunc_normal_lanes(du, w0, p);
+    e1 = trunc_normal_lanes(du, w1, p);
+    e2 = trunc_normal_lanes(du, w2, p);
+    e3 = trunc_normal_lanes(du, w3, p);
+#endif
+  });
+  for (std::size_t e = 4 * done; e < 4 * blocks; ++e) out[e] = p(words[e]);  // the scalar reference
 }
 
 void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
@@ -346,29 +355,17 @@ void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY
 
 void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
                         float* HWY_RESTRICT out) {
-  std::size_t b = 0;
+  const std::size_t done = vector_blocks(words, blocks, out, [&p](auto du, auto w0, auto w1, auto w2, auto w3, auto& e0,
+                                                                   auto& e1, auto& e2, auto& e3) {
 #if HWY_TARGET != HWY_SCALAR
-  const hn::ScalableTag<uint32_t> du;
-  const hn::Rebind<float, decltype(du)> df;
-  const std::size_t N = hn::Lanes(du);
-  for (; b + N <= blocks; b += N) {
-    hn::Vec<decltype(du)> w0, w1, w2, w3;
-    hn::LoadInterleaved4(du, words + 4 * b, w0, w1, w2, w3);
-    hn::Vec<decltype(df)> e0, e1, e2, e3;
     normal_pairs(du, w0, w1, p, e0, e1);
     normal_pairs(du, w2, w3, p, e2, e3);
-    hn::StoreInterleaved4(e0, e1, e2, e3, df, out + 4 * b);
-  }
 #endif
-  // The rest (and the scalar target): the scalar reference's arithmetic.
-  for (; b < blocks; ++b) {
-    for (int pair = 0; pair < 2; ++pair) {
-      const auto [c, s] = shardinit::detail::unit_circle<float>(words[4 * b + 2 * pair + 1]);
-      const float u = shardinit::detail::open_uniform32(words[4 * b + 2 * pair]);
-      const float r = __builtin_sqrtf(-2.0f * shardinit::math::log(u));
-      out[4 * b + 2 * pair] = p.mean + p.std * (r * c);
-      out[4 * b + 2 * pair + 1] = p.mean + p.std * (r * s);
-    }
+  });
+  for (std::size_t e = 4 * done; e < 4 * blocks; e += 2) {  // the scalar reference, pair by pair
+    const auto [even, odd] = p(words[e], words[e + 1]);
+    out[e] = even;
+    out[e + 1] = odd;
   }
 }
 
@@ -402,17 +399,18 @@ void philox_words(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t 
   HWY_DYNAMIC_DISPATCH(PhiloxWords)(key, stream, first_block, blocks, out);
 }
 
-void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
+void uniform_f32(const detail::UniformTransform<float>& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
                  std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(UniformF32Blocks)(params, key, stream, first_block, blocks, out);
 }
 
-void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out) {
+void normal_f32_from_words(const detail::NormalTransform<float>& params, const std::uint32_t* words,
+                           std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(NormalF32FromWords)(params, words, blocks, out);
 }
 
-void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32_t* words, std::size_t blocks,
-                                 float* out) {
+void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& params, const std::uint32_t* words,
+                                 std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(TruncNormalF32FromWords)(params, words, blocks, out);
 }
 

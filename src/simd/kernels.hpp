@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "distributions/transforms.hpp"
 #include "shardinit/engine/philox.hpp"
 
 namespace shardinit::simd {
@@ -17,30 +18,25 @@ namespace shardinit::simd {
 void philox_words(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block, std::size_t blocks,
                   std::uint32_t* out);
 
+// Each transform kernel takes the scalar reference transform itself: the vector code reads its
+// constants, and whatever is left over (a tail shorter than a vector, Highway's scalar target) goes
+// through the reference's own operator().
+
 // The f32 uniform transform (docs/stream-format.md 5.2) of `blocks` whole blocks:
-// out[e] = clamp(RN32(a + width * ((word_e >> 8) * 2^-24)), lo, hi).
-struct UniformF32 {
-  double a, width;
-  float lo, hi;
-};
-void uniform_f32(const UniformF32& params, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
-                 std::size_t blocks, float* out);
+// out[e] = clamp(RN32(a + width * ((word_e >> 8) * 2^-24)), lo, hi). Not for a degenerate transform.
+void uniform_f32(const detail::UniformTransform<float>& transform, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, float* out);
 
 // The f32 normal transform (docs/stream-format.md 5.3) of `blocks` blocks whose words are given in
 // block order (as philox_words writes them): Box-Muller on the pairs (w0, w1) and (w2, w3),
 // out[e] = mean + std * (r * cos or sin), all in binary32 as the scalar reference computes it.
-struct NormalF32 {
-  float mean, std;
-};
-void normal_f32_from_words(const NormalF32& params, const std::uint32_t* words, std::size_t blocks, float* out);
+void normal_f32_from_words(const detail::NormalTransform<float>& transform, const std::uint32_t* words,
+                           std::size_t blocks, float* out);
 
-// The f32 truncated normal transform, central method (docs/stream-format.md 5.4): one element per
-// word, inverse CDF with AS 241 PPND7. The narrow and far-tail methods stay scalar (binary64).
-struct TruncNormalF32 {
-  float p_alpha, q_beta, delta, mean, std, lo, hi;
-};
-void trunc_normal_f32_from_words(const TruncNormalF32& params, const std::uint32_t* words, std::size_t blocks,
-                                 float* out);
+// The f32 truncated normal transform, central method only (docs/stream-format.md 5.4): one element
+// per word, inverse CDF with AS 241 PPND7. The narrow and far-tail methods stay scalar (binary64).
+void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& transform, const std::uint32_t* words,
+                                 std::size_t blocks, float* out);
 
 // bf16 bit patterns of `n` f32 values: round to nearest even in integer arithmetic, NaN quieted, as
 // detail::bf16_from_f32 (never the hardware conversion, which flushes subnormal inputs).

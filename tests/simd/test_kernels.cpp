@@ -72,7 +72,7 @@ TEST(SimdKernels, UniformF32EqualsTheScalarTransform) {
         const std::uint64_t first = trial % 4 == 0 ? (std::uint64_t{1} << 32) - 5 : random() % (std::uint64_t{1} << 40);
         const std::size_t blocks = random() % 100;
         std::vector<float> out(4 * blocks);
-        simd::uniform_f32(simd::UniformF32{t.a, t.width, t.lo, t.hi}, key, stream, first, blocks, out.data());
+        simd::uniform_f32(t, key, stream, first, blocks, out.data());
         for (std::size_t b = 0; b < blocks; ++b) {
           const auto w = block_words(key, stream, first + b);
           for (int j = 0; j < 4; ++j) {
@@ -113,7 +113,7 @@ TEST(SimdKernels, NormalF32EqualsTheScalarTransformOnEdgeWords) {
     const detail::NormalTransform<float> reference(n);
     for_each_target([&] {
       std::vector<float> out(words.size());
-      simd::normal_f32_from_words(simd::NormalF32{reference.mean, reference.std}, words.data(), blocks, out.data());
+      simd::normal_f32_from_words(reference, words.data(), blocks, out.data());
       for (std::size_t b = 0; b < blocks; ++b) {
         for (int pair = 0; pair < 2; ++pair) {
           const auto [even, odd] = reference(words[4 * b + 2 * pair], words[4 * b + 2 * pair + 1]);
@@ -138,10 +138,7 @@ TEST(SimdKernels, TruncNormalF32EqualsTheScalarTransformOnEdgeWords) {
     ASSERT_EQ(reference.method, detail::TruncNormalTransform<float>::Method::central) << describe(t);
     for_each_target([&] {
       std::vector<float> out(words.size());
-      simd::trunc_normal_f32_from_words(
-          simd::TruncNormalF32{reference.p_alpha, reference.q_beta, reference.delta, reference.mean_r, reference.std_r,
-                               reference.lo, reference.hi},
-          words.data(), words.size() / 4, out.data());
+      simd::trunc_normal_f32_from_words(reference, words.data(), words.size() / 4, out.data());
       for (std::size_t e = 0; e < words.size(); ++e) {
         const float expected = reference(words[e]);
         ASSERT_EQ(std::memcmp(&out[e], &expected, 4), 0)
