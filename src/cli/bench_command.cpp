@@ -11,6 +11,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cli/commands.hpp"
@@ -54,12 +55,19 @@ double timed(const Launch& launch, const Work& work) {
   return seconds;
 }
 
-template <class Work>
-double median_seconds(const Launch& launch, int repeat, const Work& work) {
-  std::vector<double> runs;
-  for (int r = 0; r < repeat; ++r) runs.push_back(timed(launch, work));
-  std::sort(runs.begin(), runs.end());
-  return runs[runs.size() / 2];
+// Median seconds of `work` and of `baseline`, run alternately `repeat` times each: this VM's memory
+// bandwidth drifts several-fold from moment to moment, and alternating exposes both to the same drift.
+template <class Work, class Baseline>
+std::pair<double, double> median_seconds_alternating(const Launch& launch, int repeat, const Work& work,
+                                                     const Baseline& baseline) {
+  std::vector<double> work_runs, baseline_runs;
+  for (int r = 0; r < repeat; ++r) {
+    work_runs.push_back(timed(launch, work));
+    baseline_runs.push_back(timed(launch, baseline));
+  }
+  std::sort(work_runs.begin(), work_runs.end());
+  std::sort(baseline_runs.begin(), baseline_runs.end());
+  return {work_runs[work_runs.size() / 2], baseline_runs[baseline_runs.size() / 2]};
 }
 
 }  // namespace
@@ -75,14 +83,11 @@ int run_bench(const BenchOptions& options, const Launch& launch) {
     std::unique_ptr<std::byte[], decltype(&std::free)> buffer(static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
     if (!buffer) throw Error(ErrorKind::io, "cannot allocate " + std::to_string(bytes) + " bytes for the benchmark");
     std::memset(buffer.get(), 1, bytes);
-    // memset is measured again beside every initializer, so that both see the same machine state.
-    const auto memset_rate = [&] {
-      int value = 0;
-      const double seconds = median_seconds(launch, options.repeat, [&] {
-        std::memset(buffer.get(), ++value & 0xFF, bytes);
-        asm volatile("" : : "r"(buffer.get()) : "memory");  // keep the stores
-      });
-      return static_cast<double>(options.elements) * ranks / seconds;
+    // memset is measured beside every initializer, alternating with it, on the same buffer.
+    int memset_value = 0;
+    const auto memset_run = [&] {
+      std::memset(buffer.get(), ++memset_value & 0xFF, bytes);
+      asm volatile("" : : "r"(buffer.get()) : "memory");  // keep the stores
     };
     for (const int threads : options.threads) {
       for (const std::string& name : options.initializers) {
@@ -91,9 +96,10 @@ int run_bench(const BenchOptions& options, const Launch& launch) {
                               initializer(init::Fans{kBenchFan, kBenchFan})};
         const TensorFiller filler(options.seed, spec, FillOptions{threads});
         const std::span<std::byte> out(buffer.get(), bytes);
-        const double seconds = median_seconds(launch, options.repeat, [&] { filler.fill_flat(0, options.elements, out); });
+        const auto [seconds, memset_seconds] = median_seconds_alternating(
+            launch, options.repeat, [&] { filler.fill_flat(0, options.elements, out); }, memset_run);
         const double rate = static_cast<double>(options.elements) * ranks / seconds;
-        const double baseline = memset_rate();
+        const double baseline = static_cast<double>(options.elements) * ranks / memset_seconds;
         if (launch.rank == 0) {
           std::printf(
               "{\"initializer\": \"%s\", \"dtype\": \"%s\", \"threads\": %d, \"ranks\": %d, \"elements\": %lld, "

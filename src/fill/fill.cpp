@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <cwchar>
 #include <cstdint>
 #include <exception>
 #include <thread>
@@ -121,30 +122,72 @@ TransformOf<Real> prepare(const Distribution& distribution) {
 void store_values(const float* values, Index n, DType dtype, std::byte* out) {
   switch (dtype) {
     case DType::bf16:
-      if (simd::enabled()) {
-        // Converted into an aligned local array, then copied: `out` may not be 2-byte aligned.
-        std::array<std::uint16_t, 4096> halves;
-        for (Index done = 0; done < n; done += static_cast<Index>(halves.size())) {
-          const auto m = static_cast<std::size_t>(std::min<Index>(static_cast<Index>(halves.size()), n - done));
-          simd::bf16_from_f32(values + done, m, halves.data());
-          std::memcpy(out + 2 * done, halves.data(), 2 * m);
+    case DType::f16: {
+      const auto convert = [dtype](const float* in, std::size_t m, std::uint16_t* to) {
+        if (!simd::enabled()) {
+          for (std::size_t i = 0; i < m; ++i) to[i] = dtype == DType::bf16 ? detail::bf16_from_f32(in[i]) : detail::f16_from_f32(in[i]);
+        } else if (dtype == DType::bf16) {
+          simd::bf16_from_f32(in, m, to);
+        } else {
+          simd::f16_from_f32(in, m, to);
         }
+      };
+      if (reinterpret_cast<std::uintptr_t>(out) % alignof(std::uint16_t) == 0) {
+        convert(values, static_cast<std::size_t>(n), reinterpret_cast<std::uint16_t*>(out));
         return;
       }
-      [[fallthrough]];
-    case DType::f16:
-      for (Index i = 0; i < n; ++i) {
-        const std::uint16_t half =
-            dtype == DType::bf16 ? detail::bf16_from_f32(values[i]) : detail::f16_from_f32(values[i]);
-        std::memcpy(out + 2 * i, &half, 2);
+      // Converted into an aligned local array, then copied: `out` is not 2-byte aligned.
+      std::array<std::uint16_t, 4096> halves;
+      for (Index done = 0; done < n; done += static_cast<Index>(halves.size())) {
+        const auto m = static_cast<std::size_t>(std::min<Index>(static_cast<Index>(halves.size()), n - done));
+        convert(values + done, m, halves.data());
+        std::memcpy(out + 2 * done, halves.data(), 2 * m);
       }
       return;
+    }
     default:
       std::memcpy(out, values, static_cast<std::size_t>(n) * sizeof(float));
   }
 }
 void store_values(const double* values, Index n, DType, std::byte* out) {
   std::memcpy(out, values, static_cast<std::size_t>(n) * sizeof(double));
+}
+
+// Every element the same value: its encoding in the output type, repeated.
+template <class Real>
+void fill_constant(Real value, DType dtype, Index count, std::byte* out) {
+  std::array<std::byte, sizeof(Real)> encoded;
+  store_values(&value, 1, dtype, encoded.data());
+  const std::size_t element_size = dtype_size(dtype);
+  if (std::all_of(encoded.begin(), encoded.begin() + element_size, [&encoded](std::byte b) { return b == encoded[0]; })) {
+    std::memset(out, static_cast<int>(encoded[0]), static_cast<std::size_t>(count) * element_size);  // zeros
+    return;
+  }
+  // glibc's wmemset is its memset for 32-bit patterns, with the same large-buffer strategy (streaming
+  // stores): a 2-byte pattern goes in pairs, after one element if needed for 4-byte alignment.
+  static_assert(sizeof(wchar_t) == 4);
+  if ((element_size == 2 || element_size == 4) && reinterpret_cast<std::uintptr_t>(out) % element_size == 0) {
+    Index left = count;
+    if (element_size == 2 && reinterpret_cast<std::uintptr_t>(out) % 4 != 0 && left > 0) {
+      std::memcpy(out, encoded.data(), 2);
+      out += 2;
+      --left;
+    }
+    std::uint32_t pattern;
+    std::memcpy(&pattern, encoded.data(), element_size);
+    if (element_size == 2) pattern = (pattern & 0xFFFFu) * 0x00010001u;
+    const auto words = static_cast<std::size_t>(left * static_cast<Index>(element_size) / 4);
+    std::wmemset(reinterpret_cast<wchar_t*>(out), static_cast<wchar_t>(pattern), words);
+    if (4 * words < static_cast<std::size_t>(left) * element_size) std::memcpy(out + 4 * words, encoded.data(), 2);
+    return;
+  }
+  // Copies of a 4 KiB tile of the pattern: read from L1, so about memset speed, at any alignment.
+  std::array<std::byte, 4096> tile;  // a whole number of elements of every size
+  for (std::size_t i = 0; i < tile.size(); i += element_size) std::memcpy(tile.data() + i, encoded.data(), element_size);
+  const std::size_t total = static_cast<std::size_t>(count) * element_size;
+  for (std::size_t filled = 0; filled < total; filled += tile.size()) {
+    std::memcpy(out + filled, tile.data(), std::min(tile.size(), total - filled));
+  }
 }
 
 // Generates in chunks small enough for the stack and stores them (`out` need not be aligned).
@@ -158,14 +201,36 @@ void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, 
   const bool direct = element_size == sizeof(Real) && reinterpret_cast<std::uintptr_t>(out) % alignof(Real) == 0;
   std::visit(
       [&](const auto& transform) {
-        if (direct) {
+        using Transform = std::decay_t<decltype(transform)>;
+        const auto chunked = [&](Index begin, Index n, std::byte* to) {
+          for (Index done = 0; done < n; done += kChunk) {
+            const Index m = std::min(kChunk, n - done);
+            generate<Real>(transform, key, stream, begin + done, m, values.data());
+            store_values(values.data(), m, dtype, to + static_cast<std::size_t>(done) * element_size);
+          }
+        };
+        if constexpr (std::is_same_v<Transform, detail::ConstantTransform<Real>>) {
+          fill_constant(transform.value, dtype, count, out);
+        } else if (direct) {
           generate<Real>(transform, key, stream, first, count, reinterpret_cast<Real*>(out));
-          return;
-        }
-        for (Index done = 0; done < count; done += kChunk) {
-          const Index n = std::min(kChunk, count - done);
-          generate<Real>(transform, key, stream, first + done, n, values.data());
-          store_values(values.data(), n, dtype, out + static_cast<std::size_t>(done) * element_size);
+        } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<float>>) {
+          // bf16 uniform straight from the kernel's registers, with no f32 copy: partial blocks at
+          // the ends go through the chunks.
+          constexpr Index L = Lanes<float>::kElementsPerBlock;
+          if (dtype == DType::bf16 && simd::enabled() && !transform.degenerate &&
+              reinterpret_cast<std::uintptr_t>(out) % alignof(std::uint16_t) == 0) {
+            const Index head = std::min(count, (L - first % L) % L);
+            const Index whole = (count - head) / L;
+            chunked(first, head, out);
+            simd::uniform_bf16(transform, key, stream, static_cast<std::uint64_t>((first + head) / L),
+                               static_cast<std::size_t>(whole), reinterpret_cast<std::uint16_t*>(out + 2 * head));
+            const Index done = head + whole * L;
+            chunked(first + done, count - done, out + 2 * done);
+          } else {
+            chunked(first, count, out);
+          }
+        } else {
+          chunked(first, count, out);
         }
       },
       transforms);

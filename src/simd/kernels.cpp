@@ -142,6 +142,42 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
   }
 }
 
+// bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a
+// NaN): round to nearest even in integer arithmetic, as detail::bf16_from_f32.
+template <class DF>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> bf16_lanes_not_nan(DF df, hn::Vec<DF> values) {
+  const hn::RebindToUnsigned<DF> du;
+  const hn::Rebind<int32_t, DF> di;
+  const hn::Rebind<uint16_t, DF> d16;
+  const auto bits = hn::BitCast(du, values);
+  const auto rounded =
+      hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u)))));
+  return hn::DemoteTo(d16, hn::BitCast(di, rounded));  // every lane < 2^16
+}
+
+void UniformBf16Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
+                       std::size_t blocks, std::uint16_t* HWY_RESTRICT out) {
+  std::size_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> d;
+  const hn::Rebind<float, decltype(d)> df;
+  const hn::Rebind<uint16_t, decltype(d)> d16;
+  const std::size_t N = hn::Lanes(d);
+  for (; b + N <= blocks; b += N) {
+    hn::Vec<decltype(d)> c0, c1, c2, c3;
+    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
+    philox_rounds(d, c0, c1, c2, c3, key);
+    hn::StoreInterleaved4(bf16_lanes_not_nan(df, uniform_lanes(d, c0, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c1, p)),
+                          bf16_lanes_not_nan(df, uniform_lanes(d, c2, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c3, p)),
+                          d16, out + 4 * b);
+  }
+#endif
+  for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
+    const auto w = block_words(key, stream, first_block + b);
+    for (int j = 0; j < 4; ++j) out[4 * b + j] = shardinit::detail::bf16_from_f32(p(w[j]));
+  }
+}
+
 // ---- normal (Box-Muller) in binary32 ----------------------------------------------------------------
 
 #if HWY_TARGET != HWY_SCALAR
@@ -211,6 +247,29 @@ HWY_INLINE hn::Vec<hn::Rebind<float, DU>> open_uniform_f32(DU du, hn::Vec<DU> k)
   return hn::Combine(df, convert(hn::UpperHalf(duh, k)), convert(hn::LowerHalf(duh, k)));
 }
 
+// open_uniform32 of k and of ~k at once: with v = (k + 1/2) 2^-32 exact in binary64, the value for
+// ~k = 2^32 - 1 - k is 1 - v, also exact (both are odd multiples of 2^-33 below 1); each is then
+// rounded once to binary32, as the scalar code rounds it.
+template <class DU>
+HWY_INLINE void open_uniform_pair_f32(DU du, hn::Vec<DU> k, hn::Vec<hn::Rebind<float, DU>>& u,
+                                      hn::Vec<hn::Rebind<float, DU>>& u_of_not_k) {
+  const hn::Rebind<float, DU> df;
+  const hn::Half<decltype(df)> dfh;
+  const hn::Half<DU> duh;
+  const hn::Rebind<int32_t, decltype(duh)> dih;
+  const hn::Rebind<double, decltype(duh)> dd;
+  const auto exact = [&](auto half) {
+    const auto signed_k = hn::BitCast(dih, hn::Xor(half, hn::Set(duh, 0x80000000u)));
+    const auto value = hn::Add(hn::PromoteTo(dd, signed_k), hn::Set(dd, 2147483648.0));
+    return hn::Mul(hn::Add(value, hn::Set(dd, 0.5)), hn::Set(dd, 0x1p-32));
+  };
+  const auto upper = exact(hn::UpperHalf(duh, k));
+  const auto lower = exact(hn::LowerHalf(duh, k));
+  const auto one = hn::Set(dd, 1.0);
+  u = hn::Combine(df, hn::DemoteTo(dfh, upper), hn::DemoteTo(dfh, lower));
+  u_of_not_k = hn::Combine(df, hn::DemoteTo(dfh, hn::Sub(one, upper)), hn::DemoteTo(dfh, hn::Sub(one, lower)));
+}
+
 // One Box-Muller pair per lane: (mean + std (r cos), mean + std (r sin)).
 template <class DU>
 HWY_INLINE void normal_pairs(DU du, hn::Vec<DU> radius_bits, hn::Vec<DU> angle_bits, const NormalF32& p,
@@ -255,42 +314,76 @@ HWY_INLINE hn::Vec<DF> horner(DF df, hn::Vec<DF> r, const float (&c)[N]) {
   return y;
 }
 
-// math::normal_quantile(float) (AS 241 PPND7), both branches computed and selected per lane.
+// The truncated normal's central method (math::normal_quantile(float), AS 241 PPND7) in two passes.
+// Most probabilities fall in PPND7's central region, a rational function of q = p - 1/2; the few in
+// its tails also need a logarithm, a square root and a second rational function. Evaluating every
+// branch on every lane would spend most of the time on the tails, so the first pass finishes the
+// central lanes and sets the others aside (their probability and output position, compressed), and
+// the second pass runs the tail branch on those alone, a full vector at a time. Each lane still
+// goes through exactly the scalar reference's operations, whichever pass finishes it.
+
+// Where the first pass sets a tail lane aside: its probability, and its output position with the
+// top bit set when the probability is the lower one (the value keeps the quantile's sign).
+struct TailLanes {
+  static constexpr std::uint32_t kLowFlag = 0x80000000u;
+  std::size_t count = 0;
+  float* probability;
+  std::uint32_t* position;
+};
+
+// The distribution's value of a standard normal quantile x: clamp(mean + std x, lo, hi).
 template <class DF>
-HWY_INLINE hn::Vec<DF> normal_quantile_f32(DF df, hn::Vec<DF> p) {
-  static constexpr float kA[] = {5.9109374720e+1f, 1.5929113202e+2f, 5.0434271938e+1f, 3.3871327179e+0f};
-  static constexpr float kB[] = {6.7187563600e+1f, 7.8757757664e+1f, 1.7895169469e+1f, 1.0f};
-  static constexpr float kC[] = {1.7023821103e-1f, 1.3067284816e+0f, 2.7568153900e+0f, 1.4234372777e+0f};
-  static constexpr float kD[] = {1.2021132975e-1f, 7.3700164250e-1f, 1.0f};
-  static constexpr float kE[] = {1.7337203997e-2f, 4.2868294337e-1f, 3.0812263860e+0f, 6.6579051150e+0f};
-  static constexpr float kF[] = {1.2258202635e-2f, 2.4197894225e-1f, 1.0f};
-  const auto q = hn::Sub(p, hn::Set(df, 0.5f));
-  const auto central = hn::And(hn::Le(q, hn::Set(df, 0.425f)), hn::Ge(q, hn::Set(df, -0.425f)));
-  const auto rc = hn::Sub(hn::Set(df, 0.180625f), hn::Mul(q, q));
-  const auto value_central = hn::Div(hn::Mul(q, horner(df, rc, kA)), horner(df, rc, kB));
-  const auto negative = hn::Lt(q, hn::Zero(df));
-  auto r = hn::IfThenElse(negative, p, hn::Sub(hn::Set(df, 1.0f), p));
-  r = hn::Sqrt(hn::Neg(log_f32(df, r)));
-  const auto near = hn::Le(r, hn::Set(df, 5.0f));
-  const auto r1 = hn::Sub(r, hn::Set(df, 1.6f));
-  const auto r2 = hn::Sub(r, hn::Set(df, 5.0f));
-  const auto value_near = hn::Div(horner(df, r1, kC), horner(df, r1, kD));
-  const auto value_far = hn::Div(horner(df, r2, kE), horner(df, r2, kF));
-  auto tail = hn::IfThenElse(near, value_near, value_far);
-  tail = hn::IfThenElse(negative, hn::Neg(tail), tail);
-  return hn::IfThenElse(central, value_central, tail);
+HWY_INLINE hn::Vec<DF> trunc_normal_value(DF df, hn::Vec<DF> x, const TruncNormalF32& p) {
+  return clamp_lanes(df, hn::Add(hn::Set(df, p.mean_r), hn::Mul(hn::Set(df, p.std_r), x)), p.lo, p.hi);
 }
 
+// First pass over one vector of words whose elements go to out positions `positions`.
 template <class DU>
-HWY_INLINE hn::Vec<hn::Rebind<float, DU>> trunc_normal_lanes(DU du, hn::Vec<DU> bits, const TruncNormalF32& p) {
+HWY_INLINE hn::Vec<hn::Rebind<float, DU>> trunc_normal_central(DU du, hn::Vec<DU> bits, hn::Vec<DU> positions,
+                                                               const TruncNormalF32& p, TailLanes& tails) {
   const hn::Rebind<float, DU> df;
+  hn::Vec<decltype(df)> u, v;
+  open_uniform_pair_f32(du, bits, u, v);
   const auto delta = hn::Set(df, p.delta);
-  const auto p_low = hn::Add(hn::Set(df, p.p_alpha), hn::Mul(open_uniform_f32(du, bits), delta));
-  const auto p_high = hn::Add(hn::Set(df, p.q_beta), hn::Mul(open_uniform_f32(du, hn::Not(bits)), delta));
+  const auto p_low = hn::Add(hn::Set(df, p.p_alpha), hn::Mul(u, delta));
+  const auto p_high = hn::Add(hn::Set(df, p.q_beta), hn::Mul(v, delta));
   const auto low = hn::Le(p_low, hn::Set(df, 0.5f));
-  const auto x_abs = normal_quantile_f32(df, hn::IfThenElse(low, p_low, p_high));
-  const auto x = hn::IfThenElse(low, x_abs, hn::Neg(x_abs));
-  return clamp_lanes(df, hn::Add(hn::Set(df, p.mean_r), hn::Mul(hn::Set(df, p.std_r), x)), p.lo, p.hi);
+  const auto probability = hn::IfThenElse(low, p_low, p_high);
+  const auto q = hn::Sub(probability, hn::Set(df, 0.5f));
+  const auto central = hn::And(hn::Le(q, hn::Set(df, 0.425f)), hn::Ge(q, hn::Set(df, -0.425f)));
+  const auto tail = hn::Not(central);
+  if (!hn::AllFalse(df, tail)) {
+    const auto flagged = hn::IfThenElse(hn::RebindMask(du, low), hn::Or(positions, hn::Set(du, TailLanes::kLowFlag)),
+                                        positions);
+    hn::CompressStore(flagged, hn::RebindMask(du, tail), du, tails.position + tails.count);
+    tails.count += hn::CompressStore(probability, tail, df, tails.probability + tails.count);
+  }
+  static constexpr float kNum[] = {5.9109374720e+1f, 1.5929113202e+2f, 5.0434271938e+1f, 3.3871327179e+0f};
+  static constexpr float kDen[] = {6.7187563600e+1f, 7.8757757664e+1f, 1.7895169469e+1f, 1.0f};
+  const auto r = hn::Sub(hn::Set(df, 0.180625f), hn::Mul(q, q));
+  const auto x_abs = hn::Div(hn::Mul(q, horner(df, r, kNum)), horner(df, r, kDen));
+  return trunc_normal_value(df, hn::IfThenElse(low, x_abs, hn::Neg(x_abs)), p);
+}
+
+// Second pass: the tail branch of PPND7 for one vector of set-aside lanes.
+template <class DU>
+HWY_INLINE hn::Vec<hn::Rebind<float, DU>> trunc_normal_tail(DU du, hn::Vec<hn::Rebind<float, DU>> probability,
+                                                            hn::Vec<DU> flagged, const TruncNormalF32& p) {
+  const hn::Rebind<float, DU> df;
+  static constexpr float kNearNum[] = {1.7023821103e-1f, 1.3067284816e+0f, 2.7568153900e+0f, 1.4234372777e+0f};
+  static constexpr float kNearDen[] = {1.2021132975e-1f, 7.3700164250e-1f, 1.0f};
+  static constexpr float kFarNum[] = {1.7337203997e-2f, 4.2868294337e-1f, 3.0812263860e+0f, 6.6579051150e+0f};
+  static constexpr float kFarDen[] = {1.2258202635e-2f, 2.4197894225e-1f, 1.0f};
+  const auto negative = hn::Lt(hn::Sub(probability, hn::Set(df, 0.5f)), hn::Zero(df));
+  const auto r = hn::Sqrt(
+      hn::Neg(log_f32(df, hn::IfThenElse(negative, probability, hn::Sub(hn::Set(df, 1.0f), probability)))));
+  const auto r_near = hn::Sub(r, hn::Set(df, 1.6f));
+  const auto r_far = hn::Sub(r, hn::Set(df, 5.0f));
+  auto value = hn::IfThenElse(hn::Le(r, hn::Set(df, 5.0f)), hn::Div(horner(df, r_near, kNearNum), horner(df, r_near, kNearDen)),
+                              hn::Div(horner(df, r_far, kFarNum), horner(df, r_far, kFarDen)));
+  value = hn::IfThenElse(negative, hn::Neg(value), value);  // the quantile
+  const auto low = hn::RebindMask(df, hn::Ne(hn::And(flagged, hn::Set(du, TailLanes::kLowFlag)), hn::Zero(du)));
+  return trunc_normal_value(df, hn::IfThenElse(low, value, hn::Neg(value)), p);
 }
 #endif
 
@@ -320,16 +413,46 @@ HWY_INLINE std::size_t vector_blocks(const std::uint32_t* HWY_RESTRICT words, st
 
 void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
                              float* HWY_RESTRICT out) {
-  const std::size_t done = vector_blocks(words, blocks, out, [&p](auto du, auto w0, auto w1, auto w2, auto w3, auto& e0,
-                                                                   auto& e1, auto& e2, auto& e3) {
+  std::size_t b = 0;
 #if HWY_TARGET != HWY_SCALAR
-    e0 = trunc_normal_lanes(du, w0, p);
-    e1 = trunc_normal_lanes(du, w1, p);
-    e2 = trunc_normal_lanes(du, w2, p);
-    e3 = trunc_normal_lanes(du, w3, p);
+  const hn::ScalableTag<uint32_t> du;
+  const hn::Rebind<float, decltype(du)> df;
+  const std::size_t N = hn::Lanes(du);
+  constexpr std::size_t kBlocksPerPass = 256;  // the set-aside lanes of 1024 elements stay in L1
+  alignas(64) float tail_probability[4 * kBlocksPerPass + hn::MaxLanes(df)];
+  alignas(64) std::uint32_t tail_position[4 * kBlocksPerPass + hn::MaxLanes(du)];
+  alignas(64) float tail_value[hn::MaxLanes(df)];
+  alignas(64) std::uint32_t tail_at[hn::MaxLanes(du)];
+  const auto four_iota = hn::ShiftLeft<2>(hn::Iota(du, 0));  // lane i holds block i's first element
+  while (b + N <= blocks) {
+    const std::size_t pass_end = b + std::min(kBlocksPerPass, (blocks - b) / N * N);
+    float* HWY_RESTRICT pass_out = out + 4 * b;
+    TailLanes tails{0, tail_probability, tail_position};
+    for (std::size_t k = 0; b + k < pass_end; k += N) {
+      hn::Vec<decltype(du)> w0, w1, w2, w3;
+      hn::LoadInterleaved4(du, words + 4 * (b + k), w0, w1, w2, w3);
+      const auto first = hn::Add(four_iota, hn::Set(du, static_cast<std::uint32_t>(4 * k)));
+      const auto e0 = trunc_normal_central(du, w0, first, p, tails);
+      const auto e1 = trunc_normal_central(du, w1, hn::Add(first, hn::Set(du, 1u)), p, tails);
+      const auto e2 = trunc_normal_central(du, w2, hn::Add(first, hn::Set(du, 2u)), p, tails);
+      const auto e3 = trunc_normal_central(du, w3, hn::Add(first, hn::Set(du, 3u)), p, tails);
+      hn::StoreInterleaved4(e0, e1, e2, e3, df, pass_out + 4 * k);
+    }
+    for (std::size_t t = 0; t < tails.count; t += N) {
+      const std::size_t lanes = std::min(N, tails.count - t);
+      for (std::size_t i = lanes; i < N; ++i) {  // pad the last vector with a harmless probability
+        tail_probability[t + i] = 0.25f;
+        tail_position[t + i] = 0;
+      }
+      const auto flagged = hn::Load(du, tail_position + t);
+      hn::Store(trunc_normal_tail(du, hn::Load(df, tail_probability + t), flagged, p), df, tail_value);
+      hn::Store(hn::AndNot(hn::Set(du, TailLanes::kLowFlag), flagged), du, tail_at);
+      for (std::size_t i = 0; i < lanes; ++i) pass_out[tail_at[i]] = tail_value[i];
+    }
+    b = pass_end;
+  }
 #endif
-  });
-  for (std::size_t e = 4 * done; e < 4 * blocks; ++e) out[e] = p(words[e]);  // the scalar reference
+  for (std::size_t e = 4 * b; e < 4 * blocks; ++e) out[e] = p(words[e]);  // the scalar reference
 }
 
 void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
@@ -351,6 +474,48 @@ void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY
   }
 #endif
   for (; i < n; ++i) out[i] = shardinit::detail::bf16_from_f32(in[i]);
+}
+
+// f16 bit patterns, as detail::f16_from_f32 computes them, branch by branch selected per lane.
+void F16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
+  std::size_t i = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> du;
+  const hn::ScalableTag<float> df;
+  const hn::Rebind<int32_t, decltype(du)> di;
+  const hn::Rebind<uint16_t, decltype(du)> d16;
+  const std::size_t N = hn::Lanes(du);
+  for (; i + N <= n; i += N) {
+    const auto bits = hn::BitCast(du, hn::LoadU(df, in + i));
+    const auto sign = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 0x8000u));
+    const auto magnitude = hn::And(bits, hn::Set(du, 0x7FFFFFFFu));
+    // Normal results: rebias the exponent and round the 13 dropped bits to nearest even.
+    const auto rebased = hn::Sub(magnitude, hn::Set(du, 0x38000000u));
+    const auto normal = hn::ShiftRight<13>(
+        hn::Add(rebased, hn::Add(hn::Set(du, 0x0FFFu), hn::And(hn::ShiftRight<13>(rebased), hn::Set(du, 1u)))));
+    // Subnormal results: the whole significand shifted right by 126 - exponent (14..24 where it
+    // applies; clamped to that range elsewhere to keep the shifts defined), rounded to nearest even
+    // the same way: adding half - 1 and the kept lowest bit carries exactly when the scalar code
+    // rounds up.
+    const auto exponent = hn::ShiftRight<23>(magnitude);
+    const auto shift = hn::Min(hn::Max(hn::Sub(hn::Set(du, 126u), hn::Min(exponent, hn::Set(du, 126u))),
+                                       hn::Set(du, 14u)), hn::Set(du, 24u));
+    const auto significand = hn::Or(hn::And(magnitude, hn::Set(du, 0x007FFFFFu)), hn::Set(du, 0x00800000u));
+    const auto half_minus_one = hn::Sub(hn::Shl(hn::Set(du, 1u), hn::Sub(shift, hn::Set(du, 1u))), hn::Set(du, 1u));
+    const auto kept_lowest = hn::And(hn::Shr(significand, shift), hn::Set(du, 1u));
+    const auto subnormal = hn::Shr(hn::Add(significand, hn::Add(half_minus_one, kept_lowest)), shift);
+    // The magnitude is below 2^31: compared as a signed integer (x86 lacks unsigned comparisons).
+    const auto at_least = [&](std::int32_t threshold) {
+      return hn::RebindMask(du, hn::Gt(hn::BitCast(di, magnitude), hn::Set(di, threshold - 1)));
+    };
+    auto result = hn::IfThenElseZero(at_least(0x33000000), subnormal);
+    result = hn::IfThenElse(at_least(0x38800000), normal, result);
+    result = hn::IfThenElse(at_least(0x477FF000), hn::Set(du, 0x7C00u), result);
+    result = hn::IfThenElse(at_least(0x7F800001), hn::Set(du, 0x7E00u), result);
+    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, hn::Or(sign, result))), d16, out + i);  // every lane < 2^16
+  }
+#endif
+  for (; i < n; ++i) out[i] = shardinit::detail::f16_from_f32(in[i]);
 }
 
 void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,
@@ -377,9 +542,11 @@ namespace shardinit::simd {
 
 HWY_EXPORT(PhiloxWords);
 HWY_EXPORT(UniformF32Blocks);
+HWY_EXPORT(UniformBf16Blocks);
 HWY_EXPORT(NormalF32FromWords);
 HWY_EXPORT(TruncNormalF32FromWords);
 HWY_EXPORT(Bf16FromF32);
+HWY_EXPORT(F16FromF32);
 
 namespace {
 bool g_enabled = true;
@@ -404,6 +571,11 @@ void uniform_f32(const detail::UniformTransform<float>& params, Philox4x32::key_
   HWY_DYNAMIC_DISPATCH(UniformF32Blocks)(params, key, stream, first_block, blocks, out);
 }
 
+void uniform_bf16(const detail::UniformTransform<float>& params, Philox4x32::key_type key, std::uint64_t stream,
+                  std::uint64_t first_block, std::size_t blocks, std::uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(UniformBf16Blocks)(params, key, stream, first_block, blocks, out);
+}
+
 void normal_f32_from_words(const detail::NormalTransform<float>& params, const std::uint32_t* words,
                            std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(NormalF32FromWords)(params, words, blocks, out);
@@ -415,6 +587,8 @@ void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& para
 }
 
 void bf16_from_f32(const float* in, std::size_t n, std::uint16_t* out) { HWY_DYNAMIC_DISPATCH(Bf16FromF32)(in, n, out); }
+
+void f16_from_f32(const float* in, std::size_t n, std::uint16_t* out) { HWY_DYNAMIC_DISPATCH(F16FromF32)(in, n, out); }
 
 }  // namespace shardinit::simd
 #endif

@@ -27,6 +27,10 @@ void philox_words(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t 
 void uniform_f32(const detail::UniformTransform<float>& transform, Philox4x32::key_type key, std::uint64_t stream,
                  std::uint64_t first_block, std::size_t blocks, float* out);
 
+// The same values rounded to bf16 (as detail::bf16_from_f32), without an f32 copy in memory.
+void uniform_bf16(const detail::UniformTransform<float>& transform, Philox4x32::key_type key, std::uint64_t stream,
+                  std::uint64_t first_block, std::size_t blocks, std::uint16_t* out);
+
 // The f32 normal transform (docs/stream-format.md 5.3) of `blocks` blocks whose words are given in
 // block order (as philox_words writes them): Box-Muller on the pairs (w0, w1) and (w2, w3),
 // out[e] = mean + std * (r * cos or sin), all in binary32 as the scalar reference computes it.
@@ -41,6 +45,10 @@ void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& tran
 // bf16 bit patterns of `n` f32 values: round to nearest even in integer arithmetic, NaN quieted, as
 // detail::bf16_from_f32 (never the hardware conversion, which flushes subnormal inputs).
 void bf16_from_f32(const float* in, std::size_t n, std::uint16_t* out);
+
+// f16 bit patterns of `n` f32 values as detail::f16_from_f32: round to nearest even, subnormal
+// results kept, overflow to infinity, NaN quieted (never the hardware conversion, absent on SSE4).
+void f16_from_f32(const float* in, std::size_t n, std::uint16_t* out);
 
 // For tests: run the scalar reference instead of the kernels (`enabled` false), and name the
 // instruction set the kernels dispatch to ("AVX3", "AVX2", "SSE4", "EMU128", "SCALAR", ...).
