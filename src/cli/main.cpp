@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <limits>
 #include <thread>
 
 #include <CLI/CLI.hpp>
@@ -65,6 +66,9 @@ class MpiSession {
 
 }  // namespace
 
+// More fill threads than this is surely a typo (the option exists to use a node's cores).
+constexpr int kMaxThreads = 4096;
+
 int main(int argc, char** argv) {
   // With a file-size limit (ulimit -f), exceeding it must be a write error we report, not a kill.
   std::signal(SIGXFSZ, SIG_IGN);
@@ -88,11 +92,12 @@ int main(int argc, char** argv) {
   const auto add_threads_option = [](CLI::App* command, int& threads) {
     command->add_option("-t,--threads", threads,
                         "Fill threads (default: one per core alone, one per rank under MPI); never changes a value")
-        ->check(CLI::PositiveNumber);
+        ->check(CLI::Range(1, kMaxThreads));
   };
   const auto add_rank_options = [&](CLI::App* command) {
-    command->add_option("--rank", rank, "This process's rank, when no MPI launcher started it")->check(CLI::NonNegativeNumber);
-    command->add_option("--world", world, "The number of ranks, with --rank")->check(CLI::PositiveNumber);
+    command->add_option("--rank", rank, "This process's rank, when no MPI launcher started it")
+        ->check(CLI::Range(0, std::numeric_limits<int>::max() - 1));
+    command->add_option("--world", world, "The number of ranks, with --rank")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   };
 
   InitOptions init_options;
@@ -131,7 +136,7 @@ int main(int argc, char** argv) {
   bench->add_option("--elements", bench_options.elements, "Elements per buffer (per rank)")->capture_default_str();
   bench->add_option("--threads", bench_options.threads, "Thread counts to measure, e.g. 1,2 (default: 1 and one per core)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, kMaxThreads));
   bench->add_option("--repeat", bench_options.repeat, "Runs per measurement; the median is reported")->capture_default_str();
   bench->add_option("--initializers", bench_options.initializers, "Initializers to measure")->delimiter(',');
   bench->add_option("--dtypes", bench_options.dtypes, "dtypes to measure (f32, f64, bf16, f16)")->delimiter(',');
@@ -145,8 +150,15 @@ int main(int argc, char** argv) {
       throw CLI::RequiredError("FILE or --per-rank");
     }
   } catch (const CLI::ParseError& e) {
-    const int status = mpi.rank() == 0 ? app.exit(e) : (e.get_exit_code() == 0 ? 0 : 1);
-    return status == 0 ? kSuccess : kInvalidInput;
+    if (e.get_exit_code() == 0) {  // --help, --version
+      if (mpi.rank() == 0) app.exit(e);
+      return kSuccess;
+    }
+    // One line, in the form of every other error.
+    if (mpi.rank() == 0) {
+      std::fprintf(stderr, "shardinit: error: %s (see shardinit --help)\n", e.what());
+    }
+    return kInvalidInput;
   }
 
   try {

@@ -22,6 +22,17 @@ using nlohmann::json;
 
 [[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
 
+// An error about the value at a place in the document; parse_manifest adds its line and column.
+class ValueError : public Error {
+ public:
+  ValueError(detail::JsonPath at, const std::string& message)
+      : Error(ErrorKind::invalid_argument, message), at_(std::move(at)) {}
+  [[nodiscard]] const detail::JsonPath& at() const noexcept { return at_; }
+
+ private:
+  detail::JsonPath at_;
+};
+
 std::string type_of(const json& value) {
   if (value.is_string()) return "string " + value.dump();
   if (value.is_boolean()) return "boolean " + value.dump();
@@ -32,13 +43,26 @@ std::string type_of(const json& value) {
 }
 
 // Where a value sits, for messages: `tensors[1] ("fc1.bias").init.a`.
+// `steps` is the same place as keys and indices, to find its line and column.
 struct Path {
   std::string text;
-  [[nodiscard]] Path key(std::string_view k) const { return {text.empty() ? std::string(k) : text + "." + std::string(k)}; }
-  [[nodiscard]] Path element(std::size_t i) const { return {text + "[" + std::to_string(i) + "]"}; }
+  detail::JsonPath steps;
+  [[nodiscard]] Path key(std::string_view k) const {
+    return {text.empty() ? std::string(k) : text + "." + std::string(k), with(std::string(k))};
+  }
+  [[nodiscard]] Path element(std::size_t i) const { return {text + "[" + std::to_string(i) + "]", with(i)}; }
   // "tensors[1] (\"fc1.bias\").init: " (nothing at the top level)
   [[nodiscard]] std::string prefix() const { return text.empty() ? std::string() : text + ": "; }
+
+ private:
+  [[nodiscard]] detail::JsonPath with(std::variant<std::string, std::size_t> step) const {
+    detail::JsonPath longer = steps;
+    longer.push_back(std::move(step));
+    return longer;
+  }
 };
+
+[[noreturn]] void fail(const Path& at, const std::string& message) { throw ValueError(at.steps, message); }
 
 void reject_unknown_keys(const json& object, const Path& where, std::initializer_list<std::string_view> allowed) {
   for (const auto& [key, value] : object.items()) {
@@ -47,41 +71,41 @@ void reject_unknown_keys(const json& object, const Path& where, std::initializer
     if (!known) {
       std::string list;
       for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      fail(where.prefix() + "unknown key \"" + key + "\" (allowed: " + list + ")");
+      fail(where.key(key), where.prefix() + "unknown key \"" + key + "\" (allowed: " + list + ")");
     }
   }
 }
 
 const json& require_key(const json& object, const Path& where, const char* key) {
   const auto it = object.find(key);
-  if (it == object.end()) fail(where.prefix() + "missing required key \"" + key + "\"");
+  if (it == object.end()) fail(where, where.prefix() + "missing required key \"" + key + "\"");
   return *it;
 }
 
 double number(const json& value, const Path& where) {
-  if (!value.is_number()) fail(where.text + ": expected a number, got " + type_of(value));
+  if (!value.is_number()) fail(where, where.text + ": expected a number, got " + type_of(value));
   const double x = value.get<double>();
-  if (!std::isfinite(x)) fail(where.text + ": " + value.dump() + " is not a finite number");
+  if (!std::isfinite(x)) fail(where, where.text + ": " + value.dump() + " is not a finite number");
   return x;
 }
 
 std::uint64_t unsigned_integer(const json& value, const Path& where) {
   if (value.is_number_unsigned()) return value.get<std::uint64_t>();
-  if (value.is_number_integer()) fail(where.text + ": " + value.dump() + " is negative");
-  fail(where.text + ": expected a non-negative integer, got " + type_of(value));
+  if (value.is_number_integer()) fail(where, where.text + ": " + value.dump() + " is negative");
+  fail(where, where.text + ": expected an integer from 0 to 2^64 - 1, got " + type_of(value));
 }
 
 Index positive_or_zero_index(const json& value, const Path& where) {
   if (value.is_number_integer() && !value.is_number_unsigned()) {
-    fail(where.text + ": " + value.dump() + " is negative");
+    fail(where, where.text + ": " + value.dump() + " is negative");
   }
   const std::uint64_t x = unsigned_integer(value, where);
-  if (x > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(where.text + ": " + value.dump() + " is too large");
+  if (x > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(where, where.text + ": " + value.dump() + " is too large");
   return static_cast<Index>(x);
 }
 
 std::string string_value(const json& value, const Path& where) {
-  if (!value.is_string()) fail(where.text + ": expected a string, got " + type_of(value));
+  if (!value.is_string()) fail(where, where.text + ": expected a string, got " + type_of(value));
   return value.get<std::string>();
 }
 
@@ -92,7 +116,7 @@ auto parse_at(const Path& at, Parse parse) {
   try {
     return parse();
   } catch (const Error& e) {
-    fail(at.prefix() + e.what());
+    fail(at, at.prefix() + e.what());
   }
 }
 
@@ -102,7 +126,7 @@ double optional_number(const json& object, const Path& where, const char* key, d
 }
 
 init::Initializer parse_initializer(const json& spec, const Path& where) {
-  if (!spec.is_object()) fail(where.text + ": expected an object like {\"fn\": \"normal\", \"std\": 0.02}, got " + type_of(spec));
+  if (!spec.is_object()) fail(where, where.text + ": expected an object like {\"fn\": \"normal\", \"std\": 0.02}, got " + type_of(spec));
   const Path at_fn = where.key("fn");
   const std::string fn = string_value(require_key(spec, where, "fn"), at_fn);
   const init::Kind kind = parse_at(at_fn, [&] { return init::parse_kind(fn); });
@@ -152,7 +176,7 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
       reject_unknown_keys(spec, where, {"fn", "scale", "gain"});
       return init::xavier_normal_({optional_number(spec, where, "scale", 2.0), optional_number(spec, where, "gain", 1.0)});
   }
-  fail(where.text + ": unknown initializer");
+  fail(where, where.text + ": unknown initializer");
 }
 
 // How many axes the run's mesh has, and the Colossal-AI configuration if there is one: what a
@@ -168,18 +192,18 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
     name = value.get<std::string>();
     if (name == "replicate") return TensorLayout::replicated(shape.size());
     if (!mesh.parallel) {
-      fail(where.prefix() + "layout \"" + name +
+      fail(where, where.prefix() + "layout \"" + name +
            "\" is a Colossal-AI preset: it needs \"parallel\": {\"tensor\": {\"mode\": ..., \"size\": ...}} in the manifest "
            "(with a plain \"mesh\", use \"replicate\" or {\"shard\": {...}})");
     }
     return parse_at(where, [&] { return colossal_layout(*mesh.parallel, name, shape); });
   }
   if (!value.is_object()) {
-    fail(where.prefix() + "expected a preset name or {\"shard\": {\"0\": [mesh axes], ...}}, got " + type_of(value));
+    fail(where, where.prefix() + "expected a preset name or {\"shard\": {\"0\": [mesh axes], ...}}, got " + type_of(value));
   }
   reject_unknown_keys(value, where, {"shard"});
   const json& shard = require_key(value, where, "shard");
-  if (!shard.is_object()) fail(where.key("shard").text + ": expected an object {\"tensor dim\": [mesh axes]}, got " + type_of(shard));
+  if (!shard.is_object()) fail(where.key("shard"), where.key("shard").text + ": expected an object {\"tensor dim\": [mesh axes]}, got " + type_of(shard));
   name = "custom";
   TensorLayout layout = TensorLayout::replicated(shape.size());
   for (const auto& [dim_text, axes] : shard.items()) {
@@ -187,14 +211,14 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
     std::size_t dim = 0;
     const auto [end, error] = std::from_chars(dim_text.data(), dim_text.data() + dim_text.size(), dim);
     if (error != std::errc() || end != dim_text.data() + dim_text.size() || dim >= shape.size()) {
-      fail(at.prefix() + "\"" + dim_text + "\" is not a dimension of shape " + shape_to_string(shape) +
+      fail(at, at.prefix() + "\"" + dim_text + "\" is not a dimension of shape " + shape_to_string(shape) +
            " (expected \"0\".." + (shape.empty() ? std::string("none: a scalar cannot be split") : "\"" + std::to_string(shape.size() - 1) + "\"") + ")");
     }
-    if (!axes.is_array()) fail(at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
+    if (!axes.is_array()) fail(at, at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
     for (std::size_t i = 0; i < axes.size(); ++i) {
       const std::uint64_t axis = unsigned_integer(axes[i], at.element(i));
       if (axis >= mesh.axes) {
-        fail(at.element(i).prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " +
+        fail(at.element(i), at.element(i).prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " +
              std::to_string(mesh.axes) + (mesh.axes == 1 ? " axis" : " axes"));
       }
       layout.dim_axes[dim].push_back(static_cast<int>(axis));
@@ -205,26 +229,26 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
   for (const auto& axes : layout.dim_axes) all.insert(all.end(), axes.begin(), axes.end());
   std::sort(all.begin(), all.end());
   if (const auto twice = std::adjacent_find(all.begin(), all.end()); twice != all.end()) {
-    fail(where.prefix() + "mesh axis " + std::to_string(*twice) + " is used twice in " + layout.to_string());
+    fail(where, where.prefix() + "mesh axis " + std::to_string(*twice) + " is used twice in " + layout.to_string());
   }
   return layout;
 }
 
 ManifestTensor parse_tensor(const json& object, const Path& where_index, const MeshContext& mesh) {
-  if (!object.is_object()) fail(where_index.text + ": expected a tensor object, got " + type_of(object));
+  if (!object.is_object()) fail(where_index, where_index.text + ": expected a tensor object, got " + type_of(object));
   ManifestTensor t;
   t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
-  if (t.name.empty()) fail(where_index.text + ".name: the name is empty");
-  const Path where{where_index.text + " (\"" + t.name + "\")"};
+  if (t.name.empty()) fail(where_index.key("name"), where_index.text + ".name: the name is empty");
+  const Path where{where_index.text + " (\"" + t.name + "\")", where_index.steps};
   reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout"});
 
   const json& shape = require_key(object, where, "shape");
-  if (!shape.is_array()) fail(where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
+  if (!shape.is_array()) fail(where.key("shape"), where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
   for (std::size_t d = 0; d < shape.size(); ++d) t.shape.push_back(positive_or_zero_index(shape[d], where.key("shape").element(d)));
   try {
     t.empty = element_count(t.shape) == 0;
   } catch (const Error& e) {
-    fail(where.key("shape").text + ": " + e.what());
+    fail(where.key("shape"), where.key("shape").text + ": " + e.what());
   }
 
   if (const auto it = object.find("dtype"); it != object.end()) {
@@ -236,7 +260,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   for (const char* key : {"fan_in", "fan_out"}) {
     if (const auto it = object.find(key); it != object.end()) {
       const Index fan = positive_or_zero_index(*it, where.key(key));
-      if (fan == 0) fail(where.key(key).text + ": a fan must be positive, got 0");
+      if (fan == 0) fail(where.key(key), where.key(key).text + ": a fan must be positive, got 0");
       (std::string_view(key) == "fan_in" ? t.explicit_fans.fan_in : t.explicit_fans.fan_out) = fan;
     }
   }
@@ -271,7 +295,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   } catch (const Error& e) {
     const std::string_view kind = init::kind_name(t.initializer.kind());
     const std::string_view message = e.what();
-    fail(where.text + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
+    fail(where.key("init"), where.text + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
   }
   return t;
 }
@@ -301,23 +325,23 @@ std::string describe_duplicate(const json& document, const detail::DuplicateKey&
 // The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
 Manifest interpret(const json& document) {
   const Path root{""};
-  if (!document.is_object()) fail("expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
+  if (!document.is_object()) fail(root, "expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
   reject_unknown_keys(document, root, {"seed", "tensors", "mesh", "parallel"});
 
   Manifest manifest;
   manifest.seed = unsigned_integer(require_key(document, root, "seed"), root.key("seed"));
   MeshContext mesh_context;
   if (document.contains("mesh") && document.contains("parallel")) {
-    fail("give either \"mesh\" or \"parallel\", not both (\"parallel\" defines the mesh)");
+    fail(root.key("parallel"), "give either \"mesh\" or \"parallel\", not both (\"parallel\" defines the mesh)");
   }
   if (const auto it = document.find("mesh"); it != document.end()) {
     const Path at = root.key("mesh");
-    if (!it->is_array() || it->empty()) fail(at.prefix() + "expected a non-empty array of mesh dimensions, got " + type_of(*it));
+    if (!it->is_array() || it->empty()) fail(at, at.prefix() + "expected a non-empty array of mesh dimensions, got " + type_of(*it));
     std::vector<int> shape;
     for (std::size_t i = 0; i < it->size(); ++i) {
       const std::uint64_t d = unsigned_integer((*it)[i], at.element(i));
       if (d < 1 || d > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
-        fail(at.element(i).prefix() + "a mesh dimension must be between 1 and 2^31 - 1, got " + std::to_string(d));
+        fail(at.element(i), at.element(i).prefix() + "a mesh dimension must be between 1 and 2^31 - 1, got " + std::to_string(d));
       }
       shape.push_back(static_cast<int>(d));
     }
@@ -326,11 +350,11 @@ Manifest interpret(const json& document) {
   }
   if (const auto it = document.find("parallel"); it != document.end()) {
     const Path at = root.key("parallel");
-    if (!it->is_object()) fail(at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}}, got " + type_of(*it));
+    if (!it->is_object()) fail(at, at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}}, got " + type_of(*it));
     reject_unknown_keys(*it, at, {"tensor"});
     const json& tensor = require_key(*it, at, "tensor");
     const Path at_tensor = at.key("tensor");
-    if (!tensor.is_object()) fail(at_tensor.prefix() + "expected {\"mode\": ..., \"size\": ...}, got " + type_of(tensor));
+    if (!tensor.is_object()) fail(at_tensor, at_tensor.prefix() + "expected {\"mode\": ..., \"size\": ...}, got " + type_of(tensor));
     reject_unknown_keys(tensor, at_tensor, {"mode", "size", "depth"});
     TensorParallelConfig config;
     const std::string mode = string_value(require_key(tensor, at_tensor, "mode"), at_tensor.key("mode"));
@@ -339,10 +363,10 @@ Manifest interpret(const json& document) {
       const auto found = tensor.find(key);
       if (found == tensor.end()) return default_value;
       const std::uint64_t v = unsigned_integer(*found, at_tensor.key(key));
-      if (v < 1 || v > 1u << 20) fail(at_tensor.key(key).prefix() + "must be between 1 and 2^20, got " + std::to_string(v));
+      if (v < 1 || v > 1u << 20) fail(at_tensor.key(key), at_tensor.key(key).prefix() + "must be between 1 and 2^20, got " + std::to_string(v));
       return static_cast<int>(v);
     };
-    if (!tensor.contains("size")) fail(at_tensor.prefix() + "missing required key \"size\"");
+    if (!tensor.contains("size")) fail(at_tensor, at_tensor.prefix() + "missing required key \"size\"");
     config.size = small_int("size", 1);
     config.depth = small_int("depth", 1);
     mesh_context.axes = parse_at(at_tensor, [&] { return colossal_mesh(config); }).shape().size();
@@ -350,18 +374,18 @@ Manifest interpret(const json& document) {
     mesh_context.parallel = config;
   }
   const json& tensors = require_key(document, root, "tensors");
-  if (!tensors.is_array()) fail(root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
+  if (!tensors.is_array()) fail(root.key("tensors"), root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
 
   std::unordered_map<std::string, std::size_t> by_name;
   std::unordered_map<std::uint64_t, std::size_t> by_stream;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i), mesh_context);
     if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
-      fail("tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
+      fail(root.key("tensors").element(i).key("name"), "tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
            "] and tensors[" + std::to_string(i) + "])");
     }
     if (const auto [it, inserted] = by_stream.emplace(t.stream, i); !inserted) {
-      fail("tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
+      fail(root.key("tensors").element(i), "tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
            "\") and tensors[" + std::to_string(i) + "] (\"" + t.name + "\") share stream " + std::to_string(t.stream) +
            ": their values would be identical; give one of them another \"stream\"");
     }
@@ -375,8 +399,10 @@ Manifest interpret(const json& document) {
 Manifest parse_manifest(std::string_view json_text, std::string_view source) {
   const detail::StrictJson parsed = detail::parse_strict_json(json_text, source);
   try {
-    if (parsed.duplicate) fail(describe_duplicate(parsed.document, *parsed.duplicate));
+    if (parsed.duplicate) fail(Path{"", parsed.duplicate->object}, describe_duplicate(parsed.document, *parsed.duplicate));
     return interpret(parsed.document);
+  } catch (const ValueError& e) {
+    throw Error(e.kind(), std::string(source) + ": " + detail::locate(json_text, e.at()) + ": " + e.what());
   } catch (const Error& e) {
     throw Error(e.kind(), std::string(source) + ": " + e.what());
   }

@@ -124,7 +124,106 @@ class StrictSax final : public nlohmann::json_sax<json> {
   std::string error_;
 };
 
+// Walks a valid JSON text token by token, only as deep as a path leads.
+class PathWalker {
+ public:
+  explicit PathWalker(std::string_view text) : text_(text) {}
+
+  std::size_t find(const JsonPath& path) {
+    skip_space();
+    std::size_t found = at_;
+    for (const auto& step : path) {
+      const bool descended = std::holds_alternative<std::string>(step) ? enter_key(std::get<std::string>(step))
+                                                                        : enter_index(std::get<std::size_t>(step));
+      if (!descended) break;
+      found = at_;
+    }
+    return found;
+  }
+
+ private:
+  void skip_space() {
+    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\t' || text_[at_] == '\n' || text_[at_] == '\r')) ++at_;
+  }
+  // At '"': past the closing quote; returns the raw token.
+  std::string_view skip_string() {
+    const std::size_t start = at_++;
+    while (at_ < text_.size() && text_[at_] != '"') at_ += text_[at_] == '\\' ? 2 : 1;
+    ++at_;
+    return text_.substr(start, std::min(at_, text_.size()) - start);
+  }
+  void skip_value() {
+    skip_space();
+    if (at_ >= text_.size()) return;
+    const char c = text_[at_];
+    if (c == '"') {
+      skip_string();
+    } else if (c == '{' || c == '[') {
+      int depth = 0;
+      while (at_ < text_.size()) {
+        const char d = text_[at_];
+        if (d == '"') {
+          skip_string();
+          continue;
+        }
+        if (d == '{' || d == '[') ++depth;
+        if (d == '}' || d == ']') --depth;
+        ++at_;
+        if (depth == 0) return;
+      }
+    } else {  // number or literal
+      while (at_ < text_.size() && text_[at_] != ',' && text_[at_] != '}' && text_[at_] != ']' && text_[at_] != ' ' &&
+             text_[at_] != '\n' && text_[at_] != '\t' && text_[at_] != '\r') {
+        ++at_;
+      }
+    }
+  }
+  // At an object: moves to the value of `key` and returns true, or stays and returns false.
+  bool enter_key(const std::string& key) {
+    skip_space();
+    if (at_ >= text_.size() || text_[at_] != '{') return false;
+    const std::size_t object = at_++;
+    for (;;) {
+      skip_space();
+      if (at_ >= text_.size() || text_[at_] != '"') break;
+      const std::string_view token = skip_string();
+      skip_space();
+      ++at_;  // ':'
+      skip_space();
+      // The document parsed, so the token is a valid JSON string; decode it to compare.
+      if (json::parse(token).get<std::string>() == key) return true;
+      skip_value();
+      skip_space();
+      if (at_ < text_.size() && text_[at_] == ',') ++at_;
+    }
+    at_ = object;
+    return false;
+  }
+  bool enter_index(std::size_t index) {
+    skip_space();
+    if (at_ >= text_.size() || text_[at_] != '[') return false;
+    const std::size_t array = at_++;
+    for (std::size_t i = 0;; ++i) {
+      skip_space();
+      if (at_ >= text_.size() || text_[at_] == ']') break;
+      if (i == index) return true;
+      skip_value();
+      skip_space();
+      if (at_ < text_.size() && text_[at_] == ',') ++at_;
+    }
+    at_ = array;
+    return false;
+  }
+
+  std::string_view text_;
+  std::size_t at_ = 0;
+};
+
 }  // namespace
+
+std::string locate(std::string_view text, const JsonPath& path) {
+  return line_and_column(text, PathWalker(text).find(path));
+}
 
 StrictJson parse_strict_json(std::string_view text, std::string_view source) {
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
@@ -134,8 +233,15 @@ StrictJson parse_strict_json(std::string_view text, std::string_view source) {
   StrictJson result;
   StrictSax sax(result);
   if (!json::sax_parse(text.begin(), text.end(), &sax)) {
-    // nlohmann reports the position just past the offending character.
-    const std::size_t at = sax.error_position() > 0 ? sax.error_position() - 1 : 0;
+    // nlohmann reports the position just past the offending character; a number out of range is
+    // reported from its first character.
+    std::size_t at = sax.error_position() > 0 ? sax.error_position() - 1 : 0;
+    if (sax.error().starts_with("number overflow")) {
+      const auto in_number = [](char c) { return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'; };
+      at = std::min(at, text.size());
+      while (at > 0 && !in_number(text[at])) --at;  // the position may be just past the number
+      while (at > 0 && in_number(text[at - 1])) --at;
+    }
     throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, at) + ": " +
                                       sax.error());
   }

@@ -32,4 +32,9 @@ struct StrictJson {
 // number out of range or a NUL byte.
 [[nodiscard]] StrictJson parse_strict_json(std::string_view text, std::string_view source);
 
+// Where the value at `path` starts in `text`, a document that parse_strict_json accepted: as far
+// down the path as it exists (a missing key gives its object), as "line L, column C" (1-based,
+// columns in bytes). For messages about a value that is valid JSON but a bad manifest.
+[[nodiscard]] std::string locate(std::string_view text, const JsonPath& path);
+
 }  // namespace shardinit::detail

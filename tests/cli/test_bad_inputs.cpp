@@ -1,0 +1,218 @@
+// The bad-input matrix: every way a manifest or a command line can be wrong, each run through the
+// shardinit command as a separate process. For every case: the documented exit status, a single
+// error line that names the bad value and the tensor (and, for a manifest value, its line and
+// column), and nothing new on disk: no output file, no temporary file.
+//
+// In a manifest, '@' marks where the bad value starts; the test removes it and expects the message
+// to give that line and column (JSON has no '@' outside strings, and no case uses one in a string).
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "cli/cli_fixture.hpp"
+
+namespace shardinit {
+namespace {
+
+namespace fs = std::filesystem;
+using test::Cli;
+using test::q;
+using test::Result;
+using ::testing::HasSubstr;
+
+constexpr int kBadInput = 2;  // docs/errors.md
+constexpr int kIoError = 3;
+
+struct BadInput {
+  const char* name;
+  const char* manifest;                // '@' marks the bad value (if the message should locate it)
+  std::vector<std::string> expected;   // each must appear in the error message
+  int status = kBadInput;
+  std::string arguments = "init {M} -o {OUT}";  // {M}: the manifest, {OUT}: out.safetensors, {W}: the directory
+};
+
+const std::vector<BadInput>& cases() {
+  static const std::vector<BadInput> all{
+      // ---- JSON that is not well-formed ----
+      {"malformed JSON", R"({"seed": 1, "tensors": [@}]})", {"malformed JSON"}},
+      {"empty file", "@", {"malformed JSON"}},
+      {"trailing comma", R"({"seed": 1, "tensors": [{"name": "w", "shape": [2], "init": {"fn": "ones"}},@]})", {"malformed JSON"}},
+      {"number beyond binary64", "{\"seed\": 1, \"tensors\": [{\"name\": \"w\", \"shape\": [2],\n \"init\": {\"fn\": \"normal\", \"std\": @1e999}}]}",
+       {"malformed JSON"}},
+      {"duplicate key", "{\"seed\": 1, \"tensors\": [{\"name\": \"w\", \"shape\": [2],\n \"init\": @{\"fn\": \"normal\", \"std\": 1, \"std\": 2}}]}",
+       {"\"std\" appears twice", "\"w\""}},
+      // ---- wrong types and unknown keys ----
+      {"document is not an object", "@[1, 2]", {"expected a JSON object"}},
+      {"seed is a string", R"({"seed": @"7", "tensors": []})", {"seed", "\"7\""}},
+      {"negative seed", R"({"seed": @-7, "tensors": []})", {"seed", "-7"}},
+      {"seed beyond 64 bits", R"({"seed": @18446744073709551616, "tensors": []})", {"seed", "2^64 - 1", "1.8446744073709552e+19"}},
+      {"tensors is not an array", R"({"seed": 1, "tensors": @{"w": 1}})", {"tensors", "expected an array"}},
+      {"shape is a string", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": @\"8x4\", \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "shape", "\"8x4\""}},
+      {"std is a string", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": {\"fn\": \"normal\", \"std\": @\"0.02\"}}]}",
+       {"\"w\"", "std", "\"0.02\""}},
+      {"unknown top-level key", "{\"seed\": 1,\n \"sede\": @2, \"tensors\": []}", {"unknown key \"sede\""}},
+      {"unknown tensor key", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"colour\": @3, \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "unknown key \"colour\""}},
+      {"unknown init key", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": {\"fn\": \"normal\", \"sigma\": @1}}]}",
+       {"\"w\"", "unknown key \"sigma\""}},
+      {"missing init", "{\"seed\": 1, \"tensors\": [\n  @{\"name\": \"w\", \"shape\": [8]}]}", {"\"w\"", "missing required key \"init\""}},
+      {"missing seed", "@{\"tensors\": []}", {"missing required key \"seed\""}},
+      {"empty name", "{\"seed\": 1, \"tensors\": [\n  {\"name\": @\"\", \"shape\": [8], \"init\": {\"fn\": \"ones\"}}]}", {"name is empty"}},
+      // ---- unknown names ----
+      {"unknown fn", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": {\"fn\": @\"gaussian\"}}]}",
+       {"\"w\"", "\"gaussian\"", "normal"}},
+      {"unknown mode", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8, 4], \"init\": {\"fn\": \"kaiming_normal\", \"mode\": @\"fan_avg\"}}]}",
+       {"\"w\"", "fan_avg", "fan_in"}},
+      {"unknown nonlinearity", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8, 4], \"init\": {\"fn\": \"kaiming_uniform\", \"nonlinearity\": @\"gelu\"}}]}",
+       {"\"w\"", "gelu", "relu"}},
+      {"unknown dtype", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"dtype\": @\"f8\", \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "f8", "bf16"}},
+      {"unknown layout", "{\"seed\": 1, \"parallel\": {\"tensor\": {\"mode\": \"1d\", \"size\": 2}}, \"tensors\": [\n"
+                         "  {\"name\": \"w\", \"shape\": [8, 4], \"init\": {\"fn\": \"ones\"}, \"layout\": @\"linear_diag\"}]}",
+       {"\"w\"", "linear_diag", "linear_col"}},
+      {"unknown parallel mode", "{\"seed\": 1, \"parallel\": {\"tensor\": {\"mode\": @\"4d\", \"size\": 2}}, \"tensors\": []}",
+       {"4d", "2.5d"}},
+      // ---- parameters ----
+      {"missing constant value", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": @{\"fn\": \"constant\"}}]}",
+       {"\"w\"", "missing required key \"val\""}},
+      {"negative std", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": @{\"fn\": \"normal\", \"std\": -0.5}}]}",
+       {"\"w\"", "std=-0.5"}},
+      {"uniform a above b", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": @{\"fn\": \"uniform\", \"a\": 2, \"b\": 1}}]}",
+       {"\"w\"", "a=2", "b=1"}},
+      {"trunc_normal a equal to b", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": @{\"fn\": \"trunc_normal\", \"a\": 1, \"b\": 1}}]}",
+       {"\"w\"", "a=1", "b=1"}},
+      {"trunc_normal a above b", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": @{\"fn\": \"trunc_normal\", \"a\": 3, \"b\": -3}}]}",
+       {"\"w\"", "a=3", "b=-3"}},
+      {"f16 overflow", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"dtype\": \"f16\", \"init\": @{\"fn\": \"constant\", \"val\": 1e6}}]}",
+       {"\"w\"", "f16"}},
+      // ---- shapes and fans ----
+      {"negative dimension", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8, @-4], \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "shape[1]", "-4"}},
+      {"fractional dimension", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [@2.5], \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "shape[0]", "2.5"}},
+      {"overflowing shape", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": @[4294967296, 4294967296], \"init\": {\"fn\": \"ones\"}}]}",
+       {"\"w\"", "4294967296"}},
+      {"zero explicit fan", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"fan_in\": @0, \"init\": {\"fn\": \"lecun_normal\"}}]}",
+       {"\"w\"", "fan_in", "0"}},
+      {"zero fan from the shape", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8, 4, 0, 2], \"init\": {\"fn\": \"ones\"}},\n"
+                                  "  {\"name\": \"v\", \"shape\": [], \"init\": @{\"fn\": \"xavier_normal\"}}]}",
+       {"\"v\"", "fan"}},
+      // ---- names, streams, meshes, layouts ----
+      {"duplicate names", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"init\": {\"fn\": \"ones\"}},\n"
+                          "  {\"name\": @\"w\", \"shape\": [4], \"init\": {\"fn\": \"zeros\"}}]}",
+       {"\"w\"", "appears twice"}},
+      {"duplicate streams", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"stream\": 5, \"init\": {\"fn\": \"normal\"}},\n"
+                            "  @{\"name\": \"v\", \"shape\": [8], \"stream\": 5, \"init\": {\"fn\": \"normal\"}}]}",
+       {"\"w\"", "\"v\"", "stream 5"}},
+      {"mesh and parallel", "{\"seed\": 1, \"mesh\": [2], \"parallel\": @{\"tensor\": {\"mode\": \"1d\", \"size\": 2}}, \"tensors\": []}",
+       {"mesh", "parallel"}},
+      {"zero mesh dimension", "{\"seed\": 1, \"mesh\": [2, @0], \"tensors\": []}", {"mesh[1]", "0"}},
+      {"mesh axis that does not exist", "{\"seed\": 1, \"mesh\": [2], \"tensors\": [\n"
+                                        "  {\"name\": \"w\", \"shape\": [8, 4], \"init\": {\"fn\": \"ones\"}, \"layout\": {\"shard\": {\"0\": [@1]}}}]}",
+       {"\"w\"", "mesh axis 1"}},
+      {"shard of a dimension that does not exist", "{\"seed\": 1, \"mesh\": [2], \"tensors\": [\n"
+                                                   "  {\"name\": \"w\", \"shape\": [8, 4], \"init\": {\"fn\": \"ones\"}, \"layout\": {\"shard\": {\"2\": @[0]}}}]}",
+       {"\"w\"", "\"2\""}},
+      {"2d size that is not a square", "{\"seed\": 1, \"parallel\": {\"tensor\": @{\"mode\": \"2d\", \"size\": 6}}, \"tensors\": []}", {"6", "square"}},
+      {"preset that needs a divisible shape", "{\"seed\": 1, \"parallel\": {\"tensor\": {\"mode\": \"1d\", \"size\": 4}}, \"tensors\": [\n"
+                                              "  {\"name\": \"w\", \"shape\": [6, 8], \"init\": {\"fn\": \"ones\"}, \"layout\": @\"linear_col\"}]}",
+       {"\"w\"", "6", "4"}},
+      {"2d preset with an indivisible shape", "{\"seed\": 1, \"parallel\": {\"tensor\": {\"mode\": \"2d\", \"size\": 4}}, \"tensors\": [\n"
+                                              "  {\"name\": \"w\", \"shape\": [8, 5], \"init\": {\"fn\": \"ones\"}, \"layout\": @\"linear_weight\"}]}",
+       {"\"w\"", "5", "2"}},
+      {"mesh product is not the world size",
+       R"({"seed": 1, "mesh": [2, 2], "tensors": [{"name": "w", "shape": [8, 4], "init": {"fn": "ones"}}]})",
+       {"[2, 2]", "4 ranks", "3 ranks"}, kBadInput, "init {M} --per-rank {W}/ranks --rank 0 --world 3"},
+      {"parallel size is not the world size",
+       R"({"seed": 1, "parallel": {"tensor": {"mode": "1d", "size": 4}}, "tensors": []})",
+       {"4", "2 ranks"}, kBadInput, "init {M} --per-rank {W}/ranks --rank 1 --world 2"},
+      // ---- command line and output ----
+      {"missing manifest", nullptr, {"no-such.json"}, kIoError, "init {W}/no-such.json -o {OUT}"},
+      {"missing output directory", R"({"seed": 1, "tensors": []})", {"no-such-dir"}, kIoError, "init {M} -o {W}/no-such-dir/out.safetensors"},
+      {"output under a regular file", R"({"seed": 1, "tensors": []})", {"manifest.json/out.safetensors"}, kIoError,
+       "init {M} -o {M}/out.safetensors"},
+      {"rank outside the world", R"({"seed": 1, "tensors": []})", {"rank 5", "world of 4"}, kBadInput, "init {M} --per-rank {W}/ranks --rank 5 --world 4"},
+      {"unknown option", R"({"seed": 1, "tensors": []})", {"--sead"}, kBadInput, "init {M} -o {OUT} --sead 3"},
+      {"zero threads", R"({"seed": 1, "tensors": []})", {"--threads", "0"}, kBadInput, "init {M} -o {OUT} --threads 0"},
+  };
+  return all;
+}
+
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
+// "line L, column C" of the '@' in `text` (which must have one), as the messages count (1-based, bytes).
+std::string marked_position(const std::string& text) {
+  const std::size_t at = text.find('@');
+  std::size_t line = 1, line_start = 0;
+  for (std::size_t i = 0; i < at; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(at - line_start + 1);
+}
+
+class BadInputs : public Cli, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(BadInputs, ExitStatusMessageAndNothingOnDisk) {
+  const BadInput& c = GetParam();
+  const fs::path manifest_path = work_ / "manifest.json";
+  std::vector<std::string> expected = c.expected;
+  if (c.manifest != nullptr) {
+    std::string text = c.manifest;
+    if (text.find('@') != std::string::npos) {
+      expected.push_back(marked_position(text));
+      text.erase(text.find('@'), 1);
+    }
+    manifest(text);
+  }
+  const std::vector<std::string> before = entries(work_);
+  std::string arguments = replace_all(c.arguments, "{M}", q(manifest_path));
+  arguments = replace_all(arguments, "{OUT}", q(work_ / "out.safetensors"));
+  arguments = replace_all(arguments, "{W}", q(work_));
+  const Result r = run(arguments);
+
+  EXPECT_EQ(r.status, c.status) << r.err;
+  for (const std::string& e : expected) EXPECT_THAT(r.err, HasSubstr(e)) << c.name;
+  // One error line, the message on it: "shardinit: error: ..." (CLI11's usage errors have their own form).
+  std::size_t lines = 0;
+  for (const char ch : r.err) lines += ch == '\n';
+  EXPECT_EQ(lines, 1u) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(entries(work_), before) << "a failed run must leave nothing behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(Matrix, BadInputs, ::testing::ValuesIn(cases()), [](const auto& info) {
+  std::string name;
+  for (const char ch : std::string(info.param.name)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return name;
+});
+
+// An existing output is refused (and left untouched) unless --force is given.
+TEST_F(Cli, ExistingOutputIsRefusedAndUntouchedWithoutForce) {
+  const fs::path m = manifest(R"({"seed": 1, "tensors": [{"name": "w", "shape": [8], "init": {"fn": "ones"}}]})");
+  const fs::path out = work_ / "out.safetensors";
+  test::write_all(out, "precious");
+  const Result r = run("init " + q(m) + " -o " + q(out));
+  EXPECT_EQ(r.status, kIoError) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("out.safetensors"));
+  EXPECT_THAT(r.err, HasSubstr("--force"));
+  EXPECT_EQ(test::read_all(out), "precious");
+  EXPECT_EQ(entries(work_), (std::vector<std::string>{"manifest.json", "out.safetensors"}));
+  EXPECT_EQ(run("init " + q(m) + " -o " + q(out) + " --force").status, 0);
+  EXPECT_NE(test::read_all(out), "precious");
+}
+
+}  // namespace
+}  // namespace shardinit
