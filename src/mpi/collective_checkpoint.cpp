@@ -1,6 +1,7 @@
 // One global checkpoint written and verified by all ranks together through MPI-IO.
 
 #include <algorithm>
+#include <csignal>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -11,6 +12,7 @@
 #include "io/atomic_file.hpp"
 #include "io/checkpoint_internal.hpp"
 #include "mpi/agreement.hpp"
+#include "mpi/fault_injection.hpp"
 #include "mpi/file_view.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/rank_checkpoint.hpp"
@@ -148,6 +150,12 @@ long long sum(MPI_Comm comm, long long value) {
   return total;
 }
 
+// The error of a fault injected at `site` (SHARDINIT_FAULT, for the tests).
+Error injected(std::string_view site, int rank) {
+  return Error(ErrorKind::io, "fault injected at " + std::string(site) + " on rank " + std::to_string(rank) +
+                                  " (SHARDINIT_FAULT)");
+}
+
 // Everything every rank needs before touching the file, agreed on by all ranks (a manifest that
 // does not fit the rank count fails everywhere at once).
 struct CollectivePlan {
@@ -157,6 +165,7 @@ struct CollectivePlan {
 
   CollectivePlan(const Communicator& c, const Manifest& manifest, FillOptions options) {
     run_agreed(c.comm, [&] {
+      if (detail::fault_injected("plan", c.rank)) throw injected("plan", c.rank);
       const ProcessMesh mesh = manifest_mesh(manifest, c.size);
       layout.emplace(checkpoint_layout(manifest));
       pieces = plan_pieces(manifest, *layout, mesh, c.rank);
@@ -241,6 +250,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
     attempt([&] {
       if (piece == nullptr) return;
       count = piece->element_count();
+      if (detail::fault_injected("fill", c.rank)) throw injected("fill", c.rank);
       buffer.resize(static_cast<std::size_t>(count) * dtype_size(plan.tensor->dtype));
       fillers.at(plan.tensor->name).fill_box(*piece, buffer);
       stats.elements += count;
@@ -254,18 +264,24 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       count = 0;
       type.reset();
     }
-    const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
-                                       element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
+                                 element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    if (count > 0 && detail::fault_injected("file_view", c.rank)) view = MPI_ERR_ARG;
     attempt([&] { check(view, "MPI_File_set_view"); });
+    if (failure) count = 0;
     // An independent write, not MPI_File_write_all: Open MPI's collective buffering does not survive
     // an error on one aggregator (disk full, file-size limit) and leaves the other ranks waiting.
     MPI_Status status;
-    const int written = count > 0 ? MPI_File_write(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status)
-                                  : MPI_SUCCESS;
+    const bool write_fails = count > 0 && detail::fault_injected("write", c.rank);
+    const int written = write_fails ? MPI_ERR_IO
+                        : count > 0 ? MPI_File_write(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status)
+                                    : MPI_SUCCESS;
     attempt([&] {
       check(written, "cannot write " + path.string());
       if (count > 0) expect_count(status, element.get(), count, "cannot write " + path.string());
     });
+    // A rank that dies mid-write (the tests' kill -9), after its first piece reached the file.
+    if (count > 0 && !failure && detail::fault_injected("kill", c.rank)) std::raise(SIGKILL);
   });
   if (progress && c.rank == 0) progress(total, total);
   const int synced = MPI_File_sync(file->get());
@@ -331,12 +347,15 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
       }
     }
     const Index count = read ? piece->element_count() : 0;
-    const int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
-                                       element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
+                                 element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
+    if (count > 0 && detail::fault_injected("file_view", c.rank)) view = MPI_ERR_ARG;
     have.resize(static_cast<std::size_t>(count) * element_size);
     MPI_Status status;  // independent, for the same reason as the writes
-    const int got = count > 0 ? MPI_File_read(file->get(), have.data(), static_cast<int>(count), element.get(), &status)
-                              : MPI_SUCCESS;
+    const bool read_fails = count > 0 && (view != MPI_SUCCESS || detail::fault_injected("read", c.rank));
+    const int got = read_fails ? MPI_ERR_IO
+                    : count > 0 ? MPI_File_read(file->get(), have.data(), static_cast<int>(count), element.get(), &status)
+                                : MPI_SUCCESS;
     if (!read || failure) return;
     try {
       check(view, "MPI_File_set_view");

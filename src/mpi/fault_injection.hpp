@@ -1,0 +1,20 @@
+#pragma once
+// Fault injection for the tests of failure under MPI. SHARDINIT_FAULT="SITE@RANK[,SITE@RANK...]"
+// makes rank RANK fail at SITE the way a real fault would there: an exception in its own work, an
+// MPI error code from one MPI call, or SIGKILL. The tests use it to prove that one rank's failure
+// ends the whole job with one clear message and leaves no file (tests/mpi/faults.sh). Without the
+// variable nothing changes; it is read once.
+//
+// Sites: plan (a rank-local error before the file is opened), fill (while computing its piece),
+// file_view (MPI_File_set_view fails), write (MPI_File_write fails), read (MPI_File_read fails, in
+// verify), kill (SIGKILL to itself after its first piece is written).
+
+#include <string_view>
+
+namespace shardinit::mpi::detail {
+
+// Whether SHARDINIT_FAULT asks `rank` to fail at `site`. Throws Error(invalid_argument) naming the
+// variable's value if it is not a list of SITE@RANK with known sites.
+[[nodiscard]] bool fault_injected(std::string_view site, int rank);
+
+}  // namespace shardinit::mpi::detail
