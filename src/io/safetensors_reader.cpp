@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardinit/error.hpp"
+#include "io/safetensors_header.hpp"
 #include "shardinit/io/safetensors.hpp"
 
 namespace shardinit {
@@ -61,87 +62,10 @@ SafetensorsReader::SafetensorsReader(const std::filesystem::path& path) : path_(
     prefix_.resize(8 + header_length);
     read_exactly(fd_, 0, std::as_writable_bytes(std::span(prefix_)), path);
 
-    // nlohmann stops at a NUL byte as if the input ended there; what follows must not be ignored.
-    if (const auto nul = prefix_.find('\0', 8); nul != std::string::npos) {
-      bad(path, "header is not JSON: it contains a NUL byte at offset " + std::to_string(nul));
-    }
-    json header;
-    try {
-      header = json::parse(prefix_.begin() + 8, prefix_.end());
-    } catch (const json::exception& e) {
-      std::string message = e.what();
-      if (const auto at = message.find("] "); at != std::string::npos) message = message.substr(at + 2);
-      bad(path, "header is not JSON (" + message + ")");
-    }
-    if (!header.is_object()) bad(path, "header is not a JSON object");
-    const std::uint64_t data_size = file_size_ - data_start();
-    for (const auto& [name, entry] : header.items()) {
-      if (name == "__metadata__") {
-        if (!entry.is_object()) bad(path, "__metadata__ is not an object");
-        for (const auto& [key, value] : entry.items()) {
-          if (!value.is_string()) bad(path, "__metadata__ value of \"" + key + "\" is not a string");
-          metadata_[key] = value.get<std::string>();
-        }
-        continue;
-      }
-      const std::string where = "tensor \"" + name + "\"";
-      if (!entry.is_object()) bad(path, where + " is not an object");
-      const auto dtype = entry.find("dtype");
-      const auto shape = entry.find("shape");
-      const auto offsets = entry.find("data_offsets");
-      if (dtype == entry.end() || shape == entry.end() || offsets == entry.end() || entry.size() != 3) {
-        bad(path, where + " must have exactly dtype, shape and data_offsets");
-      }
-      SafetensorsTensor t;
-      t.name = name;
-      if (!dtype->is_string() || !parse_safetensors_dtype(dtype->get<std::string>(), t.dtype)) {
-        bad(path, where + " has dtype " + dtype->dump() + " (shardinit reads F32, F64, BF16, F16)");
-      }
-      if (!shape->is_array()) bad(path, where + " has a shape that is not an array");
-      for (const auto& d : *shape) {
-        if (!d.is_number_unsigned() || d.get<std::uint64_t>() > std::uint64_t(std::numeric_limits<Index>::max())) {
-          bad(path, where + " has an invalid dimension " + d.dump());
-        }
-        t.shape.push_back(static_cast<Index>(d.get<std::uint64_t>()));
-      }
-      if (!offsets->is_array() || offsets->size() != 2 || !(*offsets)[0].is_number_unsigned() ||
-          !(*offsets)[1].is_number_unsigned()) {
-        bad(path, where + " has data_offsets that are not two non-negative integers");
-      }
-      t.begin = (*offsets)[0].get<std::uint64_t>();
-      t.end = (*offsets)[1].get<std::uint64_t>();
-      if (t.begin > t.end || t.end > data_size) {
-        bad(path, where + " has data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-                      "] outside the " + std::to_string(data_size) + " bytes of data");
-      }
-      Index count = 0;
-      try {
-        count = element_count(t.shape);
-      } catch (const Error&) {
-        bad(path, where + " has a shape with too many elements");
-      }
-      if (static_cast<std::uint64_t>(count) > (t.end - t.begin) / dtype_size(t.dtype) ||
-          static_cast<std::uint64_t>(count) * dtype_size(t.dtype) != t.end - t.begin) {
-        bad(path, where + " declares " + std::to_string(t.end - t.begin) + " bytes for " + std::to_string(count) +
-                      " elements of " + std::string(dtype_safetensors_name(t.dtype)));
-      }
-      tensors_.push_back(std::move(t));
-    }
-    // The tensors must tile the data exactly: no overlap, no hole, nothing after the last one.
-    std::sort(tensors_.begin(), tensors_.end(), [](const auto& x, const auto& y) {
-      return x.begin != y.begin ? x.begin < y.begin : x.end < y.end;
-    });
-    std::uint64_t expected = 0;
-    for (const auto& t : tensors_) {
-      if (t.begin != expected) {
-        bad(path, "tensor \"" + t.name + "\" starts at data offset " + std::to_string(t.begin) + ", expected " +
-                      std::to_string(expected) + (t.begin < expected ? " (it overlaps the one before)" : " (a hole)"));
-      }
-      expected = t.end;
-    }
-    if (expected != data_size) {
-      bad(path, "tensors cover " + std::to_string(expected) + " bytes of data but the file holds " + std::to_string(data_size));
-    }
+    detail::SafetensorsHeader header =
+        detail::parse_safetensors_header(std::string_view(prefix_).substr(8), file_size_ - data_start(), path.string());
+    tensors_ = std::move(header.tensors);
+    metadata_ = std::move(header.metadata);
   } catch (...) {
     ::close(fd_);
     fd_ = -1;

@@ -9,7 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "manifest/strict_json.hpp"
+#include "util/strict_json.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
 #include "util/format_number.hpp"
@@ -19,8 +19,6 @@ namespace shardinit {
 namespace {
 
 using nlohmann::json;
-
-[[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
 
 // An error about the value at a place in the document; parse_manifest adds its line and column.
 class ValueError : public Error {
@@ -302,7 +300,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
 
 // "tensors[1] ("fc1.bias").init: key "std" appears twice in the same object"
 std::string describe_duplicate(const json& document, const detail::DuplicateKey& duplicate) {
-  Path where{""};
+  Path where{"", {}};
   const json* node = &document;
   for (const auto& step : duplicate.object) {
     if (const auto* key = std::get_if<std::string>(&step)) {
@@ -324,7 +322,7 @@ std::string describe_duplicate(const json& document, const detail::DuplicateKey&
 
 // The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
 Manifest interpret(const json& document) {
-  const Path root{""};
+  const Path root{"", {}};
   if (!document.is_object()) fail(root, "expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
   reject_unknown_keys(document, root, {"seed", "tensors", "mesh", "parallel"});
 

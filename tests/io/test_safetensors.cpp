@@ -401,6 +401,11 @@ TEST(SafetensorsReader, RejectsBadTensorEntries) {
   expect_bad_bytes(dir, craft(R"({"t": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8], "x": 1}})", data8), "\"t\"",
                    "extra key");
   expect_bad_bytes(dir, craft(R"({"t": [1, 2]})", data8), "\"t\"", "entry not an object");
+  // Two entries with one name: nlohmann alone would keep the last one silently.
+  expect_bad_bytes(dir, craft(R"({"t": )" + entry("F32", "[2]", "[0, 8]") + R"(, "t": )" + entry("F32", "[2]", "[0, 8]") + "}", data8),
+                   "\"t\" twice", "repeated tensor name");
+  expect_bad_bytes(dir, craft(R"({"__metadata__": {"a": "1", "a": "2"}, "t": )" + entry("F32", "[2]", "[0, 8]") + "}", data8),
+                   "\"a\" twice", "repeated metadata key");
 }
 
 TEST(SafetensorsReader, RejectsDataThatIsNotTiledExactly) {

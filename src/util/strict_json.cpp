@@ -1,4 +1,4 @@
-#include "manifest/strict_json.hpp"
+#include "util/strict_json.hpp"
 
 #include <set>
 

@@ -1,5 +1,5 @@
 #pragma once
-// JSON reading as strict as a manifest needs: nlohmann's parser, plus what it lets through —
+// JSON reading as strict as a manifest (or an untrusted file header) needs: nlohmann's parser, plus what it lets through —
 // a key repeated in one object (nlohmann keeps the last silently), a NUL byte (it ends nlohmann's
 // input early, hiding whatever follows) — and a line and column for every syntax error, including a
 // number too large for binary64.
