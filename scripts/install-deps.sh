@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages shardinit needs to build and test, if any are missing.
 # Idempotent and quiet when everything is present. Usage: scripts/install-deps.sh
+# SHARDINIT_EXTRA_PACKAGES adds packages for the optional tools (scripts/fuzz.sh: clang and its
+# libFuzzer runtime).
 set -euo pipefail
 
 packages=(
@@ -13,6 +15,8 @@ packages=(
   librandom123-dev                              # independent Philox reference for the tests
   python3 python3-numpy                         # independent NumPy reimplementation of the stream format
 )
+read -r -a extra <<<"${SHARDINIT_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 
 missing=()
 for p in "${packages[@]}"; do
