@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -194,6 +195,73 @@ TEST_P(BadInputs, ExitStatusMessageAndNothingOnDisk) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, BadInputs, ::testing::ValuesIn(cases()), [](const auto& info) {
+  std::string name;
+  for (const char ch : std::string(info.param.name)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
+  return name;
+});
+
+// ---- untrusted files given to verify ----------------------------------------------------------
+
+// A safetensors file from its header text and data: the 8-byte little-endian length, then both.
+std::string safetensors_bytes(const std::string& header, const std::string& data, std::uint64_t declared_length) {
+  std::string bytes(8, '\0');
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<char>((declared_length >> (8 * i)) & 0xFF);
+  return bytes + header + data;
+}
+std::string safetensors_bytes(const std::string& header, const std::string& data) {
+  return safetensors_bytes(header, data, header.size());
+}
+
+struct HostileFile {
+  const char* name;
+  std::string bytes;
+  std::string expected;  // in the message
+};
+
+const std::vector<HostileFile>& hostile_files() {
+  const std::string w = R"("w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
+  static const std::vector<HostileFile> all{
+      {"empty file", "", "fewer than the 8-byte header length"},
+      {"header length beyond the limit", safetensors_bytes("{}", "", std::uint64_t{1} << 63), "exceeds the limit"},
+      {"header length beyond the file", safetensors_bytes("{" + w + "}", std::string(8, '\0'), 4096), "runs past the end"},
+      {"truncated data", safetensors_bytes("{" + w + "}", std::string(5, '\0')), "outside the 5 bytes of data"},
+      {"header not JSON", safetensors_bytes("{\"w\": [1, 2", std::string(8, '\0')), "header is not JSON"},
+      {"header with a NUL", safetensors_bytes(std::string("{}\0 ", 4), ""), "NUL byte"},
+      {"header not an object", safetensors_bytes("[1, 2, 3]", ""), "not a JSON object"},
+      {"repeated tensor", safetensors_bytes("{" + w + ", " + w + "}", std::string(8, '\0')), "\"w\" twice"},
+      {"overlapping offsets",
+       safetensors_bytes(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                         std::string(12, '\0')),
+       "overlaps"},
+      {"wrong dtype", safetensors_bytes(R"({"w": {"dtype": "I64", "shape": [1], "data_offsets": [0, 8]}})", std::string(8, '\0')),
+       "I64"},
+      {"element count overflow",
+       safetensors_bytes(R"({"w": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})", std::string(8, '\0')),
+       "too many elements"},
+      {"deeply nested header", safetensors_bytes(std::string(100000, '[') + std::string(100000, ']'), ""), "not a JSON object"},
+  };
+  return all;
+}
+
+class HostileFiles : public Cli, public ::testing::WithParamInterface<HostileFile> {};
+
+// verify of a hostile file: exit 1, one line saying why the file is invalid, no crash, no hang.
+TEST_P(HostileFiles, VerifyRefusesWithExit1) {
+  const HostileFile& f = GetParam();
+  const fs::path m = manifest(R"({"seed": 1, "tensors": [{"name": "w", "shape": [2], "init": {"fn": "ones"}}]})");
+  const fs::path file = work_ / "hostile.safetensors";
+  test::write_all(file, f.bytes);
+  const Result r = run("verify " + q(m) + " " + q(file));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("not a valid safetensors file"));
+  EXPECT_THAT(r.err, HasSubstr(f.expected));
+  EXPECT_THAT(r.err, HasSubstr("hostile.safetensors"));
+  std::size_t lines = 0;
+  for (const char ch : r.err) lines += ch == '\n';
+  EXPECT_EQ(lines, 1u) << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Verify, HostileFiles, ::testing::ValuesIn(hostile_files()), [](const auto& info) {
   std::string name;
   for (const char ch : std::string(info.param.name)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
   return name;
