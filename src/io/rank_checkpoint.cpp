@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint_internal.hpp"
+#include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
 
 namespace shardinit {
@@ -61,18 +62,31 @@ SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const Process
   return plan(manifest, mesh, rank).layout;
 }
 
-WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                 const std::filesystem::path& directory, bool overwrite, FillOptions options) {
+namespace detail {
+
+StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
+                                 const std::filesystem::path& directory, bool overwrite, FillOptions options,
+                                 WriteStats& stats) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest, options);
   // The directory is the output: make it if needed (several ranks may race to; that is harmless).
   std::error_code ec;
   std::filesystem::create_directories(directory, ec);
-  write_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout, shard_producer(fillers, p.boxes), overwrite);
-  WriteStats stats;
+  StagedFile file =
+      stage_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout, shard_producer(fillers, p.boxes), overwrite);
+  stats = WriteStats{};
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
   for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
   stats.bytes = p.layout.file_size();
+  return file;
+}
+
+}  // namespace detail
+
+WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
+                                 const std::filesystem::path& directory, bool overwrite, FillOptions options) {
+  WriteStats stats;
+  detail::stage_rank_checkpoint(manifest, mesh, rank, directory, overwrite, options, stats)->commit();
   return stats;
 }
 

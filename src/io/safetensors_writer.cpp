@@ -3,7 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/atomic_file.hpp"
+#include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
 
@@ -36,10 +36,12 @@ SafetensorsLayout::SafetensorsLayout(std::vector<Entry> entries, SafetensorsMeta
   prefix_ += json_text;
 }
 
-void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
-                       const TensorProducer& produce, bool overwrite) {
-  detail::AtomicFile file(path, overwrite);
-  file.write(std::as_bytes(std::span(layout.prefix())));
+namespace detail {
+
+StagedFile stage_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
+                             const TensorProducer& produce, bool overwrite) {
+  auto file = std::make_unique<AtomicFile>(path, overwrite);
+  file->write(std::as_bytes(std::span(layout.prefix())));
   constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
   std::vector<std::byte> buffer(kChunkBytes);
   for (const SafetensorsTensor& t : layout.tensors()) {
@@ -50,10 +52,17 @@ void write_safetensors(const std::filesystem::path& path, const SafetensorsLayou
       const Index count = std::min(chunk, total - first);
       const std::span<std::byte> out(buffer.data(), static_cast<std::size_t>(count) * element_size);
       produce(t, first, count, out);
-      file.write(out);
+      file->write(out);
     }
   }
-  file.commit();
+  return file;
+}
+
+}  // namespace detail
+
+void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
+                       const TensorProducer& produce, bool overwrite) {
+  detail::stage_safetensors(path, layout, produce, overwrite)->commit();
 }
 
 }  // namespace shardinit

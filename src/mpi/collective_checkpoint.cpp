@@ -11,6 +11,7 @@
 
 #include "io/atomic_file.hpp"
 #include "io/checkpoint_internal.hpp"
+#include "io/staged_file.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/fault_injection.hpp"
 #include "mpi/file_view.hpp"
@@ -406,9 +407,16 @@ WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const
                                   bool overwrite, FillOptions options) {
   const Communicator c(comm);
   WriteStats stats;
+  // Every rank stages its file; only when all have succeeded does any file appear. A failure on one
+  // rank drops every staged file (their destructors remove the temporaries).
+  shardinit::detail::StagedFile staged;
   run_agreed(comm, [&] {
-    stats = write_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, overwrite, options);
+    if (detail::fault_injected("plan", c.rank)) throw injected("plan", c.rank);
+    staged = shardinit::detail::stage_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory,
+                                                      overwrite, options, stats);
+    if (detail::fault_injected("write", c.rank)) throw injected("write", c.rank);
   });
+  run_agreed(comm, [&] { staged->commit(); });
   return stats;
 }
 

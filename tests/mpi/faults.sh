@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Faults under MPI: one rank fails, the whole job must end quickly with one clear error and leave no
 # file at the target path. Faults are injected with SHARDINIT_FAULT=SITE@RANK (src/mpi/
-# fault_injection.hpp) on the last rank and on rank 0, at every site, for init and verify.
+# fault_injection.hpp) on the last rank and on rank 0, at every site, for init (one file, and
+# --per-rank) and verify.
 #
 #   faults.sh SHARDINIT MPIEXEC NP MANIFEST SCRATCH_DIR
 #
@@ -52,6 +53,16 @@ for rank in "$last" 0; do
     check "$label: exactly one error line (got $errors): $(head -c 300 "$label.err")" test "$errors" -eq 1
     check "$label: the error names rank $rank: $(head -c 300 "$label.err")" grep -q "rank $rank" "$label.err"
     check "$label: nothing left, no temporary ($(ls -A "$label" | tr '\n' ' '))" test -z "$(ls -A "$label")"
+  done
+  # --per-rank: every rank stages its own file and none appears unless all succeeded.
+  for site in plan write; do
+    label="per-rank.$site.$rank"
+    run_faulty "$label" "$site@$rank" init "$manifest" --per-rank "$label" -q
+    check "$label: exits 3, not by timeout (rc $rc): $(head -c 300 "$label.err")" test "$rc" -eq 3
+    check "$label: ends within 30 s (took $seconds s)" test "$seconds" -le 30
+    check "$label: exactly one error line (got $errors): $(head -c 300 "$label.err")" test "$errors" -eq 1
+    check "$label: no rank file and no temporary ($(ls -A "$label" 2>/dev/null | tr '\n' ' '))" \
+      test -z "$(ls -A "$label" 2>/dev/null)"
   done
   for site in plan file_view read; do
     label="verify.$site.$rank"
