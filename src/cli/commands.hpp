@@ -55,9 +55,17 @@ struct BenchOptions {
   std::uint64_t seed = 42;
 };
 
+struct InspectOptions {
+  std::filesystem::path target;       // a safetensors file, or a directory of rank files
+  std::vector<std::string> tensors;   // only these (default: all)
+  bool hist = false;
+  int bins = 20;
+};
+
 // Each returns an exit status; errors are thrown as shardinit::Error and mapped by main().
 int run_init(const InitOptions& options, const Launch& launch);
 int run_verify(const VerifyOptions& options, const Launch& launch);
 int run_bench(const BenchOptions& options, const Launch& launch);
+int run_inspect(const InspectOptions& options);
 
 }  // namespace shardinit::cli

@@ -141,6 +141,17 @@ int main(int argc, char** argv) {
   bench->add_option("--initializers", bench_options.initializers, "Initializers to measure")->delimiter(',');
   bench->add_option("--dtypes", bench_options.dtypes, "dtypes to measure (f32, f64, bf16, f16)")->delimiter(',');
 
+  InspectOptions inspect_options;
+  CLI::App* inspect = app.add_subcommand(
+      "inspect", "List the tensors of a safetensors FILE (or of the rank files in a --per-rank DIR, reassembled into "
+                 "the global tensors): dtype, shape, the initializer and seed shardinit recorded, and the mean, std, "
+                 "min and max of the values beside what the initializer's distribution predicts. --hist draws a text "
+                 "histogram of each tensor's values with the expected counts.");
+  inspect->add_option("target", inspect_options.target, "safetensors file, or directory of rank files")->required();
+  inspect->add_option("-t,--tensor", inspect_options.tensors, "Only this tensor (repeatable)");
+  inspect->add_flag("--hist", inspect_options.hist, "Draw a histogram of the values beside the expected counts");
+  inspect->add_option("--bins", inspect_options.bins, "Histogram bins (1..200)")->capture_default_str();
+
   try {
     app.parse(argc, argv);
     if (init->parsed() && init_options.output.empty() && !init_options.per_rank_dir) {
@@ -170,6 +181,7 @@ int main(int argc, char** argv) {
       launch = one_rank_launch(rank, world);
     }
     if (init->parsed()) return run_init(init_options, launch);
+    if (inspect->parsed()) return launch.rank == 0 ? run_inspect(inspect_options) : kSuccess;
     if (bench->parsed()) {
       if (bench_options.threads.empty()) {
         bench_options.threads.push_back(1);

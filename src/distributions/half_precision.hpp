@@ -1,6 +1,7 @@
 #pragma once
 // binary32 -> bfloat16 / binary16 with round-to-nearest-even, in integer arithmetic (so the result
-// never depends on the FPU's rounding mode or on F16C being present).
+// never depends on the FPU's rounding mode or on F16C being present), and back (exact: every
+// bfloat16 and binary16 value is a binary32 value).
 
 #include <bit>
 #include <cstdint>
@@ -36,6 +37,24 @@ inline std::uint16_t f16_from_f32(float value) noexcept {
   std::uint32_t result = significand >> shift;
   if (remainder > half || (remainder == half && (result & 1u))) ++result;
   return static_cast<std::uint16_t>(sign | result);
+}
+
+inline float f32_from_bf16(std::uint16_t bits) noexcept { return std::bit_cast<float>(std::uint32_t{bits} << 16); }
+
+inline float f32_from_f16(std::uint16_t half) noexcept {
+  const std::uint32_t sign = std::uint32_t{half & 0x8000u} << 16;
+  const std::uint32_t exponent = (half >> 10) & 0x1Fu;
+  std::uint32_t mantissa = half & 0x03FFu;
+  if (exponent == 0x1F) return std::bit_cast<float>(sign | 0x7F800000u | (mantissa << 13));  // inf, NaN
+  if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (mantissa << 13));
+  if (mantissa == 0) return std::bit_cast<float>(sign);  // signed zero
+  // Subnormal: m * 2^-24, normalized into binary32.
+  int shift = 0;
+  while ((mantissa & 0x0400u) == 0) {
+    mantissa <<= 1;
+    ++shift;
+  }
+  return std::bit_cast<float>(sign | ((113u - shift) << 23) | ((mantissa & 0x03FFu) << 13));
 }
 
 }  // namespace shardinit::detail

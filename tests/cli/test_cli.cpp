@@ -17,6 +17,7 @@
 #include <iterator>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -419,6 +420,102 @@ TEST_F(CliSignal, SigtermAsSoonAsTheTemporaryAppearsLeavesNothing) {
     EXPECT_EQ(r->entries, std::vector<std::string>{"manifest.json"}) << "attempt " << attempt;
     if (r->entries != std::vector<std::string>{"manifest.json"}) break;
   }
+}
+
+}  // namespace
+}  // namespace shardinit
+
+// ---- inspect ----------------------------------------------------------------------------------------
+
+namespace shardinit {
+namespace {
+
+TEST_F(Cli, InspectListsTensorsInitializersAndMoments) {
+  const fs::path m = manifest(kSmall);
+  const fs::path out = work_ / "model.safetensors";
+  ASSERT_EQ(run("init " + q(m) + " -o " + q(out) + " -q").status, 0);
+  const Result r = run("inspect " + q(out));
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("4 tensors, seed 42"));
+  EXPECT_THAT(r.out, HasSubstr("fc1.weight  f32 [64, 32]"));
+  EXPECT_THAT(r.out, HasSubstr("kaiming_uniform(a=2.23606797749979, mode=fan_in, nonlinearity=leaky_relu), fan_in 32"));
+  EXPECT_THAT(r.out, HasSubstr("wte  bf16 [50, 32]"));
+  EXPECT_THAT(r.out, HasSubstr("normal(mean=0, std=0.02)"));
+  // ones: exact moments, and the expected ones beside them.
+  EXPECT_THAT(r.out, HasSubstr("mean 1 (expected 1)  std 0 (expected 0)  min 1  max 1  (32 elements)"));
+}
+
+// The reassembled view of per-rank files gives the same tensors and the same statistics as the one
+// global file (replicated tensors counted once).
+TEST_F(Cli, InspectOfRankFilesEqualsTheGlobalFile) {
+  const fs::path m = manifest(R"({"seed": 5, "mesh": [2, 2], "tensors": [
+    {"name": "w", "shape": [10, 7], "init": {"fn": "normal", "std": 0.5}, "layout": {"shard": {"0": [0], "1": [1]}}},
+    {"name": "r", "shape": [9], "dtype": "bf16", "init": {"fn": "uniform", "a": -1, "b": 1}},
+    {"name": "c", "shape": [5, 4], "dtype": "f16", "init": {"fn": "trunc_normal", "std": 0.2}, "layout": {"shard": {"1": [0, 1]}}}]})");
+  const fs::path out = work_ / "global.safetensors";
+  ASSERT_EQ(run("init " + q(m) + " -o " + q(out) + " -q").status, 0);
+  for (int rank = 0; rank < 4; ++rank) {
+    ASSERT_EQ(run("init " + q(m) + " --per-rank " + q(work_ / "ranks") + " --rank " + std::to_string(rank) + " --world 4 -q").status, 0);
+  }
+  const Result whole = run("inspect " + q(out) + " --hist --bins 7");
+  const Result ranks = run("inspect " + q(work_ / "ranks") + " --hist --bins 7");
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  ASSERT_EQ(ranks.status, 0) << ranks.err;
+  EXPECT_THAT(ranks.out, HasSubstr("4 rank files, reassembled, 3 tensors"));
+  const auto after_first_line = [](const std::string& s) { return s.substr(s.find('\n') + 1); };
+  EXPECT_EQ(after_first_line(ranks.out), after_first_line(whole.out));
+  EXPECT_THAT(whole.out, Not(HasSubstr("INCOMPLETE")));
+  // With one rank file missing, the view says what is missing.
+  fs::remove(work_ / "ranks" / "rank-00003-of-00004.safetensors");
+  const Result partial = run("inspect " + q(work_ / "ranks"));
+  EXPECT_EQ(partial.status, 0) << partial.err;
+  EXPECT_THAT(partial.out, HasSubstr("INCOMPLETE"));
+}
+
+TEST_F(Cli, InspectHistogramCountsEveryValue) {
+  const fs::path m = manifest(R"({"seed": 3, "tensors": [{"name": "n", "shape": [1000], "init": {"fn": "normal"}}]})");
+  const fs::path out = work_ / "n.safetensors";
+  ASSERT_EQ(run("init " + q(m) + " -o " + q(out) + " -q").status, 0);
+  const Result r = run("inspect " + q(out) + " --hist --bins 9");
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Nine rows "    [lo, hi) bar observed expected"; the observed counts add up to the 1000 elements.
+  long long total = 0;
+  int rows = 0;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("    [", 0) != 0) continue;
+    ++rows;
+    // The last two fields are the observed and the expected counts.
+    std::istringstream fields(line);
+    std::vector<std::string> words;
+    for (std::string w; fields >> w;) words.push_back(w);
+    ASSERT_GE(words.size(), 3u) << line;
+    total += std::stoll(words[words.size() - 2]);
+  }
+  EXPECT_EQ(rows, 9);
+  EXPECT_EQ(total, 1000);
+}
+
+TEST_F(Cli, InspectErrors) {
+  const fs::path m = manifest(kSmall);
+  const fs::path out = work_ / "model.safetensors";
+  ASSERT_EQ(run("init " + q(m) + " -o " + q(out) + " -q").status, 0);
+  Result r = run("inspect " + q(work_ / "missing.safetensors"));
+  EXPECT_EQ(r.status, 3);
+  EXPECT_THAT(r.err, HasSubstr("missing.safetensors"));
+  r = run("inspect " + q(m));
+  EXPECT_EQ(r.status, 1);
+  EXPECT_THAT(r.err, HasSubstr("not a valid safetensors file"));
+  r = run("inspect " + q(out) + " --tensor nope");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("--tensor nope"));
+  EXPECT_THAT(r.err, HasSubstr("fc1.weight"));
+  r = run("inspect " + q(out) + " --bins 0");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_THAT(r.err, HasSubstr("--bins 0"));
+  r = run("inspect " + q(work_));
+  EXPECT_EQ(r.status, 3);
+  EXPECT_THAT(r.err, HasSubstr("no rank files"));
 }
 
 }  // namespace
