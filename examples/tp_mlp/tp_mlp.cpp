@@ -24,6 +24,13 @@
 //     gamma_n = n u / (1 - n u), u = 2^-24), and the bias adds one rounding each:
 //       |z_parallel - z_single| <= 2 gamma_F sum_f |g_f w_f| + 2 u |z_single|.
 //     With one rank the order is the same, and the outputs must be identical.
+//
+// With a square number of ranks (4: q = 2) it also runs a Colossal-AI 2D (SUMMA) Linear2D,
+// Y = X W + b with W stored (in, out) in q x q blocks (preset "linear") and b in q^2 chunks
+// (preset "linear_bias"): rank (i, j) gathers the blocks X[i, k] and W[k, j] for k = 0..q-1 by
+// broadcasts along its row and column and accumulates them into one sum per output element in
+// ascending input order, the single-process order, so its block of Y must equal the twin's bit
+// for bit.
 
 #include <mpi.h>
 
@@ -87,13 +94,98 @@ bool is_slice(const Filled& f, const Shape& shape) {
 
 float gelu(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
 
+// The 2D (SUMMA) Linear2D check; returns the number of failures on this rank.
+int check_linear_2d(int rank, int world) {
+  const int q = static_cast<int>(std::lround(std::sqrt(world)));
+  const Index batch = 4 * q, in = 24 * q, out = 16 * q * q;  // out divisible by q^2 (the bias chunks)
+  const TensorParallelConfig tp{TensorParallelMode::two_d, world};
+  const ProcessMesh mesh = colossal_mesh(tp);
+  const std::vector<int> at = mesh.coordinates(rank);
+  const int i = at[0], j = at[1];
+  const Parameter w{"linear2d.weight", {in, out}, "linear", init::kaiming_uniform_({.a = std::sqrt(5.0)}), {in, out}};
+  const Parameter b{"linear2d.bias", {out}, "linear_bias", init::xavier_uniform_({.a = 1.0, .scale = 1.0}), {in, std::nullopt}};
+  const Filled W = fill(w, tp, mesh, rank), B = fill(b, tp, mesh, rank);
+  std::vector<float> x(static_cast<std::size_t>(batch * in));
+  fill_flat(kSeed, {"input2d", {batch, in}, DType::f32, stream_from_name("input2d"), Normal{0.0, 1.0}}, 0, batch * in,
+            std::as_writable_bytes(std::span(x)));
+  int failures = 0;
+  const auto fail = [&](const std::string& what) {
+    std::printf("rank %d: FAIL (2d): %s\n", rank, what.c_str());
+    ++failures;
+  };
+  const Index rows = batch / q, inner = in / q, columns = out / q;
+  if (W.box.start != Shape{i * inner, j * columns} || W.box.extent != Shape{inner, columns}) fail("weight box is not block [i, j]");
+  if (!is_slice(W, w.shape) || !is_slice(B, b.shape)) fail("a shard is not its slice of the whole tensor");
+
+  MPI_Comm row, column;  // ranks (i, *) and (*, j), ordered by the other coordinate
+  MPI_Comm_split(MPI_COMM_WORLD, i, j, &row);
+  MPI_Comm_split(MPI_COMM_WORLD, j, i, &column);
+  // This rank's block X[i, j] of the input, as Colossal-AI's 2D layers distribute activations.
+  std::vector<float> x_block(static_cast<std::size_t>(rows * inner));
+  for (Index r = 0; r < rows; ++r) {
+    for (Index c = 0; c < inner; ++c) x_block[r * inner + c] = x[(i * rows + r) * in + j * inner + c];
+  }
+  std::vector<float> y(static_cast<std::size_t>(rows * columns), 0.0f), a(x_block.size()), w_k(W.shard.size());
+  for (int k = 0; k < q; ++k) {
+    a = x_block;
+    w_k = W.shard;
+    MPI_Bcast(a.data(), static_cast<int>(a.size()), MPI_FLOAT, k, row);       // X[i, k] from rank (i, k)
+    MPI_Bcast(w_k.data(), static_cast<int>(w_k.size()), MPI_FLOAT, k, column);  // W[k, j] from rank (k, j)
+    for (Index r = 0; r < rows; ++r) {
+      for (Index o = 0; o < columns; ++o) {
+        float s = y[r * columns + o];
+        for (Index h = 0; h < inner; ++h) s += a[r * inner + h] * w_k[h * columns + o];
+        y[r * columns + o] = s;
+      }
+    }
+  }
+  // The bias: rank (i, j) holds chunk j*q + i of q^2; the column's q chunks make segment j.
+  std::vector<float> bias_segment(static_cast<std::size_t>(columns));
+  MPI_Allgather(B.shard.data(), static_cast<int>(B.shard.size()), MPI_FLOAT, bias_segment.data(),
+                static_cast<int>(B.shard.size()), MPI_FLOAT, column);
+  for (Index r = 0; r < rows; ++r) {
+    for (Index o = 0; o < columns; ++o) y[r * columns + o] += bias_segment[o];
+  }
+  MPI_Comm_free(&row);
+  MPI_Comm_free(&column);
+
+  // The twin: Y = X W + b from the whole tensors, one sum per element in ascending input order.
+  for (Index r = 0; r < rows && failures == 0; ++r) {
+    for (Index o = 0; o < columns; ++o) {
+      const Index gr = i * rows + r, go = j * columns + o;
+      float s = 0.0f;
+      for (Index h = 0; h < in; ++h) s += x[gr * in + h] * W.whole[h * out + go];
+      s += B.whole[go];
+      if (std::memcmp(&s, &y[r * columns + o], sizeof(float)) != 0) {
+        fail("output [" + std::to_string(gr) + ", " + std::to_string(go) + "] differs from the twin's");
+        break;
+      }
+    }
+  }
+  return failures;
+}
+
 }  // namespace
+
+int run(int rank, int world);
 
 int main(int argc, char** argv) {
   MPI_Init(&argc, &argv);
   int rank = 0, world = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world);
+  try {
+    const int status = run(rank, world);
+    MPI_Finalize();
+    return status;
+  } catch (const shardinit::Error& e) {  // e.g. a rank count that does not divide the layers
+    if (rank == 0) std::fprintf(stderr, "tp_mlp: error: %s\n", e.what());
+    MPI_Abort(MPI_COMM_WORLD, 2);
+    return 2;
+  }
+}
+
+int run(int rank, int world) {
 
   const Index batch = 8, hidden = 96, ffn = 384;  // ffn divisible by 1, 2, 3, 4, 6, 8
   const TensorParallelConfig tp{TensorParallelMode::one_d, world};
@@ -184,6 +276,10 @@ int main(int argc, char** argv) {
   }
   if (world == 1 && max_difference != 0.0) fail("one rank must give exactly the twin's output");
 
+  const int q = static_cast<int>(std::lround(std::sqrt(world)));
+  const bool square = world > 1 && q * q == world;
+  if (square) failures += check_linear_2d(rank, world);
+
   int all_failures = 0;
   MPI_Allreduce(&failures, &all_failures, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
   MPI_Allreduce(MPI_IN_PLACE, &max_difference, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
@@ -193,7 +289,10 @@ int main(int argc, char** argv) {
                 "bit-identical, output max |parallel - single| = %.3g (%.3g of the bound 2 gamma_F sum|g w| + 2u|z|): %s\n",
                 world, static_cast<long long>(batch), static_cast<long long>(hidden), static_cast<long long>(ffn),
                 max_difference, max_ratio, all_failures == 0 ? "OK" : "FAILED");
+    if (square) {
+      std::printf("tp_mlp: 2D Linear2D (SUMMA, q = %d): every rank's output block %s the single-process output\n", q,
+                  all_failures == 0 ? "is bit for bit" : "is NOT");
+    }
   }
-  MPI_Finalize();
   return all_failures == 0 ? 0 : 1;
 }
