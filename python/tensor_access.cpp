@@ -277,13 +277,13 @@ DType WritableTensor::fill_dtype(std::optional<DType> requested) const {
       if (!requested || (*requested != DType::bf16 && *requested != DType::f16)) {
         throw py::type_error("a " + dtype_name_ + " tensor holds raw 16-bit patterns: pass dtype='bf16' (NumPy has no "
                              "bfloat16) or dtype='f16' to say which" +
-                             (requested ? ", not dtype='" + std::string(dtype_name(*requested)) + "'" : std::string()));
+                             (requested ? ", not dtype='" + std::string(shardinit::dtype_name(*requested)) + "'" : std::string()));
       }
       return *requested;
   }
   if (requested && *requested != own) {
-    throw py::type_error("dtype='" + std::string(dtype_name(*requested)) + "' does not match the tensor's dtype " +
-                         dtype_name_ + " (filled as '" + std::string(dtype_name(own)) +
+    throw py::type_error("dtype='" + std::string(shardinit::dtype_name(*requested)) + "' does not match the tensor's dtype " +
+                         dtype_name_ + " (filled as '" + std::string(shardinit::dtype_name(own)) +
                          "'): leave dtype= out, or pass a tensor of that type");
   }
   return own;
