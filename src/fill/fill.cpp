@@ -69,6 +69,14 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
       }
       done += static_cast<Index>(whole * L);
       block += whole;
+    } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<double>>) {
+      if (transform.degenerate) {
+        std::fill_n(out + done, whole * L, transform.lo);
+      } else {
+        simd::uniform_f64(transform, key, stream, block, whole, reinterpret_cast<double*>(out + done));
+      }
+      done += static_cast<Index>(whole * L);
+      block += whole;
     } else {
       // Vectorized Philox, then the transform: vectorized where a kernel exists, block by block otherwise.
       constexpr std::size_t kBlocksPerBatch = 256;

@@ -142,6 +142,55 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
   }
 }
 
+using UniformF64 = shardinit::detail::UniformTransform<double>;
+
+#if HWY_TARGET != HWY_SCALAR
+// The f64 uniform transform of the blocks in one half of the lanes: element 0 of a block takes the
+// bits w0 | w1 << 32, element 1 w2 | w3 << 32 (Lanes<double>::element_bits), then
+// clamp(a + width * ((K >> 11) * 2^-53)) in binary64, as the scalar code.
+template <class DU64>
+HWY_INLINE hn::Vec<hn::Rebind<double, DU64>> uniform_f64_lanes(DU64 du64, hn::Vec<DU64> low, hn::Vec<DU64> high,
+                                                               const UniformF64& p) {
+  const hn::Rebind<double, DU64> dd;
+  const hn::RebindToSigned<DU64> di64;
+  const auto bits = hn::ShiftRight<11>(hn::Or(low, hn::ShiftLeft<32>(high)));  // < 2^53: exact as int64 and double
+  const auto u = hn::Mul(hn::ConvertTo(dd, hn::BitCast(di64, bits)), hn::Set(dd, 0x1p-53));
+  auto v = hn::Add(hn::Set(dd, p.a), hn::Mul(hn::Set(dd, p.width), u));
+  const auto lo = hn::Set(dd, p.lo), hi = hn::Set(dd, p.hi);
+  v = hn::IfThenElse(hn::Ge(v, lo), v, lo);  // detail::clamp_to, compare and select
+  return hn::IfThenElse(hn::Gt(v, hi), hi, v);
+}
+#endif
+
+void UniformF64Blocks(const UniformF64& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
+                      std::size_t blocks, double* HWY_RESTRICT out) {
+  std::size_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> d;
+  const hn::Half<decltype(d)> dh;
+  const hn::Rebind<uint64_t, decltype(dh)> du64;
+  const hn::Rebind<double, decltype(du64)> dd;
+  const std::size_t N = hn::Lanes(d), H = hn::Lanes(du64);
+  for (; b + N <= blocks; b += N) {
+    hn::Vec<decltype(d)> c0, c1, c2, c3;
+    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
+    philox_rounds(d, c0, c1, c2, c3, key);
+    const auto widen = [&](auto half) { return hn::PromoteTo(du64, half); };  // keeps the lane (block) order
+    hn::StoreInterleaved2(uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c0)), widen(hn::LowerHalf(dh, c1)), p),
+                          uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c2)), widen(hn::LowerHalf(dh, c3)), p), dd,
+                          out + 2 * b);
+    hn::StoreInterleaved2(uniform_f64_lanes(du64, widen(hn::UpperHalf(dh, c0)), widen(hn::UpperHalf(dh, c1)), p),
+                          uniform_f64_lanes(du64, widen(hn::UpperHalf(dh, c2)), widen(hn::UpperHalf(dh, c3)), p), dd,
+                          out + 2 * (b + H));
+  }
+#endif
+  for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
+    const auto w = block_words(key, stream, first_block + b);
+    out[2 * b] = p(shardinit::detail::Lanes<double>::element_bits(w, 0));
+    out[2 * b + 1] = p(shardinit::detail::Lanes<double>::element_bits(w, 1));
+  }
+}
+
 // bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a
 // NaN): round to nearest even in integer arithmetic, as detail::bf16_from_f32.
 template <class DF>
@@ -543,6 +592,7 @@ namespace shardinit::simd {
 HWY_EXPORT(PhiloxWords);
 HWY_EXPORT(UniformF32Blocks);
 HWY_EXPORT(UniformBf16Blocks);
+HWY_EXPORT(UniformF64Blocks);
 HWY_EXPORT(NormalF32FromWords);
 HWY_EXPORT(TruncNormalF32FromWords);
 HWY_EXPORT(Bf16FromF32);
@@ -574,6 +624,11 @@ void uniform_f32(const detail::UniformTransform<float>& params, Philox4x32::key_
 void uniform_bf16(const detail::UniformTransform<float>& params, Philox4x32::key_type key, std::uint64_t stream,
                   std::uint64_t first_block, std::size_t blocks, std::uint16_t* out) {
   HWY_DYNAMIC_DISPATCH(UniformBf16Blocks)(params, key, stream, first_block, blocks, out);
+}
+
+void uniform_f64(const detail::UniformTransform<double>& params, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, double* out) {
+  HWY_DYNAMIC_DISPATCH(UniformF64Blocks)(params, key, stream, first_block, blocks, out);
 }
 
 void normal_f32_from_words(const detail::NormalTransform<float>& params, const std::uint32_t* words,

@@ -31,6 +31,11 @@ void uniform_f32(const detail::UniformTransform<float>& transform, Philox4x32::k
 void uniform_bf16(const detail::UniformTransform<float>& transform, Philox4x32::key_type key, std::uint64_t stream,
                   std::uint64_t first_block, std::size_t blocks, std::uint16_t* out);
 
+// The f64 uniform transform (docs/stream-format.md 5.2) of `blocks` whole blocks, two elements per
+// block: out[e] = clamp(a + width * ((K_e >> 11) * 2^-53), lo, hi) in binary64. Not degenerate.
+void uniform_f64(const detail::UniformTransform<double>& transform, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, double* out);
+
 // The f32 normal transform (docs/stream-format.md 5.3) of `blocks` blocks whose words are given in
 // block order (as philox_words writes them): Box-Muller on the pairs (w0, w1) and (w2, w3),
 // out[e] = mean + std * (r * cos or sin), all in binary32 as the scalar reference computes it.

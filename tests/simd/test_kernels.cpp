@@ -86,6 +86,36 @@ TEST(SimdKernels, UniformF32EqualsTheScalarTransform) {
   });
 }
 
+// The same for f64 (two elements per block, 53 bits each), including blocks just below the carry
+// into the counter's high word and bounds that make the clamp and the rounding matter.
+TEST(SimdKernels, UniformF64EqualsTheScalarTransform) {
+  std::mt19937_64 random(21);
+  const Uniform cases[] = {{-1, 1}, {0, 1}, {-0.036084391824351615, 0.036084391824351615}, {1, 1 + 0x1p-50},
+                           {-0.0, 0.5}, {1.7e308, 1.79e308}, {-1e-310, 1e-310}, {0.1, 0.7}, {5, 5}};
+  for_each_target([&] {
+    for (const Uniform& u : cases) {
+      const detail::UniformTransform<double> t(u);
+      if (t.degenerate) continue;
+      for (int trial = 0; trial < 20; ++trial) {
+        const auto key = key_from_seed(random());
+        const std::uint64_t stream = random();
+        const std::uint64_t first = trial % 4 == 0 ? (std::uint64_t{1} << 32) - 5 : random() % (std::uint64_t{1} << 40);
+        const std::size_t blocks = random() % 100;
+        std::vector<double> out(2 * blocks);
+        simd::uniform_f64(t, key, stream, first, blocks, out.data());
+        for (std::size_t b = 0; b < blocks; ++b) {
+          const auto w = block_words(key, stream, first + b);
+          for (int j = 0; j < 2; ++j) {
+            const double expected = t(detail::Lanes<double>::element_bits(w, j));
+            ASSERT_EQ(std::memcmp(&out[2 * b + j], &expected, 8), 0)
+                << describe(u) << " block " << first + b << " element " << j << ": " << out[2 * b + j] << " vs " << expected;
+          }
+        }
+      }
+    }
+  });
+}
+
 // Box-Muller on chosen words: the extremes of the radius (u = 2^-33 and u = 1) and angles on every
 // quadrant and reflection boundary, plus random words; mean and std that make the affine step round.
 TEST(SimdKernels, NormalF32EqualsTheScalarTransformOnEdgeWords) {
