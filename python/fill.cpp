@@ -38,6 +38,36 @@ Distribution resolve_distribution(const init::Initializer& initializer, const Fi
   }
 }
 
+namespace {
+
+// Runs `acquire` and prefixes the message of the py::type_error / py::value_error it throws with `label`.
+template <class Function>
+auto with_label(const std::string& label, Function&& acquire) {
+  try {
+    return acquire();
+  } catch (const py::type_error& e) {
+    throw py::type_error(label + ": " + e.what());
+  } catch (const py::value_error& e) {
+    throw py::value_error(label + ": " + e.what());
+  }
+}
+
+// Why `box` is not inside `shape` ("" when it is), in Python's terms.
+std::string box_problem(const Shape& shape, const Box& box) {
+  if (box.start.size() != shape.size()) {
+    return "the box has " + std::to_string(box.start.size()) + " dimensions, the tensor " + std::to_string(shape.size());
+  }
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (box.start[d] > shape[d] || box.extent[d] > shape[d] - box.start[d]) {
+      return "in dimension " + std::to_string(d) + ", start " + std::to_string(box.start[d]) + " + extent " +
+             std::to_string(box.extent[d]) + " > " + std::to_string(shape[d]);
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
 void fill_tensor(py::handle tensor, const init::Initializer& initializer, const FillRequest& request) {
   if (request.name.empty() && !request.stream) {
     throw py::value_error("a tensor name is required: name='fc1.weight' (its stream is stream_from_name(name)), or "
@@ -47,19 +77,18 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
   const std::string label =
       request.name.empty() ? "tensor with stream " + std::to_string(stream) : "tensor '" + request.name + "'";
 
-  const WritableTensor target = WritableTensor::acquire(tensor);
-  const DType dtype = target.fill_dtype(request.dtype);
+  // The tensor's own problems (dtype, contiguity, device, read-only), prefixed with its name.
+  const WritableTensor target = with_label(label, [&] { return WritableTensor::acquire(tensor); });
+  const DType dtype = with_label(label, [&] { return target.fill_dtype(request.dtype); });
 
   if (request.box && !request.global_shape) {
     throw py::value_error(label + ": box= needs global_shape= (the shape of the whole tensor the box is part of)");
   }
   const Shape global_shape = request.global_shape ? *request.global_shape : target.shape();
   const Box box = request.box ? *request.box : Box::whole(global_shape);
-  try {
-    check_box_inside(global_shape, box);
-  } catch (const Error& e) {
-    throw py::value_error(label + ": box (start " + tuple_string(box.start) + ", extent " + tuple_string(box.extent) +
-                          ") does not fit global_shape " + tuple_string(global_shape) + ": " + e.what());
+  if (const std::string problem = box_problem(global_shape, box); !problem.empty()) {
+    throw py::value_error(label + ": box=(" + tuple_string(box.start) + ", " + tuple_string(box.extent) +
+                          ") is not inside global_shape " + tuple_string(global_shape) + ": " + problem);
   }
   if (target.shape() != box.extent) {
     throw py::value_error(

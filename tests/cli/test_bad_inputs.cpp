@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ struct BadInput {
   int status = kBadInput;
   std::string arguments = "init {M} -o {OUT}";  // {M}: the manifest, {OUT}: out.safetensors, {W}: the directory
 };
+
+// What gtest prints for a case (instead of its bytes).
+void PrintTo(const BadInput& c, std::ostream* os) { *os << c.name; }
 
 const std::vector<BadInput>& cases() {
   static const std::vector<BadInput> all{
@@ -217,6 +221,8 @@ struct HostileFile {
   std::string bytes;
   std::string expected;  // in the message
 };
+
+void PrintTo(const HostileFile& f, std::ostream* os) { *os << f.name; }
 
 const std::vector<HostileFile>& hostile_files() {
   const std::string w = R"("w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
