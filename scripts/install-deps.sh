@@ -14,6 +14,8 @@ packages=(
   libboost-random-dev libboost-dev              # Boost.Random (custom initializers) and Boost.Math (test reference)
   librandom123-dev                              # independent Philox reference for the tests
   python3 python3-numpy                         # independent NumPy reimplementation of the stream format
+  pybind11-dev python3-dev                      # the Python module
+  python3-torch python3-mpi4py                  # its tests: torch tensors in place, shards under mpiexec
 )
 read -r -a extra <<<"${SHARDINIT_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

@@ -6,6 +6,6 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 build=${SHARDINIT_BUILD_DIR:-$root/build}
 
 "$root/scripts/install-deps.sh"
-SHARDINIT_BUILD_DIR=$build "$root/scripts/build.sh" -DSHARDINIT_BUILD_TESTS=ON
+SHARDINIT_BUILD_DIR=$build "$root/scripts/build.sh" -DSHARDINIT_BUILD_TESTS=ON -DSHARDINIT_PYTHON=ON
 cd "$build"
 ctest --output-on-failure -j "$(nproc)" "$@"
