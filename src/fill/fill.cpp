@@ -61,19 +61,11 @@ void generate(const Transform& transform, Philox4x32::key_type key, std::uint64_
     const auto whole = static_cast<std::size_t>((count - done) / L);
     if (!simd::enabled()) {
       for (std::size_t b = 0; b < whole; ++b) partial_block(0);
-    } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<float>>) {
+    } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<Real>>) {
       if (transform.degenerate) {
         std::fill_n(out + done, whole * L, transform.lo);
       } else {
-        simd::uniform_f32(transform, key, stream, block, whole, reinterpret_cast<float*>(out + done));
-      }
-      done += static_cast<Index>(whole * L);
-      block += whole;
-    } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<double>>) {
-      if (transform.degenerate) {
-        std::fill_n(out + done, whole * L, transform.lo);
-      } else {
-        simd::uniform_f64(transform, key, stream, block, whole, reinterpret_cast<double*>(out + done));
+        simd::uniform_blocks(transform, key, stream, block, whole, out + done);
       }
       done += static_cast<Index>(whole * L);
       block += whole;

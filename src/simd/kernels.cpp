@@ -191,17 +191,25 @@ void UniformF64Blocks(const UniformF64& p, Philox4x32::key_type key, std::uint64
   }
 }
 
-// bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a
-// NaN): round to nearest even in integer arithmetic, as detail::bf16_from_f32.
+// The bf16 pattern of every lane of f32 bit patterns, rounded to nearest even in integer arithmetic
+// as detail::bf16_from_f32 rounds (a NaN is the caller's to handle), in the low 16 bits of each lane.
+template <class DU>
+HWY_INLINE hn::Vec<DU> bf16_rounded(DU du, hn::Vec<DU> bits) {
+  return hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u)))));
+}
+
+// 32-bit lanes each holding a 16-bit pattern, narrowed to 16-bit lanes.
+template <class DU>
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DU>> narrow_to_16(DU du, hn::Vec<DU> patterns) {
+  const hn::RebindToSigned<DU> di;
+  return hn::DemoteTo(hn::Rebind<uint16_t, DU>(), hn::BitCast(di, patterns));  // every lane < 2^16: exact
+}
+
+// bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a NaN).
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> bf16_lanes_not_nan(DF df, hn::Vec<DF> values) {
+HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> bf16_lanes_not_nan(DF, hn::Vec<DF> values) {
   const hn::RebindToUnsigned<DF> du;
-  const hn::Rebind<int32_t, DF> di;
-  const hn::Rebind<uint16_t, DF> d16;
-  const auto bits = hn::BitCast(du, values);
-  const auto rounded =
-      hn::ShiftRight<16>(hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u)))));
-  return hn::DemoteTo(d16, hn::BitCast(di, rounded));  // every lane < 2^16
+  return narrow_to_16(du, bf16_rounded(du, hn::BitCast(du, values)));
 }
 
 void UniformBf16Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
@@ -504,67 +512,71 @@ void TruncNormalF32FromWords(const TruncNormalF32& p, const std::uint32_t* HWY_R
   for (std::size_t e = 4 * b; e < 4 * blocks; ++e) out[e] = p(words[e]);  // the scalar reference
 }
 
-void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
+// Runs `lanes(du, bits)` (f32 bit patterns -> 16-bit patterns in 32-bit lanes) over whole vectors of
+// `in`, and the scalar reference `one` over the rest.
+template <class Lanes, class One>
+HWY_INLINE void halves_from_f32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out,
+                                const Lanes& lanes, const One& one) {
   std::size_t i = 0;
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<uint32_t> du;
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<int32_t, decltype(du)> di;
+  const hn::Rebind<float, decltype(du)> df;
   const hn::Rebind<uint16_t, decltype(du)> d16;
   const std::size_t N = hn::Lanes(du);
   for (; i + N <= n; i += N) {
-    const auto bits = hn::BitCast(du, hn::LoadU(df, in + i));
-    const auto is_nan = hn::Gt(hn::And(bits, hn::Set(du, 0x7FFFFFFFu)), hn::Set(du, 0x7F800000u));
-    const auto rounded = hn::ShiftRight<16>(
-        hn::Add(bits, hn::Add(hn::Set(du, 0x7FFFu), hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 1u)))));
-    const auto quiet_nan = hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x0040u));
-    const auto result = hn::IfThenElse(is_nan, quiet_nan, rounded);  // every lane < 2^16
-    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, result)), d16, out + i);
+    hn::StoreU(narrow_to_16(du, lanes(du, hn::BitCast(du, hn::LoadU(df, in + i)))), d16, out + i);
   }
+#else
+  (void)lanes;
 #endif
-  for (; i < n; ++i) out[i] = shardinit::detail::bf16_from_f32(in[i]);
+  for (; i < n; ++i) out[i] = one(in[i]);
+}
+
+void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
+  halves_from_f32(
+      in, n, out,
+      [](auto du, auto bits) {
+        const auto is_nan = hn::Gt(hn::And(bits, hn::Set(du, 0x7FFFFFFFu)), hn::Set(du, 0x7F800000u));
+        const auto quiet_nan = hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x0040u));
+        return hn::IfThenElse(is_nan, quiet_nan, bf16_rounded(du, bits));
+      },
+      [](float v) { return shardinit::detail::bf16_from_f32(v); });
 }
 
 // f16 bit patterns, as detail::f16_from_f32 computes them, branch by branch selected per lane.
 void F16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
-  std::size_t i = 0;
-#if HWY_TARGET != HWY_SCALAR
-  const hn::ScalableTag<uint32_t> du;
-  const hn::ScalableTag<float> df;
-  const hn::Rebind<int32_t, decltype(du)> di;
-  const hn::Rebind<uint16_t, decltype(du)> d16;
-  const std::size_t N = hn::Lanes(du);
-  for (; i + N <= n; i += N) {
-    const auto bits = hn::BitCast(du, hn::LoadU(df, in + i));
-    const auto sign = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 0x8000u));
-    const auto magnitude = hn::And(bits, hn::Set(du, 0x7FFFFFFFu));
-    // Normal results: rebias the exponent and round the 13 dropped bits to nearest even.
-    const auto rebased = hn::Sub(magnitude, hn::Set(du, 0x38000000u));
-    const auto normal = hn::ShiftRight<13>(
-        hn::Add(rebased, hn::Add(hn::Set(du, 0x0FFFu), hn::And(hn::ShiftRight<13>(rebased), hn::Set(du, 1u)))));
-    // Subnormal results: the whole significand shifted right by 126 - exponent (14..24 where it
-    // applies; clamped to that range elsewhere to keep the shifts defined), rounded to nearest even
-    // the same way: adding half - 1 and the kept lowest bit carries exactly when the scalar code
-    // rounds up.
-    const auto exponent = hn::ShiftRight<23>(magnitude);
-    const auto shift = hn::Min(hn::Max(hn::Sub(hn::Set(du, 126u), hn::Min(exponent, hn::Set(du, 126u))),
-                                       hn::Set(du, 14u)), hn::Set(du, 24u));
-    const auto significand = hn::Or(hn::And(magnitude, hn::Set(du, 0x007FFFFFu)), hn::Set(du, 0x00800000u));
-    const auto half_minus_one = hn::Sub(hn::Shl(hn::Set(du, 1u), hn::Sub(shift, hn::Set(du, 1u))), hn::Set(du, 1u));
-    const auto kept_lowest = hn::And(hn::Shr(significand, shift), hn::Set(du, 1u));
-    const auto subnormal = hn::Shr(hn::Add(significand, hn::Add(half_minus_one, kept_lowest)), shift);
-    // The magnitude is below 2^31: compared as a signed integer (x86 lacks unsigned comparisons).
-    const auto at_least = [&](std::int32_t threshold) {
-      return hn::RebindMask(du, hn::Gt(hn::BitCast(di, magnitude), hn::Set(di, threshold - 1)));
-    };
-    auto result = hn::IfThenElseZero(at_least(0x33000000), subnormal);
-    result = hn::IfThenElse(at_least(0x38800000), normal, result);
-    result = hn::IfThenElse(at_least(0x477FF000), hn::Set(du, 0x7C00u), result);
-    result = hn::IfThenElse(at_least(0x7F800001), hn::Set(du, 0x7E00u), result);
-    hn::StoreU(hn::DemoteTo(d16, hn::BitCast(di, hn::Or(sign, result))), d16, out + i);  // every lane < 2^16
-  }
-#endif
-  for (; i < n; ++i) out[i] = shardinit::detail::f16_from_f32(in[i]);
+  halves_from_f32(
+      in, n, out,
+      [](auto du, auto bits) {
+        const hn::RebindToSigned<decltype(du)> di;
+        const auto sign = hn::And(hn::ShiftRight<16>(bits), hn::Set(du, 0x8000u));
+        const auto magnitude = hn::And(bits, hn::Set(du, 0x7FFFFFFFu));
+        // Normal results: rebias the exponent and round the 13 dropped bits to nearest even.
+        const auto rebased = hn::Sub(magnitude, hn::Set(du, 0x38000000u));
+        const auto normal = hn::ShiftRight<13>(
+            hn::Add(rebased, hn::Add(hn::Set(du, 0x0FFFu), hn::And(hn::ShiftRight<13>(rebased), hn::Set(du, 1u)))));
+        // Subnormal results: the whole significand shifted right by 126 - exponent (14..24 where it
+        // applies; clamped to that range elsewhere to keep the shifts defined), rounded to nearest
+        // even the same way: adding half - 1 and the kept lowest bit carries exactly when the scalar
+        // code rounds up.
+        const auto exponent = hn::ShiftRight<23>(magnitude);
+        const auto shift = hn::Min(hn::Max(hn::Sub(hn::Set(du, 126u), hn::Min(exponent, hn::Set(du, 126u))),
+                                           hn::Set(du, 14u)), hn::Set(du, 24u));
+        const auto significand = hn::Or(hn::And(magnitude, hn::Set(du, 0x007FFFFFu)), hn::Set(du, 0x00800000u));
+        const auto half_minus_one = hn::Sub(hn::Shl(hn::Set(du, 1u), hn::Sub(shift, hn::Set(du, 1u))), hn::Set(du, 1u));
+        const auto kept_lowest = hn::And(hn::Shr(significand, shift), hn::Set(du, 1u));
+        const auto subnormal = hn::Shr(hn::Add(significand, hn::Add(half_minus_one, kept_lowest)), shift);
+        // The magnitude is below 2^31: compared as a signed integer (x86 lacks unsigned comparisons).
+        const auto at_least = [&](std::int32_t threshold) {
+          return hn::RebindMask(du, hn::Gt(hn::BitCast(di, magnitude), hn::Set(di, threshold - 1)));
+        };
+        auto result = hn::IfThenElseZero(at_least(0x33000000), subnormal);
+        result = hn::IfThenElse(at_least(0x38800000), normal, result);
+        result = hn::IfThenElse(at_least(0x477FF000), hn::Set(du, 0x7C00u), result);
+        result = hn::IfThenElse(at_least(0x7F800001), hn::Set(du, 0x7E00u), result);
+        return hn::Or(sign, result);
+      },
+      [](float v) { return shardinit::detail::f16_from_f32(v); });
 }
 
 void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT words, std::size_t blocks,

@@ -36,6 +36,16 @@ void uniform_bf16(const detail::UniformTransform<float>& transform, Philox4x32::
 void uniform_f64(const detail::UniformTransform<double>& transform, Philox4x32::key_type key, std::uint64_t stream,
                  std::uint64_t first_block, std::size_t blocks, double* out);
 
+// uniform_f32 or uniform_f64, by the transform's type.
+inline void uniform_blocks(const detail::UniformTransform<float>& transform, Philox4x32::key_type key,
+                           std::uint64_t stream, std::uint64_t first_block, std::size_t blocks, float* out) {
+  uniform_f32(transform, key, stream, first_block, blocks, out);
+}
+inline void uniform_blocks(const detail::UniformTransform<double>& transform, Philox4x32::key_type key,
+                           std::uint64_t stream, std::uint64_t first_block, std::size_t blocks, double* out) {
+  uniform_f64(transform, key, stream, first_block, blocks, out);
+}
+
 // The f32 normal transform (docs/stream-format.md 5.3) of `blocks` blocks whose words are given in
 // block order (as philox_words writes them): Box-Muller on the pairs (w0, w1) and (w2, w3),
 // out[e] = mean + std * (r * cos or sin), all in binary32 as the scalar reference computes it.
