@@ -2,22 +2,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
-#include <limits>
 
-#include <nlohmann/json.hpp>
-
-#include "shardinit/error.hpp"
 #include "io/safetensors_header.hpp"
+#include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
 
 namespace shardinit {
 
 namespace {
-
-using nlohmann::json;
 
 [[noreturn]] void bad(const std::filesystem::path& path, const std::string& why) {
   throw Error(ErrorKind::bad_file, path.string() + ": not a valid safetensors file: " + why);
