@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <numbers>
 #include <string>
 #include <vector>
 
@@ -33,7 +34,7 @@ inline std::pair<double, double> distribution_moments(const Distribution& d) {
   if (const auto* u = std::get_if<Uniform>(&d)) return {(u->a + u->b) / 2, (u->b - u->a) / std::sqrt(12.0)};
   if (const auto* n = std::get_if<Normal>(&d)) return {n->mean, n->std};
   const auto& t = std::get<TruncNormal>(d);
-  const auto density = [](double z) { return std::exp(-z * z / 2) / std::sqrt(2 * M_PI); };
+  const auto density = [](double z) { return std::exp(-z * z / 2) / std::sqrt(2 * std::numbers::pi); };
   const auto phi = [](double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); };
   const double alpha = (t.a - t.mean) / t.std, beta = (t.b - t.mean) / t.std, z = phi(beta) - phi(alpha);
   if (!(z > 0)) return {t.mean, 0.0};

@@ -13,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <regex>
-#include <set>
 #include <string>
 #include <vector>
 
