@@ -178,23 +178,31 @@ TEST(SimdKernels, TruncNormalF32EqualsTheScalarTransformOnEdgeWords) {
   }
 }
 
+// The f32 bit patterns `patterns`, topped up with random ones (seed `seed`) to `total`, converted by
+// the vectorized `kernel` on every target: each result must be the scalar `reference`'s.
+template <class Kernel, class Reference>
+void expect_conversion_equals_reference(std::vector<std::uint32_t> patterns, std::size_t total, unsigned seed,
+                                        const Kernel& kernel, const Reference& reference) {
+  std::mt19937 random(seed);
+  while (patterns.size() < total) patterns.push_back(random());
+  std::vector<float> values(patterns.size());
+  std::memcpy(values.data(), patterns.data(), 4 * patterns.size());
+  for_each_target([&] {
+    std::vector<std::uint16_t> out(values.size());
+    kernel(values.data(), values.size(), out.data());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      ASSERT_EQ(out[i], reference(values[i])) << std::hex << "f32 bits " << patterns[i];
+    }
+  });
+}
+
 // bf16 conversion on the values where rounding is delicate: ties (even and odd), the largest values
 // that round to infinity or not, subnormals (which the hardware instruction would flush), NaNs.
 TEST(SimdKernels, Bf16ConversionEqualsTheScalarReference) {
   std::vector<std::uint32_t> patterns{0x00000000u, 0x80000000u, 0x00000001u, 0x007FFFFFu, 0x00008000u, 0x00018000u,
                                       0x3F808000u, 0x3F818000u, 0x3F807FFFu, 0x7F7F7FFFu, 0x7F7F8000u, 0x7F7FFFFFu,
                                       0x7F800000u, 0xFF800000u, 0x7F800001u, 0x7FC00000u, 0xFFFFFFFFu, 0x80008000u};
-  std::mt19937 random(16);
-  while (patterns.size() < 5003) patterns.push_back(random());
-  std::vector<float> values(patterns.size());
-  std::memcpy(values.data(), patterns.data(), 4 * patterns.size());
-  for_each_target([&] {
-    std::vector<std::uint16_t> out(values.size());
-    simd::bf16_from_f32(values.data(), values.size(), out.data());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      ASSERT_EQ(out[i], detail::bf16_from_f32(values[i])) << std::hex << "f32 bits " << patterns[i];
-    }
-  });
+  expect_conversion_equals_reference(patterns, 5003, 16, simd::bf16_from_f32, detail::bf16_from_f32);
 }
 
 // f16 conversion on every exponent that matters (subnormal results, the normal range, overflow) with
@@ -218,17 +226,7 @@ TEST(SimdKernels, F16ConversionEqualsTheScalarReference) {
       patterns.push_back((126u - shift) << 23 | (significand & 0x007FFFFFu));
     }
   }
-  std::mt19937 random(17);
-  while (patterns.size() < 20003) patterns.push_back(random());
-  std::vector<float> values(patterns.size());
-  std::memcpy(values.data(), patterns.data(), 4 * patterns.size());
-  for_each_target([&] {
-    std::vector<std::uint16_t> out(values.size());
-    simd::f16_from_f32(values.data(), values.size(), out.data());
-    for (std::size_t i = 0; i < values.size(); ++i) {
-      ASSERT_EQ(out[i], detail::f16_from_f32(values[i])) << std::hex << "f32 bits " << patterns[i];
-    }
-  });
+  expect_conversion_equals_reference(patterns, 20003, 17, simd::f16_from_f32, detail::f16_from_f32);
 }
 
 // Whole fills with the kernels on and off: every distribution and dtype, unaligned ranges and
