@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <utility>
@@ -18,6 +19,9 @@
 #include "shardinit/error.hpp"
 #include "shardinit/fill/fill.hpp"
 #include "shardinit/initializers/colossal.hpp"
+#include "mpi/agreement.hpp"
+#include "mpi/wait.hpp"
+#include "util/checked.hpp"
 
 namespace shardinit::cli {
 
@@ -47,11 +51,17 @@ init::Initializer bench_initializer(const std::string& name) {
 // Seconds of the slowest rank for one run of `work`, all ranks starting together.
 template <class Work>
 double timed(const Launch& launch, const Work& work) {
-  if (launch.kind == Launch::Kind::mpi) MPI_Barrier(MPI_COMM_WORLD);
+  if (launch.kind == Launch::Kind::mpi) mpi::detail::rendezvous(MPI_COMM_WORLD, "starting a benchmark run");
   const auto start = std::chrono::steady_clock::now();
   work();
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (launch.kind == Launch::Kind::mpi) MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+  if (launch.kind == Launch::Kind::mpi) {
+    double slowest = 0;
+    MPI_Request request;
+    MPI_Iallreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &request);
+    mpi::detail::wait(MPI_COMM_WORLD, request, "timing a benchmark run");
+    seconds = slowest;
+  }
   return seconds;
 }
 
@@ -73,15 +83,39 @@ std::pair<double, double> median_seconds_alternating(const Launch& launch, int r
 }  // namespace
 
 int run_bench(const BenchOptions& options, const Launch& launch) {
-  if (options.elements < 1) throw Error(ErrorKind::invalid_argument, "--elements must be positive");
-  if (options.repeat < 1) throw Error(ErrorKind::invalid_argument, "--repeat must be positive");
   const int ranks = launch.kind == Launch::Kind::mpi ? launch.world : 1;
+  // Under MPI every step that may fail is agreed: a rank that failed alone would leave the others
+  // waiting for its next run.
+  const auto agreed = [&launch](std::string_view what, const auto& step) {
+    if (launch.kind == Launch::Kind::mpi) mpi::detail::run_agreed(MPI_COMM_WORLD, what, step);
+    else step();
+  };
+  agreed("checking the benchmark options", [&] {
+    if (options.elements < 1) throw Error(ErrorKind::invalid_argument, "--elements must be positive");
+    if (options.repeat < 1) throw Error(ErrorKind::invalid_argument, "--repeat must be positive");
+    for (const std::string& dtype_text : options.dtypes) {
+      const DType dtype = parse_dtype(dtype_text);
+      // The buffer is rounded up to 64 bytes: that must not wrap either.
+      const auto bytes = detail::checked_mul(options.elements, static_cast<std::int64_t>(dtype_size(dtype)));
+      if (!bytes || *bytes > std::numeric_limits<std::int64_t>::max() - 63) {
+        throw Error(ErrorKind::invalid_argument, "--elements " + std::to_string(options.elements) + ": as many " +
+                                                     dtype_text + " elements are more than 2^63 - 1 bytes, more than any memory holds");
+      }
+    }
+    for (const std::string& name : options.initializers) (void)bench_initializer(name);
+  });
   for (const std::string& dtype_text : options.dtypes) {
     const DType dtype = parse_dtype(dtype_text);
     const std::size_t bytes = static_cast<std::size_t>(options.elements) * dtype_size(dtype);
     // 64-byte aligned and touched once, so that page faults are not measured.
-    std::unique_ptr<std::byte[], decltype(&std::free)> buffer(static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)), &std::free);
-    if (!buffer) throw Error(ErrorKind::io, "cannot allocate " + std::to_string(bytes) + " bytes for the benchmark");
+    std::unique_ptr<std::byte[], decltype(&std::free)> buffer(nullptr, &std::free);
+    agreed("allocating the benchmark buffer", [&] {
+      buffer.reset(static_cast<std::byte*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+      if (!buffer) {
+        throw Error(ErrorKind::io, "--elements " + std::to_string(options.elements) + ": cannot allocate " +
+                                       std::to_string(bytes) + " bytes for the benchmark");
+      }
+    });
     std::memset(buffer.get(), 1, bytes);
     // memset is measured beside every initializer, alternating with it, on the same buffer.
     int memset_value = 0;

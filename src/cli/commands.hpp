@@ -1,9 +1,14 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace shardinit {
+struct Manifest;
+}
 
 namespace shardinit::cli {
 
@@ -60,12 +65,23 @@ struct InspectOptions {
   std::vector<std::string> tensors;   // only these (default: all)
   bool hist = false;
   int bins = 20;
+  bool partial = false;               // a per-rank directory may lack rank files (e.g. one node's)
 };
 
-// Each returns an exit status; errors are thrown as shardinit::Error and mapped by main().
-int run_init(const InitOptions& options, const Launch& launch);
-int run_verify(const VerifyOptions& options, const Launch& launch);
+// Each returns an exit status; errors are thrown as shardinit::Error and mapped by main(). The
+// manifest was loaded (and, under MPI, agreed on by every rank) by main().
+int run_init(const InitOptions& options, const Launch& launch, const Manifest& manifest);
+int run_verify(const VerifyOptions& options, const Launch& launch, const Manifest& manifest);
 int run_bench(const BenchOptions& options, const Launch& launch);
-int run_inspect(const InspectOptions& options);
+// `heartbeat` is called as the reading advances (under MPI: the other ranks' watchdog hears from rank 0).
+int run_inspect(const InspectOptions& options, const std::function<void()>& heartbeat);
+
+// What the ranks of a job must run alike, as text: the subcommand and every option that changes what
+// it does or writes (not the manifest's path, which may differ from node to node, nor --threads,
+// --quiet or --watchdog, which change neither the work nor the bytes).
+[[nodiscard]] std::string command_claim(const InitOptions& options);
+[[nodiscard]] std::string command_claim(const VerifyOptions& options);
+[[nodiscard]] std::string command_claim(const BenchOptions& options);
+[[nodiscard]] std::string command_claim(const InspectOptions& options);
 
 }  // namespace shardinit::cli

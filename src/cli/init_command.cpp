@@ -4,19 +4,20 @@
 #include <mpi.h>
 
 #include "cli/commands.hpp"
-#include "cli/load.hpp"
+#include "cli/fill_threads.hpp"
 #include "cli/progress.hpp"
 #include "cli/summary.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
 #include "shardinit/io/rank_checkpoint.hpp"
+#include "mpi/agreement.hpp"
 #include "shardinit/mpi/mpi.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit::cli {
 
-int run_init(const InitOptions& options, const Launch& launch) {
+int run_init(const InitOptions& options, const Launch& launch, const Manifest& manifest) {
   const auto start = std::chrono::steady_clock::now();
-  const Manifest manifest = load_for(options, launch);
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
   const FillOptions fill{fill_threads(options, launch)};
   WriteStats stats;
@@ -56,19 +57,12 @@ int run_init(const InitOptions& options, const Launch& launch) {
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::int64_t elements = stats.elements;  // every rank's share, under MPI
+  if (launch.kind == Launch::Kind::mpi) elements = mpi::detail::sum(MPI_COMM_WORLD, stats.elements, "counting the elements written");
   if (!options.quiet && speaker) {
-    std::int64_t elements = stats.elements;
-    if (launch.kind == Launch::Kind::mpi) {
-      long long mine = stats.elements, all = 0;  // every rank's share
-      MPI_Reduce(&mine, &all, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
-      elements = all;
-    }
-    std::fprintf(stderr, "shardinit: wrote %s: %s%s\n", target.c_str(),
+    std::fprintf(stderr, "shardinit: wrote %s: %s%s\n", detail::printable(target).c_str(),
                  summary_line(stats.tensors, elements, stats.bytes, seconds).c_str(),
                  launch.kind == Launch::Kind::mpi ? (", " + std::to_string(launch.world) + " ranks").c_str() : "");
-  } else if (launch.kind == Launch::Kind::mpi) {
-    long long mine = stats.elements, all = 0;
-    MPI_Reduce(&mine, &all, 1, MPI_LONG_LONG, MPI_SUM, 0, MPI_COMM_WORLD);
   }
   return kSuccess;
 }

@@ -12,7 +12,7 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <regex>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,6 +20,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/histogram.hpp"
+#include "io/rank_set.hpp"
 #include "distributions/half_precision.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
@@ -27,6 +28,8 @@
 #include "shardinit/io/safetensors.hpp"
 #include "shardinit/manifest/manifest.hpp"
 #include "util/format_number.hpp"
+#include "util/printable.hpp"
+#include "util/strict_json.hpp"
 
 namespace shardinit::cli {
 
@@ -35,19 +38,8 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-// One stored piece of a global tensor: a tensor entry of one file, and where it sits.
-struct Piece {
-  const SafetensorsReader* file;
-  const SafetensorsTensor* entry;
-  Box box;
-};
-
-struct GlobalTensor {
-  std::string name;
-  DType dtype;
-  Shape shape;
-  std::vector<Piece> pieces;  // distinct boxes (a replicated tensor is stored by several ranks: once here)
-};
+using detail::GlobalTensor;
+using detail::StoredPiece;
 
 // What shardinit recorded about the tensor, when it did.
 struct Recorded {
@@ -61,78 +53,26 @@ struct Moments {
   double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
 };
 
-std::vector<std::unique_ptr<SafetensorsReader>> open_sources(const fs::path& target, bool& per_rank) {
-  std::vector<std::unique_ptr<SafetensorsReader>> files;
-  std::error_code ec;
-  per_rank = fs::is_directory(target, ec);
-  if (!per_rank) {
-    files.push_back(std::make_unique<SafetensorsReader>(target));
-    return files;
-  }
-  const std::regex rank_file(R"(rank-(\d{5})-of-(\d{5})\.safetensors)");
-  std::vector<fs::path> paths;
-  for (const auto& entry : fs::directory_iterator(target)) {
-    if (std::regex_match(entry.path().filename().string(), rank_file)) paths.push_back(entry.path());
-  }
-  if (paths.empty()) {
-    throw Error(ErrorKind::io, target.string() + ": no rank files (rank-RRRRR-of-WWWWW.safetensors) in this directory");
-  }
-  std::sort(paths.begin(), paths.end());
-  for (const auto& p : paths) files.push_back(std::make_unique<SafetensorsReader>(p));
-  return files;
-}
-
-// The global tensors: from the one file, or reassembled from the rank files' recorded boxes.
-std::vector<GlobalTensor> global_tensors(const std::vector<std::unique_ptr<SafetensorsReader>>& files, bool per_rank,
-                                         const fs::path& target) {
+// The one file, whole, as a set of global tensors of one piece each.
+std::vector<GlobalTensor> whole_file_tensors(const SafetensorsReader& file) {
   std::vector<GlobalTensor> tensors;
-  std::map<std::string, std::size_t> index;
-  for (const auto& file : files) {
-    json shards;
-    if (per_rank) {
-      const auto it = file->metadata().find(kMetaShards);
-      if (it == file->metadata().end()) {
-        throw Error(ErrorKind::bad_file, target.string() + ": a rank file without \"" + std::string(kMetaShards) +
-                                             "\" metadata: not written by shardinit --per-rank");
-      }
-      shards = json::parse(it->second, nullptr, false);
-      if (!shards.is_object()) throw Error(ErrorKind::bad_file, target.string() + ": unreadable \"" + std::string(kMetaShards) + "\"");
-    }
-    for (const SafetensorsTensor& t : file->tensors()) {
-      Shape shape = t.shape;
-      Box box{Shape(t.shape.size(), 0), t.shape};
-      if (per_rank) {
-        const auto s = shards.find(t.name);
-        if (s == shards.end()) throw Error(ErrorKind::bad_file, target.string() + ": no recorded box for tensor \"" + t.name + "\"");
-        try {
-          shape = s->at("shape").get<Shape>();
-          box = Box{s->at("start").get<Shape>(), s->at("extent").get<Shape>()};
-        } catch (const json::exception&) {
-          throw Error(ErrorKind::bad_file, target.string() + ": unreadable recorded box for tensor \"" + t.name + "\"");
-        }
-      }
-      auto [it, inserted] = index.emplace(t.name, tensors.size());
-      if (inserted) tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}});
-      GlobalTensor& g = tensors[it->second];
-      if (g.shape != shape || g.dtype != t.dtype) {
-        throw Error(ErrorKind::bad_file, target.string() + ": the rank files disagree on tensor \"" + t.name + "\"");
-      }
-      const bool seen = std::any_of(g.pieces.begin(), g.pieces.end(), [&](const Piece& p) {
-        return p.box.start == box.start && p.box.extent == box.extent;
-      });
-      if (!seen && box.element_count() > 0) g.pieces.push_back(Piece{file.get(), &t, box});
-    }
+  for (const SafetensorsTensor& t : file.tensors()) {
+    GlobalTensor g{t.name, t.dtype, t.shape, {}, element_count(t.shape)};
+    if (g.stored > 0) g.pieces.push_back(StoredPiece{&file, &t, Box::whole(t.shape)});
+    tensors.push_back(std::move(g));
   }
   return tensors;
 }
 
 std::string compact_init(const json& init) {
-  std::string text = init.value("fn", std::string("?"));
+  std::string text = init.contains("fn") && init["fn"].is_string() ? detail::printable(init["fn"].get<std::string>(), 40) : "?";
   std::string parameters;
   for (const auto& [key, value] : init.items()) {
     if (key == "fn") continue;
     parameters += (parameters.empty() ? "" : ", ") + key + "=" +
-                  (value.is_string() ? value.get<std::string>() : value.is_number() ? detail::format_double(value.get<double>()) : value.dump());
+                  (value.is_string() ? detail::printable(value.get<std::string>(), 60)
+                   : value.is_number() ? detail::format_double(value.get<double>())
+                                       : detail::brief(value));
   }
   return parameters.empty() ? text : text + "(" + parameters + ")";
 }
@@ -142,14 +82,20 @@ std::map<std::string, Recorded> recorded_specs(const SafetensorsMetadata& metada
   std::map<std::string, Recorded> recorded;
   const auto spec_text = metadata.find(kMetaSpec);
   if (spec_text == metadata.end()) return recorded;
-  const json spec = json::parse(spec_text->second, nullptr, false);
+  // Untrusted text: bounded depth, like every JSON shardinit reads; unreadable means not recorded.
+  json spec;
+  try {
+    spec = detail::parse_strict_json(spec_text->second, "recorded spec").document;
+  } catch (const Error&) {
+    return recorded;
+  }
   if (!spec.is_object() || !spec.contains("tensors") || !spec["tensors"].is_array()) return recorded;
   for (const json& t : spec["tensors"]) {
     if (!t.is_object() || !t.contains("name") || !t["name"].is_string() || !t.contains("init")) continue;
     Recorded r;
     r.init = compact_init(t["init"]);
     for (const char* fan : {"fan_in", "fan_out"}) {
-      if (t.contains(fan)) r.init += std::string(", ") + fan + " " + t[fan].dump();
+      if (t.contains(fan)) r.init += std::string(", ") + fan + " " + detail::brief(t[fan]);
     }
     // The entry is a manifest entry plus the derived distribution: parse it back to get that.
     json entry = t;
@@ -167,15 +113,16 @@ std::map<std::string, Recorded> recorded_specs(const SafetensorsMetadata& metada
 
 // Calls visit(value) for every stored value of `g` (each distinct box once), in chunks.
 template <class Visit>
-void for_each_value(const GlobalTensor& g, const Visit& visit) {
+void for_each_value(const GlobalTensor& g, const std::function<void()>& heartbeat, const Visit& visit) {
   constexpr std::size_t kChunkElements = std::size_t{1} << 20;
   const std::size_t size = dtype_size(g.dtype);
   std::vector<std::byte> buffer(kChunkElements * size);
-  for (const Piece& p : g.pieces) {
+  for (const StoredPiece& p : g.pieces) {
     const std::uint64_t total = (p.entry->end - p.entry->begin) / size;
     for (std::uint64_t first = 0; first < total; first += kChunkElements) {
       const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunkElements, total - first));
       p.file->read(p.file->data_start() + p.entry->begin + first * size, std::span(buffer.data(), n * size));
+      if (heartbeat) heartbeat();
       for (std::size_t i = 0; i < n; ++i) {
         const std::byte* at = buffer.data() + i * size;
         double v = 0;
@@ -191,9 +138,9 @@ void for_each_value(const GlobalTensor& g, const Visit& visit) {
   }
 }
 
-Moments moments_of(const GlobalTensor& g) {
+Moments moments_of(const GlobalTensor& g, const std::function<void()>& heartbeat) {
   Moments m;
-  for_each_value(g, [&](double v) {
+  for_each_value(g, heartbeat, [&](double v) {
     if (std::isnan(v)) {
       ++m.nans;
       return;
@@ -216,40 +163,55 @@ std::string g4(double x) {
 
 }  // namespace
 
-int run_inspect(const InspectOptions& options) {
+int run_inspect(const InspectOptions& options, const std::function<void()>& heartbeat) {
   if (options.bins < 1 || options.bins > 200) {
     throw Error(ErrorKind::invalid_argument, "--bins " + std::to_string(options.bins) + " must be between 1 and 200");
   }
-  bool per_rank = false;
-  const auto files = open_sources(options.target, per_rank);
-  std::vector<GlobalTensor> tensors = global_tensors(files, per_rank, options.target);
+  const std::string target = detail::printable(options.target.string());
+  std::error_code ec;
+  const bool per_rank = fs::is_directory(options.target, ec);
+  std::optional<SafetensorsReader> file;
+  detail::RankSet set;
+  std::vector<GlobalTensor> tensors;
+  if (per_rank) {
+    set = detail::read_rank_set(options.target);
+    tensors = set.tensors;
+    if (set.missing_count > 0 && !options.partial) {
+      throw Error(ErrorKind::bad_file, target + ": the set of rank files is incomplete: missing " + detail::describe_missing(set) +
+                                           " (--partial shows what is there)");
+    }
+  } else {
+    file.emplace(options.target);
+    tensors = whole_file_tensors(*file);
+  }
   for (const std::string& wanted : options.tensors) {
     if (std::none_of(tensors.begin(), tensors.end(), [&](const GlobalTensor& t) { return t.name == wanted; })) {
       std::string names;
-      for (const auto& t : tensors) names += (names.empty() ? "" : ", ") + t.name;
-      throw Error(ErrorKind::invalid_argument, "--tensor " + wanted + ": no such tensor in " + options.target.string() +
-                                                   " (it has: " + names + ")");
+      for (const auto& t : tensors) names += (names.empty() ? "" : ", ") + detail::printable(t.name, 60);
+      throw Error(ErrorKind::invalid_argument, "--tensor " + detail::printable(wanted) + ": no such tensor in " + target +
+                                                   " (it has: " + detail::printable(names, 1000) + ")");
     }
   }
-  const SafetensorsMetadata& metadata = files.front()->metadata();
+  const SafetensorsMetadata& metadata = per_rank ? set.files.front()->metadata() : file->metadata();
   const auto recorded = recorded_specs(metadata);
   const auto meta = [&](const char* key) {
     const auto it = metadata.find(key);
-    return it == metadata.end() ? std::string("(not recorded)") : it->second;
+    return it == metadata.end() ? std::string("(not recorded)") : detail::printable(it->second, 40);
   };
-  std::printf("%s: %s, %zu tensors, seed %s, stream format %s\n", options.target.c_str(),
-              per_rank ? (std::to_string(files.size()) + " rank files, reassembled").c_str() : "safetensors file",
+  std::printf("%s: %s, %zu tensors, seed %s, stream format %s\n", target.c_str(),
+              per_rank ? (std::to_string(set.files.size()) + " of " + std::to_string(set.world) + " rank files, reassembled").c_str()
+                       : "safetensors file",
               tensors.size(), meta(kMetaSeed).c_str(), meta(kMetaStreamFormat).c_str());
+  if (set.missing_count > 0) std::printf("    MISSING %s\n", detail::describe_missing(set).c_str());
 
   std::sort(tensors.begin(), tensors.end(), [](const auto& x, const auto& y) { return x.name < y.name; });
   for (const GlobalTensor& g : tensors) {
     if (!options.tensors.empty() && std::find(options.tensors.begin(), options.tensors.end(), g.name) == options.tensors.end()) {
       continue;
     }
-    Index stored = 0;
-    for (const Piece& p : g.pieces) stored += p.box.element_count();
+    const Index stored = g.stored;
     const Index total = element_count(g.shape);
-    std::printf("%s  %s %s%s\n", g.name.c_str(), std::string(dtype_name(g.dtype)).c_str(), shape_to_string(g.shape).c_str(),
+    std::printf("%s  %s %s%s\n", detail::printable(g.name).c_str(), std::string(dtype_name(g.dtype)).c_str(), shape_to_string(g.shape).c_str(),
                 stored == total ? "" : ("  INCOMPLETE: the files hold " + std::to_string(stored) + " of its " +
                                         std::to_string(total) + " elements").c_str());
     const auto r = recorded.find(g.name);
@@ -260,7 +222,7 @@ int run_inspect(const InspectOptions& options) {
     } else {
       std::printf("    init    (not recorded: not written by shardinit)\n");
     }
-    const Moments m = moments_of(g);
+    const Moments m = moments_of(g, heartbeat);
     const double std_dev = m.count > 1 ? std::sqrt(m.m2 / static_cast<double>(m.count)) : 0.0;
     std::string expected_mean, expected_std;
     if (law) {
@@ -278,7 +240,7 @@ int run_inspect(const InspectOptions& options) {
     if (options.hist) {
       std::vector<std::int64_t> counts(static_cast<std::size_t>(m.min < m.max ? options.bins : 1), 0);
       const double width = m.max - m.min;
-      for_each_value(g, [&](double v) {
+      for_each_value(g, heartbeat, [&](double v) {
         if (std::isnan(v)) return;
         const auto bin = width > 0 ? static_cast<std::size_t>((v - m.min) / width * static_cast<double>(counts.size())) : 0;
         ++counts[std::min(bin, counts.size() - 1)];

@@ -13,9 +13,14 @@
 
 #include "cli/commands.hpp"
 #include "cli/launch.hpp"
-#include "mpi/agreement.hpp"
+#include "io/atomic_file.hpp"
+#include "mpi/job_agreement.hpp"
+#include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/mpi/mpi.hpp"
 #include "shardinit/version.hpp"
+#include "util/printable.hpp"
 
 namespace {
 
@@ -43,7 +48,10 @@ class MpiSession {
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
   ~MpiSession() {
-    if (active_) MPI_Finalize();
+    if (!active_) return;
+    // MPI_Finalize blocks (and spins) until every rank is in it: meet first, sleeping and watched.
+    shardinit::mpi::detail::rendezvous(MPI_COMM_WORLD, "finishing");
+    MPI_Finalize();
   }
   MpiSession(const MpiSession&) = delete;
   MpiSession& operator=(const MpiSession&) = delete;
@@ -53,6 +61,7 @@ class MpiSession {
 
   // An error only this rank saw: the others may be waiting in a collective call, so end the job.
   [[noreturn]] void abort_job(int status) const {
+    shardinit::detail::remove_all_temporaries();
     std::fflush(stderr);
     MPI_Abort(MPI_COMM_WORLD, status);
     std::_Exit(status);
@@ -63,6 +72,31 @@ class MpiSession {
   int rank_ = 0;
   int size_ = 1;
 };
+
+// Every message is one line: whatever a name or a path holds is escaped (util/printable.hpp).
+void print_error(const char* prefix, const std::string& message) {
+  std::fprintf(stderr, "shardinit: %s%s\n", prefix, shardinit::detail::printable(message, 4000).c_str());
+}
+
+// What the ranks of a job must have alike (mpi/job_agreement.hpp): the program, the command, the manifest.
+std::vector<shardinit::mpi::detail::Claim> job_claims(const std::string& command, const std::filesystem::path* manifest_path,
+                                                      const std::optional<shardinit::Manifest>& manifest) {
+  using shardinit::mpi::detail::Claim;
+  const std::string version = "shardinit " + std::string(shardinit::kLibraryVersion) + " (stream format " +
+                              std::string(shardinit::kStreamFormatVersion) + ")";
+  std::vector<Claim> claims{{"the shardinit version", version, version}, {"the command", command, command}};
+  if (manifest) {
+    const std::string digest = shardinit::manifest_run_digest(*manifest);
+    const std::size_t n = manifest->tensors.size();
+    claims.push_back({"the manifest",
+                      manifest_path->string() + ": seed " + std::to_string(manifest->seed) + ", " + std::to_string(n) +
+                          (n == 1 ? " tensor, " : " tensors, ") + digest.substr(0, 7 + 16),
+                      digest});
+  } else {
+    claims.push_back({"the manifest", "no manifest", ""});
+  }
+  return claims;
+}
 
 }  // namespace
 
@@ -94,6 +128,14 @@ int main(int argc, char** argv) {
                         "Fill threads (default: one per core alone, one per rank under MPI); never changes a value")
         ->check(CLI::Range(1, kMaxThreads));
   };
+  double watchdog = shardinit::mpi::detail::kDefaultWatchdogSeconds;
+  const auto add_watchdog_option = [&](CLI::App* command) {
+    command->add_option("--watchdog", watchdog,
+                        "Under MPI: end the job with an error when a rank answers nothing for this many seconds "
+                        "(stopped, stuck in the filesystem, host down); 0: never. A slow rank still answers "
+                        "between pieces of at most 64 MiB, so this bounds silence, not the job (default 300)")
+        ->check(CLI::Range(0.0, 1e7));
+  };
   const auto add_rank_options = [&](CLI::App* command) {
     command->add_option("--rank", rank, "This process's rank, when no MPI launcher started it")
         ->check(CLI::Range(0, std::numeric_limits<int>::max() - 1));
@@ -115,6 +157,7 @@ int main(int argc, char** argv) {
   init->add_flag("-q,--quiet", init_options.quiet, "Print nothing on success");
   add_threads_option(init, init_options.threads);
   add_rank_options(init);
+  add_watchdog_option(init);
 
   VerifyOptions verify_options;
   CLI::App* verify = app.add_subcommand(
@@ -127,6 +170,7 @@ int main(int argc, char** argv) {
   verify->add_flag("-q,--quiet", verify_options.quiet, "Print nothing on a match");
   add_threads_option(verify, verify_options.threads);
   add_rank_options(verify);
+  add_watchdog_option(verify);
 
   BenchOptions bench_options;
   CLI::App* bench = app.add_subcommand(
@@ -140,6 +184,7 @@ int main(int argc, char** argv) {
   bench->add_option("--repeat", bench_options.repeat, "Runs per measurement; the median is reported")->capture_default_str();
   bench->add_option("--initializers", bench_options.initializers, "Initializers to measure")->delimiter(',');
   bench->add_option("--dtypes", bench_options.dtypes, "dtypes to measure (f32, f64, bf16, f16)")->delimiter(',');
+  add_watchdog_option(bench);
 
   InspectOptions inspect_options;
   CLI::App* inspect = app.add_subcommand(
@@ -151,7 +196,14 @@ int main(int argc, char** argv) {
   inspect->add_option("-t,--tensor", inspect_options.tensors, "Only this tensor (repeatable)");
   inspect->add_flag("--hist", inspect_options.hist, "Draw a histogram of the values beside the expected counts");
   inspect->add_option("--bins", inspect_options.bins, "Histogram bins (1..200)")->capture_default_str();
+  inspect->add_flag("--partial", inspect_options.partial,
+                    "With a per-rank DIR: show what is there even if some rank files are missing (e.g. one node's "
+                    "local directory); without it a missing rank file is an error");
 
+  // 1. The command line. Under MPI nothing is printed or decided yet: every rank must first learn
+  // whether all of them parsed it, and the same way (a usage error is then printed once).
+  std::optional<shardinit::Error> error;
+  std::exception_ptr help;  // --help or --version: printed by rank 0 once the ranks agree
   try {
     app.parse(argc, argv);
     if (init->parsed() && init_options.output.empty() && !init_options.per_rank_dir) {
@@ -161,47 +213,91 @@ int main(int argc, char** argv) {
       throw CLI::RequiredError("FILE or --per-rank");
     }
   } catch (const CLI::ParseError& e) {
-    if (e.get_exit_code() == 0) {  // --help, --version
-      if (mpi.rank() == 0) app.exit(e);
+    if (e.get_exit_code() == 0) {
+      help = std::current_exception();
+    } else {
+      error = shardinit::Error(shardinit::ErrorKind::invalid_argument, std::string(e.what()) + " (see shardinit --help)");
+    }
+  }
+  if (bench->parsed() && bench_options.threads.empty()) {
+    bench_options.threads.push_back(1);
+    const int cores = static_cast<int>(std::thread::hardware_concurrency());
+    if (cores > 1) bench_options.threads.push_back(cores);
+  }
+  std::string command = help ? "--help or --version" : std::string();
+  if (init->parsed()) command = command_claim(init_options);
+  if (verify->parsed()) command = command_claim(verify_options);
+  if (bench->parsed()) command = command_claim(bench_options);
+  if (inspect->parsed()) command = command_claim(inspect_options);
+
+  Launch launch;
+  std::optional<shardinit::Manifest> manifest;
+  const std::filesystem::path* manifest_path = init->parsed()     ? &init_options.manifest
+                                               : verify->parsed() ? &verify_options.manifest
+                                                                  : nullptr;
+  try {
+    // 2. How this process was started, and the manifest, for the commands that read one.
+    if (!error && !help) {
+      try {
+        if (mpi.active()) {
+          if (rank || world) {
+            throw shardinit::Error(shardinit::ErrorKind::invalid_argument, "--rank and --world are for runs without an MPI launcher");
+          }
+          launch = Launch{Launch::Kind::mpi, mpi.rank(), mpi.size()};
+        } else {
+          launch = one_rank_launch(rank, world);
+        }
+        if (manifest_path != nullptr) manifest = shardinit::load_manifest(*manifest_path);
+      } catch (const shardinit::Error& e) {
+        error = e;
+      } catch (const std::bad_alloc&) {
+        error = shardinit::Error(shardinit::ErrorKind::io, "out of memory");
+      }
+    }
+    // 3. Under MPI the ranks agree on all of it before any other collective step: the same program,
+    // command and manifest everywhere, or one error for all.
+    if (mpi.active()) {
+      shardinit::mpi::detail::set_watchdog_seconds(watchdog);
+      shardinit::mpi::detail::agree_on_job(MPI_COMM_WORLD, error, job_claims(command, manifest_path, manifest));
+    } else if (error) {
+      throw *error;
+    }
+    if (help) {
+      if (mpi.rank() == 0) {
+        try {
+          std::rethrow_exception(help);
+        } catch (const CLI::ParseError& e) {
+          app.exit(e);
+        }
+      }
       return kSuccess;
     }
-    // One line, in the form of every other error.
-    if (mpi.rank() == 0) {
-      std::fprintf(stderr, "shardinit: error: %s (see shardinit --help)\n", e.what());
-    }
-    return kInvalidInput;
-  }
-
-  try {
-    Launch launch;
-    if (mpi.active()) {
-      if (rank || world) throw shardinit::Error(shardinit::ErrorKind::invalid_argument, "--rank and --world are for runs without an MPI launcher");
-      launch = Launch{Launch::Kind::mpi, mpi.rank(), mpi.size()};
-    } else {
-      launch = one_rank_launch(rank, world);
-    }
-    if (init->parsed()) return run_init(init_options, launch);
-    if (inspect->parsed()) return launch.rank == 0 ? run_inspect(inspect_options) : kSuccess;
-    if (bench->parsed()) {
-      if (bench_options.threads.empty()) {
-        bench_options.threads.push_back(1);
-        const int cores = static_cast<int>(std::thread::hardware_concurrency());
-        if (cores > 1) bench_options.threads.push_back(cores);
-      }
-      return run_bench(bench_options, launch);
-    }
-    return run_verify(verify_options, launch);
-  } catch (const shardinit::Error& e) {
-    const bool shared = !mpi.active() || shardinit::mpi::detail::is_agreed(e);
-    if (mpi.rank() == 0 || !shared) std::fprintf(stderr, "shardinit: error: %s\n", e.what());
-    if (!shared) mpi.abort_job(exit_status_for(e.kind()));
+    if (init->parsed()) return run_init(init_options, launch, *manifest);
+    if (verify->parsed()) return run_verify(verify_options, launch, *manifest);
+    if (bench->parsed()) return run_bench(bench_options, launch);
+    if (launch.rank != 0) return kSuccess;  // inspect reads on rank 0; the others only wait for it
+    const auto heartbeat = [&mpi] {
+      if (mpi.active()) shardinit::mpi::detail::keep_alive(MPI_COMM_WORLD);
+    };
+    return run_inspect(inspect_options, heartbeat);
+  } catch (const shardinit::mpi::JobError& e) {
+    // Every rank holds this error and is past every collective call: one of them says it.
+    if (mpi.rank() == 0) print_error("error: ", e.what());
     return exit_status_for(e.kind());
+  } catch (const shardinit::Error& e) {
+    if (!mpi.active()) {
+      print_error("error: ", e.what());
+      return exit_status_for(e.kind());
+    }
+    // This rank's alone: the others may be inside a collective call, so the job must end.
+    print_error("error: ", std::string(e.what()) + " (rank " + std::to_string(mpi.rank()) + ")");
+    mpi.abort_job(exit_status_for(e.kind()));
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "shardinit: error: out of memory\n");
+    print_error("error: ", "out of memory");
     if (mpi.active()) mpi.abort_job(kIoError);
     return kIoError;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "shardinit: internal error: %s\n", e.what());
+    print_error("internal error: ", e.what());
     if (mpi.active()) mpi.abort_job(kInternalError);
     return kInternalError;
   }

@@ -4,18 +4,19 @@
 #include <mpi.h>
 
 #include "cli/commands.hpp"
-#include "cli/load.hpp"
+#include "cli/fill_threads.hpp"
 #include "cli/summary.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
 #include "shardinit/io/rank_checkpoint.hpp"
+#include "mpi/agreement.hpp"
 #include "shardinit/mpi/mpi.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit::cli {
 
-int run_verify(const VerifyOptions& options, const Launch& launch) {
+int run_verify(const VerifyOptions& options, const Launch& launch, const Manifest& manifest) {
   const auto start = std::chrono::steady_clock::now();
-  const Manifest manifest = load_for(options, launch);
   const FillOptions fill{fill_threads(options, launch)};
   VerifyResult result;
   std::string target = options.per_rank_dir ? options.per_rank_dir->string() : options.file.string();
@@ -41,11 +42,15 @@ int run_verify(const VerifyOptions& options, const Launch& launch) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
   if (!result.match) {
-    if (speaker) std::fprintf(stderr, "shardinit: MISMATCH: %s: %s\n", target.c_str(), result.message.c_str());
+    if (speaker) {
+      std::fprintf(stderr, "shardinit: MISMATCH: %s: %s\n", detail::printable(target).c_str(),
+                   detail::printable(result.message, 4000).c_str());
+    }
     return kMismatch;
   }
   if (!options.quiet && speaker) {
-    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", target.c_str(), options.manifest.c_str(),
+    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", detail::printable(target).c_str(),
+                 detail::printable(options.manifest.string()).c_str(),
                  summary_line(static_cast<std::int64_t>(manifest.tensors.size()), result.elements_checked, 0, seconds).c_str());
   }
   return kSuccess;

@@ -12,6 +12,8 @@
 #include "distributions/half_precision.hpp"
 #include "distributions/transforms.hpp"
 #include "simd/kernels.hpp"
+#include "util/checked.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
@@ -273,14 +275,14 @@ struct TensorFiller::Prepared {
 TensorFiller::TensorFiller(std::uint64_t seed, TensorSpec spec, FillOptions options)
     : seed_(seed), spec_(std::move(spec)), options_(options) {
   if (options_.threads < 1) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': threads=" + std::to_string(options_.threads) +
+    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec_.name) + "': threads=" + std::to_string(options_.threads) +
                                                  " must be at least 1");
   }
   try {
     (void)element_count(spec_.shape);
     validate(spec_.distribution, spec_.dtype);
   } catch (const Error& e) {
-    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+    throw Error(e.kind(), "tensor '" + detail::printable(spec_.name) + "': " + e.what());
   }
   if (spec_.dtype == DType::f64) {
     prepared_.reset(new Prepared{prepare<double>(spec_.distribution)});
@@ -296,20 +298,27 @@ TensorFiller& TensorFiller::operator=(TensorFiller&&) noexcept = default;
 void TensorFiller::fill_flat(Index first, Index count, std::span<std::byte> out) const {
   const Index total = element_count(spec_.shape);
   if (first < 0 || count < 0 || first > total || count > total - first) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': elements [" + std::to_string(first) +
+    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec_.name) + "': elements [" + std::to_string(first) +
                                                  ", " + std::to_string(first) + " + " + std::to_string(count) +
                                                  ") are not inside its " + std::to_string(total) + " elements");
   }
   const std::size_t element_size = dtype_size(spec_.dtype);
-  if (out.size() != static_cast<std::size_t>(count) * element_size) {
-    throw Error(ErrorKind::invalid_argument,
-                "tensor '" + spec_.name + "': output buffer holds " + std::to_string(out.size()) + " bytes, " +
-                    std::to_string(count) + " elements of " + std::string(dtype_name(spec_.dtype)) + " need " +
-                    std::to_string(static_cast<std::size_t>(count) * element_size));
-  }
+  check_output_size(out, count, "elements [" + std::to_string(first) + ", " + std::to_string(first + count) + ")");
   in_parallel(count, options_.threads, [&](Index begin, Index end) {
     fill_flat_serial(first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
   });
+}
+
+void TensorFiller::check_output_size(std::span<const std::byte> out, Index count, const std::string& what) const {
+  // count * element size can wrap in 64 bits ([2^62] f32 is 2^64 bytes): a wrapped product would let a
+  // tiny buffer pass for a huge range.
+  const auto need = detail::checked_mul(count, static_cast<std::int64_t>(dtype_size(spec_.dtype)));
+  if (!need || out.size() != static_cast<std::uint64_t>(*need)) {
+    throw Error(ErrorKind::invalid_argument,
+                "tensor '" + detail::printable(spec_.name) + "': output buffer holds " + std::to_string(out.size()) + " bytes, " +
+                    what + " of " + std::string(dtype_name(spec_.dtype)) + " need " +
+                    (need ? std::to_string(*need) : std::string("more than 2^63 - 1")));
+  }
 }
 
 void TensorFiller::fill_flat_serial(Index first, Index count, std::byte* out) const {
@@ -326,7 +335,7 @@ void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
     check_box_inside(spec_.shape, box);
     count = box.element_count();
   } catch (const Error& e) {
-    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+    throw Error(e.kind(), "tensor '" + detail::printable(spec_.name) + "': " + e.what());
   }
   fill_box_range(box, 0, count, out);
 }
@@ -337,20 +346,15 @@ void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std:
     check_box_inside(spec_.shape, box);
     total = box.element_count();
   } catch (const Error& e) {
-    throw Error(e.kind(), "tensor '" + spec_.name + "': " + e.what());
+    throw Error(e.kind(), "tensor '" + detail::printable(spec_.name) + "': " + e.what());
   }
   const std::size_t element_size = dtype_size(spec_.dtype);
   if (first < 0 || count < 0 || first > total || count > total - first) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': elements [" + std::to_string(first) + ", " +
+    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec_.name) + "': elements [" + std::to_string(first) + ", " +
                                                  std::to_string(first) + " + " + std::to_string(count) +
                                                  ") are not inside box " + box.to_string());
   }
-  if (out.size() != static_cast<std::size_t>(count) * element_size) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + spec_.name + "': output buffer holds " +
-                                                 std::to_string(out.size()) + " bytes, " + std::to_string(count) +
-                                                 " elements of box " + box.to_string() + " need " +
-                                                 std::to_string(static_cast<std::size_t>(count) * element_size));
-  }
+  check_output_size(out, count, std::to_string(count) + " elements of box " + box.to_string());
   in_parallel(count, options_.threads, [&](Index begin, Index end) {
     fill_box_range_serial(box, first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
   });

@@ -1,6 +1,7 @@
 #include "shardinit/io/checkpoint.hpp"
 
 #include "io/checkpoint_internal.hpp"
+#include "io/staged_file.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "shardinit/error.hpp"
+#include "util/printable.hpp"
 #include "shardinit/version.hpp"
 
 namespace shardinit {
@@ -31,39 +33,39 @@ std::string header_difference(const SafetensorsLayout& expected, const Safetenso
   for (const auto& e : expected.tensors()) {
     const SafetensorsTensor* a = actual.find(e.name);
     tensor = e.name;
-    if (a == nullptr) return "tensor '" + e.name + "' is missing from the file";
+    if (a == nullptr) return "tensor '" + detail::printable(e.name) + "' is missing from the file";
     if (a->dtype != e.dtype) {
-      return "tensor '" + e.name + "' has dtype " + std::string(dtype_safetensors_name(a->dtype)) + ", expected " +
+      return "tensor '" + detail::printable(e.name) + "' has dtype " + std::string(dtype_safetensors_name(a->dtype)) + ", expected " +
              std::string(dtype_safetensors_name(e.dtype));
     }
     if (a->shape != e.shape) {
-      return "tensor '" + e.name + "' has shape " + shape_to_string(a->shape) + ", expected " + shape_to_string(e.shape);
+      return "tensor '" + detail::printable(e.name) + "' has shape " + shape_to_string(a->shape) + ", expected " + shape_to_string(e.shape);
     }
   }
   for (const auto& a : actual.tensors()) {
     tensor = a.name;
     if (std::none_of(expected.tensors().begin(), expected.tensors().end(), [&](const auto& e) { return e.name == a.name; })) {
-      return "the file has a tensor '" + a.name + "' that the manifest does not";
+      return "the file has a tensor '" + detail::printable(a.name) + "' that the manifest does not";
     }
   }
   tensor.reset();
   for (const auto& [key, value] : expected_metadata) {
     const auto it = actual.metadata().find(key);
-    if (it == actual.metadata().end()) return "metadata key \"" + key + "\" is missing";
+    if (it == actual.metadata().end()) return "metadata key " + detail::quote(key) + " is missing";
     if (it->second != value) {
       const bool short_value = value.size() < 80 && it->second.size() < 80;
-      return "metadata \"" + key + "\" differs" +
-             (short_value ? ": expected \"" + value + "\", found \"" + it->second + "\"" : std::string());
+      return "metadata " + detail::quote(key) + " differs" +
+             (short_value ? ": expected " + detail::quote(value) + ", found " + detail::quote(it->second) : std::string());
     }
   }
   for (const auto& [key, value] : actual.metadata()) {
-    if (!expected_metadata.contains(key)) return "the file has unexpected metadata key \"" + key + "\"";
+    if (!expected_metadata.contains(key)) return "the file has unexpected metadata key " + detail::quote(key);
   }
   for (const auto& e : expected.tensors()) {
     const SafetensorsTensor* a = actual.find(e.name);
     if (a->begin != e.begin) {
       tensor = e.name;
-      return "tensor '" + e.name + "' is stored at data offset " + std::to_string(a->begin) + ", expected " +
+      return "tensor '" + detail::printable(e.name) + "' is stored at data offset " + std::to_string(a->begin) + ", expected " +
              std::to_string(e.begin) + " (tensors are not in shardinit's order)";
     }
   }
@@ -82,6 +84,15 @@ SafetensorsMetadata checkpoint_metadata(const Manifest& manifest) {
           {kMetaSeed, std::to_string(manifest.seed)},
           {kMetaDigest, manifest_digest(manifest)},
           {kMetaSpec, canonical_spec_json(manifest)}};
+}
+
+detail::OutputPolicy output_policy(const Manifest& manifest, bool overwrite) {
+  detail::OutputPolicy policy{overwrite, {}};
+  if (manifest.source) {
+    policy.inputs.push_back({detail::FileIdentity{manifest.source->device, manifest.source->inode},
+                             "the manifest " + detail::printable(manifest.source->path.string())});
+  }
+  return policy;
 }
 
 std::map<std::string, TensorFiller> fillers_by_name(const Manifest& manifest, FillOptions options) {
@@ -105,14 +116,15 @@ WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::pat
   for (const auto& t : manifest.tensors) stats.elements += element_count(t.shape);
   stats.bytes = layout.file_size();
   std::int64_t done = 0;
-  write_safetensors(
+  detail::stage_safetensors(
       path, layout,
       [&](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
         fillers.at(t.name).fill_flat(first, count, out);
         done += count;
         if (progress) progress(done, stats.elements);
       },
-      overwrite);
+      output_policy(manifest, overwrite))
+      ->commit();
   return stats;
 }
 
@@ -134,13 +146,13 @@ std::optional<VerifyResult> check_header(const SafetensorsLayout& expected, cons
 
 std::string describe_difference(const std::string& tensor, const Shape& shape, Index flat,
                                 std::span<const std::byte> expected, std::span<const std::byte> found) {
-  return "tensor '" + tensor + "' differs at flat index " + std::to_string(flat) + " (element " +
+  return "tensor '" + detail::printable(tensor) + "' differs at flat index " + std::to_string(flat) + " (element " +
          shape_to_string(unflatten(shape, flat)) + "): expected bits " + hex_bytes(expected) + ", found " +
          hex_bytes(found);
 }
 
 VerifyResult verify_file(const SafetensorsLayout& expected, const SafetensorsMetadata& expected_metadata,
-                         const TensorProducer& produce, const std::filesystem::path& path) {
+                         const TensorProducer& produce, const std::filesystem::path& path, const Heartbeat& heartbeat) {
   if (auto mismatch = check_header(expected, expected_metadata, path)) return *mismatch;
   // Same header, so the same offsets: compare the data tensor by tensor, in chunks.
   const SafetensorsReader file(path);
@@ -167,6 +179,7 @@ VerifyResult verify_file(const SafetensorsLayout& expected, const SafetensorsMet
         return result;
       }
       result.elements_checked += count;
+      if (heartbeat) heartbeat();
     }
   }
   result.match = true;

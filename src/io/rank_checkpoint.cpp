@@ -9,6 +9,7 @@
 #include "io/checkpoint_internal.hpp"
 #include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
@@ -66,19 +67,26 @@ namespace detail {
 
 StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                  const std::filesystem::path& directory, bool overwrite, FillOptions options,
-                                 WriteStats& stats) {
+                                 WriteStats& stats, const Heartbeat& heartbeat) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest, options);
-  // The directory is the output: make it if needed (several ranks may race to; that is harmless).
-  std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  StagedFile file =
-      stage_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout, shard_producer(fillers, p.boxes), overwrite);
+  make_output_directory(directory);
+  StagedFile file = stage_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout,
+                                      shard_producer(fillers, p.boxes), output_policy(manifest, overwrite), heartbeat);
   stats = WriteStats{};
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
   for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
   stats.bytes = p.layout.file_size();
   return file;
+}
+
+void make_output_directory(const std::filesystem::path& directory) {
+  // Several ranks may race to make it: whoever loses finds a directory, which is what counts.
+  std::error_code ec;
+  std::filesystem::create_directories(directory, ec);
+  if (std::filesystem::is_directory(directory)) return;
+  throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) + ": " +
+                                 (ec ? ec.message() : std::string("something else than a directory is there")));
 }
 
 }  // namespace detail
@@ -92,10 +100,16 @@ WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
 
 VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                     const std::filesystem::path& directory, FillOptions options) {
+  return detail::verify_rank_checkpoint(manifest, mesh, rank, directory, options, {});
+}
+
+VerifyResult detail::verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
+                                            const std::filesystem::path& directory, FillOptions options,
+                                            const Heartbeat& heartbeat) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest, options);
   VerifyResult result = verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
-                                    directory / rank_file_name(rank, mesh.size()));
+                                    directory / rank_file_name(rank, mesh.size()), heartbeat);
   if (result.tensor && result.index) {
     // The file holds the local shard; say where the element sits in the global tensor too.
     const Box& box = p.boxes.at(*result.tensor);

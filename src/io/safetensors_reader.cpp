@@ -1,21 +1,22 @@
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 
+#include "io/regular_file.hpp"
 #include "io/safetensors_header.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
 namespace {
 
 [[noreturn]] void bad(const std::filesystem::path& path, const std::string& why) {
-  throw Error(ErrorKind::bad_file, path.string() + ": not a valid safetensors file: " + why);
+  throw Error(ErrorKind::bad_file, detail::printable(path.string()) + ": not a valid safetensors file: " + why);
 }
 
 void read_exactly(int fd, std::uint64_t offset, std::span<std::byte> out, const std::filesystem::path& path) {
@@ -24,7 +25,7 @@ void read_exactly(int fd, std::uint64_t offset, std::span<std::byte> out, const 
     const ssize_t n = ::pread(fd, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
     if (n < 0) {
       if (errno == EINTR) continue;
-      throw Error(ErrorKind::io, "cannot read " + path.string() + ": " + std::strerror(errno));
+      throw Error(ErrorKind::io, "cannot read " + detail::printable(path.string()) + ": " + std::strerror(errno));
     }
     if (n == 0) bad(path, "file ends at byte " + std::to_string(offset + done) + ", before the data it declares");
     done += static_cast<std::size_t>(n);
@@ -34,13 +35,15 @@ void read_exactly(int fd, std::uint64_t offset, std::span<std::byte> out, const 
 }  // namespace
 
 SafetensorsReader::SafetensorsReader(const std::filesystem::path& path) : path_(path) {
-  fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw Error(ErrorKind::io, "cannot open " + path.string() + ": " + std::strerror(errno));
+  // Never blocks on a FIFO or a device: such a path is refused as not a safetensors file.
   try {
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) throw Error(ErrorKind::io, "cannot stat " + path.string() + ": " + std::strerror(errno));
-    if (!S_ISREG(st.st_mode)) bad(path, "not a regular file");
-    file_size_ = static_cast<std::uint64_t>(st.st_size);
+    detail::RegularFile file(path, "safetensors file", ErrorKind::bad_file);
+    file_size_ = file.size();
+    fd_ = file.release();
+  } catch (const detail::NotARegularFile& e) {
+    bad(path, "it is " + std::string(e.type()) + ", not a regular file");
+  }
+  try {
     if (file_size_ < 8) bad(path, "it has " + std::to_string(file_size_) + " bytes, fewer than the 8-byte header length");
 
     std::array<std::byte, 8> length_bytes{};
@@ -57,8 +60,8 @@ SafetensorsReader::SafetensorsReader(const std::filesystem::path& path) : path_(
     prefix_.resize(8 + header_length);
     read_exactly(fd_, 0, std::as_writable_bytes(std::span(prefix_)), path);
 
-    detail::SafetensorsHeader header =
-        detail::parse_safetensors_header(std::string_view(prefix_).substr(8), file_size_ - data_start(), path.string());
+    detail::SafetensorsHeader header = detail::parse_safetensors_header(
+        std::string_view(prefix_).substr(8), file_size_ - data_start(), detail::printable(path.string()));
     tensors_ = std::move(header.tensors);
     metadata_ = std::move(header.metadata);
   } catch (...) {

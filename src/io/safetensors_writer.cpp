@@ -6,6 +6,8 @@
 #include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
+#include "util/checked.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
@@ -17,19 +19,36 @@ SafetensorsLayout::SafetensorsLayout(std::vector<Entry> entries, SafetensorsMeta
   });
   nlohmann::json header = nlohmann::json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
-  std::uint64_t offset = 0;
+  std::int64_t offset = 0;
   for (auto& e : entries) {
     if (e.name == "__metadata__") throw Error(ErrorKind::invalid_argument, "a tensor cannot be named \"__metadata__\"");
-    const auto bytes = static_cast<std::uint64_t>(element_count(e.shape)) * dtype_size(e.dtype);
+    const std::string what = "tensor " + detail::quote(e.name) + " of shape " + shape_to_string(e.shape);
+    const std::int64_t bytes = detail::byte_size(element_count(e.shape), dtype_size(e.dtype), what);
+    const auto end = detail::checked_add(offset, bytes);
+    if (!end) {
+      throw Error(ErrorKind::invalid_argument, "the tensors add up to more than 2^63 - 1 bytes at " + what +
+                                                   ": no file can hold them");
+    }
     header[e.name] = {{"dtype", std::string(dtype_safetensors_name(e.dtype))},
                       {"shape", e.shape},
-                      {"data_offsets", {offset, offset + bytes}}};
-    tensors_.push_back(SafetensorsTensor{std::move(e.name), e.dtype, std::move(e.shape), offset, offset + bytes});
-    offset += bytes;
+                      {"data_offsets", {offset, *end}}};
+    tensors_.push_back(SafetensorsTensor{std::move(e.name), e.dtype, std::move(e.shape), static_cast<std::uint64_t>(offset),
+                                         static_cast<std::uint64_t>(*end)});
+    offset = *end;
   }
-  data_size_ = offset;
+  data_size_ = static_cast<std::uint64_t>(offset);
   std::string json_text = header.dump();
   json_text.append((8 - json_text.size() % 8) % 8, ' ');  // data starts 8-byte aligned
+  // The reference reader (safetensors' MAX_HEADER_SIZE) refuses a longer header: never write one.
+  if (json_text.size() > kMaxSafetensorsHeader) {
+    throw Error(ErrorKind::invalid_argument,
+                "the safetensors header of these " + std::to_string(tensors_.size()) + " tensors would be " +
+                    std::to_string(json_text.size()) + " bytes, more than the " + std::to_string(kMaxSafetensorsHeader) +
+                    " bytes the safetensors library reads: split the tensors over several manifests");
+  }
+  if (!detail::checked_add(static_cast<std::int64_t>(json_text.size()) + 8, offset)) {
+    throw Error(ErrorKind::invalid_argument, "the file would be more than 2^63 - 1 bytes");
+  }
   const std::uint64_t n = json_text.size();
   prefix_.resize(8);
   for (int i = 0; i < 8; ++i) prefix_[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
@@ -39,8 +58,8 @@ SafetensorsLayout::SafetensorsLayout(std::vector<Entry> entries, SafetensorsMeta
 namespace detail {
 
 StagedFile stage_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
-                             const TensorProducer& produce, bool overwrite) {
-  auto file = std::make_unique<AtomicFile>(path, overwrite);
+                             const TensorProducer& produce, const OutputPolicy& policy, const Heartbeat& heartbeat) {
+  auto file = std::make_unique<AtomicFile>(path, policy, layout.file_size());
   file->write(std::as_bytes(std::span(layout.prefix())));
   constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
   std::vector<std::byte> buffer(kChunkBytes);
@@ -53,6 +72,7 @@ StagedFile stage_safetensors(const std::filesystem::path& path, const Safetensor
       const std::span<std::byte> out(buffer.data(), static_cast<std::size_t>(count) * element_size);
       produce(t, first, count, out);
       file->write(out);
+      if (heartbeat) heartbeat();
     }
   }
   return file;
@@ -62,7 +82,7 @@ StagedFile stage_safetensors(const std::filesystem::path& path, const Safetensor
 
 void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
                        const TensorProducer& produce, bool overwrite) {
-  detail::stage_safetensors(path, layout, produce, overwrite)->commit();
+  detail::stage_safetensors(path, layout, produce, detail::OutputPolicy{overwrite, {}})->commit();
 }
 
 }  // namespace shardinit

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "io/atomic_file.hpp"
+#include "io/checkpoint_internal.hpp"
 #include "shardinit/io/checkpoint.hpp"
 #include "shardinit/io/safetensors.hpp"
 
@@ -19,11 +20,16 @@ using StagedFile = std::unique_ptr<AtomicFile>;
 
 // write_safetensors without the final commit.
 [[nodiscard]] StagedFile stage_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
-                                           const TensorProducer& produce, bool overwrite);
+                                           const TensorProducer& produce, const OutputPolicy& policy,
+                                           const Heartbeat& heartbeat = {});
 
 // write_rank_checkpoint without the final commit; `stats` receives what it reports.
 [[nodiscard]] StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                                const std::filesystem::path& directory, bool overwrite,
-                                               FillOptions options, WriteStats& stats);
+                                               FillOptions options, WriteStats& stats, const Heartbeat& heartbeat = {});
+
+// Makes `directory` (and its parents) if it is missing, for --per-rank. Throws Error(io) naming the
+// directory if it cannot be made or exists as something else than a directory.
+void make_output_directory(const std::filesystem::path& directory);
 
 }  // namespace shardinit::detail

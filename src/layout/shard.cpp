@@ -1,6 +1,7 @@
 #include "shardinit/layout/shard.hpp"
 
 #include "shardinit/error.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
@@ -13,7 +14,7 @@ Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& l
                                                    " (" + std::to_string(mesh.size()) + " ranks)");
     }
   } catch (const Error& e) {
-    throw Error(e.kind(), "tensor '" + spec.name + "': " + e.what());
+    throw Error(e.kind(), "tensor '" + detail::printable(spec.name) + "': " + e.what());
   }
   const Box box = local_box(spec.shape, layout, mesh, rank);
   fill_box(seed, spec, box, out);

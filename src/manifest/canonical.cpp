@@ -68,4 +68,20 @@ std::string canonical_spec_json(const Manifest& manifest) {
 
 std::string manifest_digest(const Manifest& manifest) { return "sha256:" + Sha256::hex(canonical_spec_json(manifest)); }
 
+std::string manifest_run_digest(const Manifest& manifest) {
+  // The spec decides the values; the mesh and the layouts decide who computes and writes what, and so
+  // the sequence of collective steps: ranks that differ in either must not run together.
+  json run;
+  if (manifest.mesh) run["mesh"] = *manifest.mesh;
+  if (manifest.parallel) {
+    run["parallel"] = {{"mode", std::string(tensor_parallel_mode_name(manifest.parallel->mode))},
+                       {"size", manifest.parallel->size},
+                       {"depth", manifest.parallel->depth}};
+  }
+  json layouts = json::object();
+  for (const auto& t : manifest.tensors) layouts[t.name] = t.layout.to_string();
+  run["layouts"] = std::move(layouts);
+  return "sha256:" + Sha256::hex(canonical_spec_json(manifest) + "\n" + run.dump());
+}
+
 }  // namespace shardinit

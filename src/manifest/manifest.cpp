@@ -2,17 +2,18 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <limits>
-#include <sstream>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
-#include "util/strict_json.hpp"
+#include "io/regular_file.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
+#include "util/checked.hpp"
 #include "util/format_number.hpp"
+#include "util/printable.hpp"
+#include "util/strict_json.hpp"
 
 namespace shardinit {
 
@@ -31,8 +32,9 @@ class ValueError : public Error {
   detail::JsonPath at_;
 };
 
+// What a value is, for "expected X, got Y" (bounded: a huge string or array is not repeated whole).
 std::string type_of(const json& value) {
-  if (value.is_string()) return "string " + value.dump();
+  if (value.is_string()) return "string " + detail::brief(value);
   if (value.is_boolean()) return "boolean " + value.dump();
   if (value.is_null()) return "null";
   if (value.is_array()) return "an array";
@@ -46,7 +48,8 @@ struct Path {
   std::string text;
   detail::JsonPath steps;
   [[nodiscard]] Path key(std::string_view k) const {
-    return {text.empty() ? std::string(k) : text + "." + std::string(k), with(std::string(k))};
+    const std::string shown = detail::printable(k);
+    return {text.empty() ? shown : text + "." + shown, with(std::string(k))};
   }
   [[nodiscard]] Path element(std::size_t i) const { return {text + "[" + std::to_string(i) + "]", with(i)}; }
   // "tensors[1] (\"fc1.bias\").init: " (nothing at the top level)
@@ -69,7 +72,7 @@ void reject_unknown_keys(const json& object, const Path& where, std::initializer
     if (!known) {
       std::string list;
       for (const auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
-      fail(where.key(key), where.prefix() + "unknown key \"" + key + "\" (allowed: " + list + ")");
+      fail(where.key(key), where.prefix() + "unknown key " + detail::quote(key) + " (allowed: " + list + ")");
     }
   }
 }
@@ -209,7 +212,7 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
     std::size_t dim = 0;
     const auto [end, error] = std::from_chars(dim_text.data(), dim_text.data() + dim_text.size(), dim);
     if (error != std::errc() || end != dim_text.data() + dim_text.size() || dim >= shape.size()) {
-      fail(at, at.prefix() + "\"" + dim_text + "\" is not a dimension of shape " + shape_to_string(shape) +
+      fail(at, at.prefix() + detail::quote(dim_text) + " is not a dimension of shape " + shape_to_string(shape) +
            " (expected \"0\".." + (shape.empty() ? std::string("none: a scalar cannot be split") : "\"" + std::to_string(shape.size() - 1) + "\"") + ")");
     }
     if (!axes.is_array()) fail(at, at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
@@ -237,7 +240,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   ManifestTensor t;
   t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
   if (t.name.empty()) fail(where_index.key("name"), where_index.text + ".name: the name is empty");
-  const Path where{where_index.text + " (\"" + t.name + "\")", where_index.steps};
+  const Path where{where_index.text + " (" + detail::quote(t.name) + ")", where_index.steps};
   reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout"});
 
   const json& shape = require_key(object, where, "shape");
@@ -253,6 +256,11 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
     const Path at = where.key("dtype");
     const std::string dtype = string_value(*it, at);
     t.dtype = parse_at(at, [&] { return parse_dtype(dtype); });
+  }
+  // Its bytes must fit in a file (a signed 64-bit offset): [2^62] f32 would wrap to zero bytes.
+  if (!t.empty && !detail::checked_mul(element_count(t.shape), static_cast<std::int64_t>(dtype_size(t.dtype)))) {
+    fail(where.key("shape"), where.key("shape").text + ": " + shape_to_string(t.shape) + " elements of " +
+                                 std::string(dtype_name(t.dtype)) + " are more than 2^63 - 1 bytes, more than any file holds");
   }
   t.initializer = parse_initializer(require_key(object, where, "init"), where.key("init"));
   for (const char* key : {"fan_in", "fan_out"}) {
@@ -313,11 +321,11 @@ std::string describe_duplicate(const json& document, const detail::DuplicateKey&
       // Name the tensor, as every other message about a tensor does.
       if (where.text.starts_with("tensors[") && node != nullptr && node->is_object()) {
         const auto name = node->find("name");
-        if (name != node->end() && name->is_string()) where.text += " (\"" + name->get<std::string>() + "\")";
+        if (name != node->end() && name->is_string()) where.text += " (" + detail::quote(name->get<std::string>()) + ")";
       }
     }
   }
-  return where.prefix() + "key \"" + duplicate.key + "\" appears twice in the same object";
+  return where.prefix() + "key " + detail::quote(duplicate.key) + " appears twice in the same object";
 }
 
 // The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
@@ -376,15 +384,22 @@ Manifest interpret(const json& document) {
 
   std::unordered_map<std::string, std::size_t> by_name;
   std::unordered_map<std::uint64_t, std::size_t> by_stream;
+  std::int64_t total_bytes = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i), mesh_context);
+    const auto sum = detail::checked_add(total_bytes, t.empty ? 0 : element_count(t.shape) * static_cast<std::int64_t>(dtype_size(t.dtype)));
+    if (!sum) {
+      fail(root.key("tensors").element(i), "tensors[0] to tensors[" + std::to_string(i) + "] (" + detail::quote(t.name) +
+           ") add up to more than 2^63 - 1 bytes, more than one file holds");
+    }
+    total_bytes = *sum;
     if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {
-      fail(root.key("tensors").element(i).key("name"), "tensor name \"" + t.name + "\" appears twice (tensors[" + std::to_string(it->second) +
+      fail(root.key("tensors").element(i).key("name"), "tensor name " + detail::quote(t.name) + " appears twice (tensors[" + std::to_string(it->second) +
            "] and tensors[" + std::to_string(i) + "])");
     }
     if (const auto [it, inserted] = by_stream.emplace(t.stream, i); !inserted) {
-      fail(root.key("tensors").element(i), "tensors[" + std::to_string(it->second) + "] (\"" + manifest.tensors[it->second].name +
-           "\") and tensors[" + std::to_string(i) + "] (\"" + t.name + "\") share stream " + std::to_string(t.stream) +
+      fail(root.key("tensors").element(i), "tensors[" + std::to_string(it->second) + "] (" + detail::quote(manifest.tensors[it->second].name) +
+           ") and tensors[" + std::to_string(i) + "] (" + detail::quote(t.name) + ") share stream " + std::to_string(t.stream) +
            ": their values would be identical; give one of them another \"stream\"");
     }
     manifest.tensors.push_back(std::move(t));
@@ -422,12 +437,12 @@ ProcessMesh manifest_mesh(const Manifest& manifest, int world) {
 }
 
 Manifest load_manifest(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::io, "cannot read manifest " + path.string() + ": " + std::strerror(errno));
-  std::ostringstream text;
-  text << in.rdbuf();
-  if (in.bad()) throw Error(ErrorKind::io, "cannot read manifest " + path.string());
-  return parse_manifest(text.str(), path.string());
+  // Opened without blocking and refused unless a regular file (a FIFO would block, a device never end),
+  // read only up to the size limit.
+  const detail::RegularFile file(path, "manifest");
+  Manifest manifest = parse_manifest(file.read_all(kMaxManifestBytes), detail::printable(path.string()));
+  manifest.source = ManifestSource{path, file.identity().device, file.identity().inode};
+  return manifest;
 }
 
 }  // namespace shardinit

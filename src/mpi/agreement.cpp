@@ -3,37 +3,33 @@
 #include <string>
 #include <vector>
 
+#include "mpi/wait.hpp"
+
 namespace shardinit::mpi::detail {
 
-namespace {
-std::string g_last_agreed;  // message of the last error agree() threw
-}  // namespace
+void throw_agreed(ErrorKind kind, const std::string& message) { throw JobError(kind, message); }
 
-bool is_agreed(const Error& e) noexcept { return !g_last_agreed.empty() && g_last_agreed == e.what(); }
-
-void agree(MPI_Comm comm, const std::optional<Error>& local_error) {
-  int rank = 0;
+void agree(MPI_Comm comm, const std::optional<Error>& local_error, std::string_view what) {
+  int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
-  int size = 0;
   MPI_Comm_size(comm, &size);
   const int mine = local_error ? rank : size;
   int first = size;
-  MPI_Allreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm);
+  MPI_Request request;
+  MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &request);
+  wait(comm, request, what);
   if (first == size) return;
   // The first failing rank tells everyone what went wrong.
   int kind = local_error ? static_cast<int>(local_error->kind()) : 0;
+  MPI_Ibcast(&kind, 1, MPI_INT, first, comm, &request);
+  wait(comm, request, "sharing an error");
   std::string message = local_error ? local_error->what() : std::string();
-  int length = static_cast<int>(message.size());
-  MPI_Bcast(&kind, 1, MPI_INT, first, comm);
-  MPI_Bcast(&length, 1, MPI_INT, first, comm);
-  message.resize(static_cast<std::size_t>(length));
-  MPI_Bcast(message.data(), length, MPI_CHAR, first, comm);
-  if (size > 1) message += " (rank " + std::to_string(first) + ")";
-  g_last_agreed = message;
-  throw Error(static_cast<ErrorKind>(kind), message);
+  broadcast(comm, message, first, "sharing an error");
+  if (size > 1) message += " (" + rank_and_host(comm, first) + ")";
+  throw_agreed(static_cast<ErrorKind>(kind), message);
 }
 
-void run_agreed(MPI_Comm comm, const std::function<void()>& step) {
+void run_agreed(MPI_Comm comm, std::string_view what, const std::function<void()>& step) {
   std::optional<Error> failure;
   try {
     step();
@@ -44,7 +40,37 @@ void run_agreed(MPI_Comm comm, const std::function<void()>& step) {
   } catch (const std::exception& e) {
     failure = Error(ErrorKind::io, std::string("unexpected error: ") + e.what());
   }
-  agree(comm, failure);
+  agree(comm, failure, what);
+}
+
+void broadcast(MPI_Comm comm, std::string& text, int root, std::string_view what) {
+  long long length = static_cast<long long>(text.size());
+  MPI_Request request;
+  MPI_Ibcast(&length, 1, MPI_LONG_LONG, root, comm, &request);
+  wait(comm, request, what);
+  text.resize(static_cast<std::size_t>(length));
+  // In pieces that fit MPI's int count.
+  constexpr long long kPiece = 1 << 30;
+  for (long long at = 0; at < length; at += kPiece) {
+    MPI_Ibcast(text.data() + at, static_cast<int>(std::min(kPiece, length - at)), MPI_CHAR, root, comm, &request);
+    wait(comm, request, what);
+  }
+}
+
+long long sum(MPI_Comm comm, long long value, std::string_view what) {
+  long long total = 0;
+  MPI_Request request;
+  MPI_Iallreduce(&value, &total, 1, MPI_LONG_LONG, MPI_SUM, comm, &request);
+  wait(comm, request, what);
+  return total;
+}
+
+long long maximum(MPI_Comm comm, long long value, std::string_view what) {
+  long long most = 0;
+  MPI_Request request;
+  MPI_Iallreduce(&value, &most, 1, MPI_LONG_LONG, MPI_MAX, comm, &request);
+  wait(comm, request, what);
+  return most;
 }
 
 void check(int mpi_result, const std::string& what) {

@@ -15,10 +15,13 @@
 #include "mpi/agreement.hpp"
 #include "mpi/fault_injection.hpp"
 #include "mpi/file_view.hpp"
+#include "mpi/visibility.hpp"
+#include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/rank_checkpoint.hpp"
 #include "shardinit/layout/shard.hpp"
 #include "shardinit/mpi/mpi.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit::mpi {
 
@@ -66,59 +69,66 @@ std::vector<TensorPlan> plan_pieces(const Manifest& manifest, const SafetensorsL
   return plans;
 }
 
-// Calls visit(plan, piece or nullptr, round) for every round of every tensor, on every rank: the
+// Calls visit(plan, piece or nullptr, step) for every round of every tensor, on every rank: the
 // number of rounds per tensor is the largest number of pieces any rank has, so that every rank makes
-// the same sequence of collective calls.
+// the same sequence of collective calls. `step` names the round for the watchdog; every round starts
+// with a rendezvous (visit makes the collective MPI_File_set_view, which no rank may enter while
+// another is stopped), so no rank does more than one piece between two meetings.
 template <class Visit>
-void for_each_round(const Communicator& c, const std::vector<TensorPlan>& plans, Visit visit) {
+void for_each_round(const Communicator& c, const std::vector<TensorPlan>& plans, std::string_view doing, Visit visit) {
   for (const TensorPlan& plan : plans) {
-    long long mine = static_cast<long long>(plan.pieces.size()), rounds = 0;
-    MPI_Allreduce(&mine, &rounds, 1, MPI_LONG_LONG, MPI_MAX, c.comm);
+    const std::string tensor = "tensor '" + shardinit::detail::printable(plan.tensor->name, 80) + "'";
+    const long long mine = static_cast<long long>(plan.pieces.size());
+    const long long rounds = detail::maximum(c.comm, mine, std::string(doing) + " " + tensor);
     for (long long r = 0; r < rounds; ++r) {
+      const std::string step = std::string(doing) + " " + tensor + " (piece " + std::to_string(r + 1) + " of " +
+                               std::to_string(rounds) + ")";
+      detail::rendezvous(c.comm, step);
       visit(plan, r < mine ? &plan.pieces[static_cast<std::size_t>(r)] : nullptr);
+      detail::keep_alive(c.comm);
     }
   }
 }
 
+// A file opened collectively. Opening and closing are blocking collective calls: each is entered
+// after a rendezvous, so that no rank spins in it while another is late or stopped.
 class OpenFile {
  public:
-  OpenFile(MPI_Comm comm, const std::filesystem::path& path, int mode) {
+  OpenFile(MPI_Comm comm, const std::filesystem::path& path, int mode) : comm_(comm) {
+    detail::rendezvous(comm, "opening " + shardinit::detail::printable(path.string()) + " with MPI-IO");
     const int result = MPI_File_open(comm, path.c_str(), mode, MPI_INFO_NULL, &file_);
     if (result != MPI_SUCCESS) file_ = MPI_FILE_NULL;
-    check(result, "cannot open " + path.string() + " with MPI-IO");
+    check(result, "cannot open " + shardinit::detail::printable(path.string()) + " with MPI-IO");
   }
   ~OpenFile() { close(); }
   OpenFile(const OpenFile&) = delete;
   OpenFile& operator=(const OpenFile&) = delete;
   [[nodiscard]] MPI_File get() const noexcept { return file_; }
   void close() {
-    if (file_ != MPI_FILE_NULL) MPI_File_close(&file_);
+    if (file_ == MPI_FILE_NULL) return;
+    detail::rendezvous(comm_, "closing the file");
+    MPI_File_close(&file_);
   }
 
  private:
+  MPI_Comm comm_;
   MPI_File file_ = MPI_FILE_NULL;
 };
 
-void broadcast_string(MPI_Comm comm, std::string& text, int root) {
-  int length = static_cast<int>(text.size());
-  MPI_Bcast(&length, 1, MPI_INT, root, comm);
-  text.resize(static_cast<std::size_t>(length));
-  MPI_Bcast(text.data(), length, MPI_CHAR, root, comm);
-}
-
 // Everyone gets `root`'s result (match flag, message, tensor, index).
 void broadcast_result(MPI_Comm comm, VerifyResult& result, int root) {
-  int fields[3] = {result.match ? 1 : 0, result.tensor ? 1 : 0, result.index ? 1 : 0};
-  MPI_Bcast(fields, 3, MPI_INT, root, comm);
-  long long numbers[2] = {result.index.value_or(0), result.elements_checked};
-  MPI_Bcast(numbers, 2, MPI_LONG_LONG, root, comm);
-  broadcast_string(comm, result.message, root);
+  long long fields[5] = {result.match ? 1 : 0, result.tensor ? 1 : 0, result.index ? 1 : 0, result.index.value_or(0),
+                         result.elements_checked};
+  MPI_Request request;
+  MPI_Ibcast(fields, 5, MPI_LONG_LONG, root, comm, &request);
+  detail::wait(comm, request, "sharing the result of verify");
+  detail::broadcast(comm, result.message, root, "sharing the result of verify");
   std::string tensor = result.tensor.value_or("");
-  broadcast_string(comm, tensor, root);
+  detail::broadcast(comm, tensor, root, "sharing the result of verify");
   result.match = fields[0] != 0;
   result.tensor = fields[1] != 0 ? std::optional<std::string>(tensor) : std::nullopt;
-  result.index = fields[2] != 0 ? std::optional<Index>(numbers[0]) : std::nullopt;
-  result.elements_checked = numbers[1];
+  result.index = fields[2] != 0 ? std::optional<Index>(fields[3]) : std::nullopt;
+  result.elements_checked = fields[4];
 }
 
 // The rank whose local result comes first: the lowest (position, index) among the mismatches, where
@@ -126,7 +136,9 @@ void broadcast_result(MPI_Comm comm, VerifyResult& result, int root) {
 int first_mismatch(MPI_Comm comm, bool mismatch, long long position, long long index) {
   const Communicator c(comm);
   std::vector<long long> mine{mismatch ? position : std::numeric_limits<long long>::max(), index}, all(2 * c.size);
-  MPI_Allgather(mine.data(), 2, MPI_LONG_LONG, all.data(), 2, MPI_LONG_LONG, comm);
+  MPI_Request request;
+  MPI_Iallgather(mine.data(), 2, MPI_LONG_LONG, all.data(), 2, MPI_LONG_LONG, comm, &request);
+  detail::wait(comm, request, "finding the first mismatch");
   int winner = -1;
   for (int r = 0; r < c.size; ++r) {
     if (all[2 * r] == std::numeric_limits<long long>::max()) continue;
@@ -145,12 +157,6 @@ void expect_count(const MPI_Status& status, MPI_Datatype element, Index expected
   }
 }
 
-long long sum(MPI_Comm comm, long long value) {
-  long long total = 0;
-  MPI_Allreduce(&value, &total, 1, MPI_LONG_LONG, MPI_SUM, comm);
-  return total;
-}
-
 // The error of a fault injected at `site` (SHARDINIT_FAULT, for the tests).
 Error injected(std::string_view site, int rank) {
   return Error(ErrorKind::io, "fault injected at " + std::string(site) + " on rank " + std::to_string(rank) +
@@ -165,7 +171,7 @@ struct CollectivePlan {
   std::map<std::string, TensorFiller> fillers;
 
   CollectivePlan(const Communicator& c, const Manifest& manifest, FillOptions options) {
-    run_agreed(c.comm, [&] {
+    run_agreed(c.comm, "planning who writes what", [&] {
       if (detail::fault_injected("plan", c.rank)) throw injected("plan", c.rank);
       const ProcessMesh mesh = manifest_mesh(manifest, c.size);
       layout.emplace(checkpoint_layout(manifest));
@@ -183,7 +189,7 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
                const ProcessMesh& mesh, std::span<std::byte> out) {
   const Communicator c(comm);
   if (mesh.size() != c.size) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + spec.name + "': mesh " + mesh.to_string() + " has " +
+    throw Error(ErrorKind::invalid_argument, "tensor '" + shardinit::detail::printable(spec.name) + "': mesh " + mesh.to_string() + " has " +
                                                  std::to_string(mesh.size()) + " ranks, the communicator " +
                                                  std::to_string(c.size));
   }
@@ -193,24 +199,19 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                             bool overwrite, const Progress& progress, FillOptions options) {
   const Communicator c(comm);
+  detail::learn_hosts(comm);
   const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
   const auto& fillers = agreed.fillers;
+  const std::string shown = shardinit::detail::printable(path.string());
 
-  // Rank 0 creates the temporary file (and, at the end, renames it into place).
-  std::optional<shardinit::detail::AtomicFile> target;
-  std::string temporary;
-  run_agreed(comm, [&] {
-    if (c.rank == 0) {
-      target.emplace(path, overwrite);
-      temporary = target->temporary_path().string();
-    }
-  });
-  broadcast_string(comm, temporary, 0);
-
+  // Rank 0 creates the temporary file (and, at the end, renames it into place), once every rank has
+  // checked the path on its own node and found the very file rank 0 created.
+  detail::SharedOutput output =
+      detail::create_shared_output(comm, path, output_policy(manifest, overwrite), layout->file_size());
   std::optional<OpenFile> file;
-  run_agreed(comm, [&] { file.emplace(comm, temporary, MPI_MODE_WRONLY); });
+  run_agreed(comm, "opening the output file", [&] { file.emplace(comm, output.temporary, MPI_MODE_WRONLY); });
 
   // From here every rank makes the same collective calls whatever happens locally; a local failure
   // is remembered and shared at the end.
@@ -230,7 +231,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       MPI_Status status;
       check(MPI_File_write_at(file->get(), 0, layout->prefix().data(), static_cast<int>(layout->prefix().size()),
                               MPI_BYTE, &status),
-            "cannot write the header of " + path.string());
+            "cannot write the header of " + shown);
     }
   });
   WriteStats stats;
@@ -240,7 +241,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
   for (const auto& t : manifest.tensors) total += element_count(t.shape);
   std::vector<std::byte> buffer;
   const TensorPlan* previous = nullptr;
-  for_each_round(c, plans, [&](const TensorPlan& plan, const Box* piece) {
+  for_each_round(c, plans, "writing", [&](const TensorPlan& plan, const Box* piece) {
     if (progress && c.rank == 0 && previous != nullptr && previous != &plan) {
       done += element_count(previous->tensor->shape);
       progress(done, total);
@@ -278,28 +279,28 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
                         : count > 0 ? MPI_File_write(file->get(), buffer.data(), static_cast<int>(count), element.get(), &status)
                                     : MPI_SUCCESS;
     attempt([&] {
-      check(written, "cannot write " + path.string());
-      if (count > 0) expect_count(status, element.get(), count, "cannot write " + path.string());
+      check(written, "cannot write " + shown);
+      if (count > 0) expect_count(status, element.get(), count, "cannot write " + shown);
     });
-    // A rank that dies mid-write (the tests' kill -9), after its first piece reached the file.
-    if (count > 0 && !failure && detail::fault_injected("kill", c.rank)) std::raise(SIGKILL);
+    if (count > 0 && !failure) detail::after_first_piece(c.rank);  // the kill, stop and stall faults
   });
   if (progress && c.rank == 0) progress(total, total);
+  detail::rendezvous(comm, "flushing " + shown);
   const int synced = MPI_File_sync(file->get());
-  attempt([&] { check(synced, "cannot flush " + path.string()); });
+  attempt([&] { check(synced, "cannot flush " + shown); });
   file->close();
-  detail::agree(comm, failure);
-  run_agreed(comm, [&] {
+  detail::agree(comm, failure, "agreeing that every rank wrote its part");
+  run_agreed(comm, "renaming the file into place", [&] {
     if (c.rank != 0) return;
     // Whatever the MPI-IO layer reported, the file must now have exactly its full size.
     std::error_code ec;
-    const auto size = std::filesystem::file_size(temporary, ec);
+    const auto size = std::filesystem::file_size(output.temporary, ec);
     if (ec || size != layout->file_size()) {
-      throw Error(ErrorKind::io, "cannot write " + path.string() + ": the file holds " + (ec ? ec.message() : std::to_string(size)) +
+      throw Error(ErrorKind::io, "cannot write " + shown + ": the file holds " + (ec ? ec.message() : std::to_string(size)) +
                                      " bytes of " + std::to_string(layout->file_size()) +
                                      " (disk full or file-size limit?)");
     }
-    target->commit();
+    output.file->commit();
   });
   return stats;
 }
@@ -307,34 +308,38 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                                FillOptions options) {
   const Communicator c(comm);
+  detail::learn_hosts(comm);
   const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
   const auto& fillers = agreed.fillers;
+  const std::string shown = shardinit::detail::printable(path.string());
 
+  // Every rank must read the same file as rank 0 (not a node-local copy, not nothing).
+  detail::check_shared_input(comm, path);
   // The header (and that the file is valid safetensors at all) is rank 0's to check.
   VerifyResult result;
-  int header_matches = 1;
-  run_agreed(comm, [&] {
+  long long header_matches = 1;
+  run_agreed(comm, "checking the header", [&] {
     if (c.rank != 0) return;
     if (auto mismatch = check_header(*layout, checkpoint_metadata(manifest), path)) {
       result = *mismatch;
       header_matches = 0;
     }
   });
-  MPI_Bcast(&header_matches, 1, MPI_INT, 0, comm);
+  header_matches = detail::maximum(comm, c.rank == 0 ? header_matches : 0, "sharing the header check");
   if (header_matches == 0) {
     broadcast_result(comm, result, 0);
     return result;
   }
 
   std::optional<OpenFile> file;
-  run_agreed(comm, [&] { file.emplace(comm, path, MPI_MODE_RDONLY); });
+  run_agreed(comm, "opening the file", [&] { file.emplace(comm, path, MPI_MODE_RDONLY); });
   std::optional<Error> failure;
   std::optional<std::pair<long long, Index>> mismatch;  // (tensor's place in the file, flat index)
   std::vector<std::byte> want, have;
   long long checked = 0;
-  for_each_round(c, plans, [&](const TensorPlan& plan, const Box* piece) {
+  for_each_round(c, plans, "verifying", [&](const TensorPlan& plan, const Box* piece) {
     const std::size_t element_size = dtype_size(plan.tensor->dtype);
     const detail::ElementType element(element_size);
     bool read = piece != nullptr && !mismatch && !failure;
@@ -360,8 +365,8 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
     if (!read || failure) return;
     try {
       check(view, "MPI_File_set_view");
-      check(got, "cannot read " + path.string());
-      expect_count(status, element.get(), count, "cannot read " + path.string());
+      check(got, "cannot read " + shown);
+      expect_count(status, element.get(), count, "cannot read " + shown);
       want.resize(have.size());
       fillers.at(plan.tensor->name).fill_box(*piece, want);
       if (std::memcmp(want.data(), have.data(), want.size()) != 0) {
@@ -381,16 +386,17 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
       } else {
         checked += count;
       }
+      detail::after_first_piece(c.rank);
     } catch (const Error& e) {
       failure = e;
     }
   });
   file->close();
-  detail::agree(comm, failure);
+  detail::agree(comm, failure, "agreeing that every rank read its part");
 
   const int winner = first_mismatch(comm, mismatch.has_value(), mismatch ? mismatch->first : 0,
                                     mismatch ? mismatch->second : 0);
-  const long long elements = sum(comm, checked);
+  const long long elements = detail::sum(comm, checked, "counting the elements checked");
   if (winner >= 0) {
     broadcast_result(comm, result, winner);
     result.elements_checked = elements;
@@ -406,29 +412,44 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
                                   bool overwrite, FillOptions options) {
   const Communicator c(comm);
+  detail::learn_hosts(comm);
+  const Heartbeat heartbeat = [comm] { detail::keep_alive(comm); };
+  const std::filesystem::path target = directory / rank_file_name(c.rank, c.size);
+  const shardinit::detail::OutputPolicy policy = output_policy(manifest, overwrite);
+  std::uint64_t size = 0;
+  run_agreed(comm, "planning the rank files", [&] {
+    if (detail::fault_injected("plan", c.rank)) throw injected("plan", c.rank);
+    size = rank_checkpoint_layout(manifest, manifest_mesh(manifest, c.size), c.rank).file_size();
+  });
+  // Each rank's directory may be node-local: every rank checks its own, and the room on its host.
+  detail::check_rank_output(comm, directory, target, policy, size);
   WriteStats stats;
   // Every rank stages its file; only when all have succeeded does any file appear. A failure on one
   // rank drops every staged file (their destructors remove the temporaries).
   shardinit::detail::StagedFile staged;
-  run_agreed(comm, [&] {
-    if (detail::fault_injected("plan", c.rank)) throw injected("plan", c.rank);
+  run_agreed(comm, "writing the rank files", [&] {
     staged = shardinit::detail::stage_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory,
-                                                      overwrite, options, stats);
+                                                      overwrite, options, stats, [&] {
+                                                        detail::keep_alive(comm);
+                                                        detail::after_first_piece(c.rank);
+                                                      });
     if (detail::fault_injected("write", c.rank)) throw injected("write", c.rank);
   });
-  run_agreed(comm, [&] { staged->commit(); });
+  run_agreed(comm, "renaming the rank files into place", [&] { staged->commit(); });
   return stats;
 }
 
 VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
                                      FillOptions options) {
   const Communicator c(comm);
+  detail::learn_hosts(comm);
   VerifyResult result;
-  run_agreed(comm, [&] {
-    result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory, options);
+  run_agreed(comm, "verifying the rank files", [&] {
+    result = shardinit::detail::verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory,
+                                                       options, [comm] { detail::keep_alive(comm); });
   });
   const int winner = first_mismatch(comm, !result.match, c.rank, 0);
-  const long long elements = sum(comm, result.elements_checked);
+  const long long elements = detail::sum(comm, result.elements_checked, "counting the elements checked");
   if (winner >= 0) {
     broadcast_result(comm, result, winner);
     if (c.size > 1) result.message = rank_file_name(winner, c.size) + ": " + result.message;

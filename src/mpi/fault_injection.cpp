@@ -1,6 +1,9 @@
 #include "mpi/fault_injection.hpp"
 
+#include <unistd.h>
+
 #include <charconv>
+#include <csignal>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -12,14 +15,14 @@ namespace shardinit::mpi::detail {
 
 namespace {
 
-constexpr std::string_view kSites[] = {"plan", "fill", "file_view", "write", "read", "kill"};
+constexpr std::string_view kSites[] = {"plan", "fill", "file_view", "write", "read", "kill", "stop", "stall"};
 
 std::vector<std::pair<std::string, int>> parse(const std::string_view whole) {
   std::vector<std::pair<std::string, int>> faults;
   const auto bad = [&] {
     return Error(ErrorKind::invalid_argument, "SHARDINIT_FAULT=\"" + std::string(whole) +
                                                   "\": expected SITE@RANK[,SITE@RANK...] with SITE one of plan, fill, "
-                                                  "file_view, write, read, kill");
+                                                  "file_view, write, read, kill, stop, stall");
   };
   std::string_view text = whole;
   while (!text.empty()) {
@@ -48,6 +51,17 @@ bool fault_injected(std::string_view site, int rank) {
     if (s == site && r == rank) return true;
   }
   return false;
+}
+
+void after_first_piece(int rank) {
+  static bool struck = false;
+  if (struck) return;
+  struck = true;
+  if (fault_injected("kill", rank)) std::raise(SIGKILL);
+  if (fault_injected("stop", rank)) std::raise(SIGSTOP);
+  if (fault_injected("stall", rank)) {
+    for (;;) ::pause();  // in a system call, answering nobody, until a signal ends the process
+  }
 }
 
 }  // namespace shardinit::mpi::detail

@@ -7,7 +7,9 @@
 //
 // Sites: plan (a rank-local error before the file is opened), fill (while computing its piece),
 // file_view (MPI_File_set_view fails), write (MPI_File_write fails), read (MPI_File_read fails, in
-// verify), kill (SIGKILL to itself after its first piece is written).
+// verify); and, after the rank's first piece is written (or read and checked): kill (SIGKILL to
+// itself), stop (SIGSTOP to itself: a rank the batch system stopped), stall (blocks forever in a
+// system call without answering anyone: a hung filesystem).
 
 #include <string_view>
 
@@ -16,5 +18,9 @@ namespace shardinit::mpi::detail {
 // Whether SHARDINIT_FAULT asks `rank` to fail at `site`. Throws Error(invalid_argument) naming the
 // variable's value if it is not a list of SITE@RANK with known sites.
 [[nodiscard]] bool fault_injected(std::string_view site, int rank);
+
+// The faults that strike after a rank's first piece (kill, stop, stall), if asked for `rank`; called
+// after every piece, acts once.
+void after_first_piece(int rank);
 
 }  // namespace shardinit::mpi::detail

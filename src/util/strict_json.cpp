@@ -3,6 +3,7 @@
 #include <set>
 
 #include "shardinit/error.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit::detail {
 
@@ -219,16 +220,50 @@ class PathWalker {
   std::size_t at_ = 0;
 };
 
+// The offset of the first '[' or '{' that opens a level deeper than `max_depth`, if any. A linear scan
+// of the raw text (strings and their escapes skipped), so that no parser ever sees such a document.
+std::optional<std::size_t> too_deep(std::string_view text, std::size_t max_depth) {
+  std::size_t depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
+
+std::string brief(const json& value) {
+  if (value.is_string()) return detail::quote(value.get_ref<const std::string&>());
+  if (value.is_array()) return "an array of " + std::to_string(value.size()) + (value.size() == 1 ? " value" : " values");
+  if (value.is_object()) return "an object of " + std::to_string(value.size()) + (value.size() == 1 ? " key" : " keys");
+  if (value.is_binary()) return "binary data";
+  return value.dump();  // a number, true, false or null: short
+}
 
 std::string locate(std::string_view text, const JsonPath& path) {
   return line_and_column(text, PathWalker(text).find(path));
 }
 
-StrictJson parse_strict_json(std::string_view text, std::string_view source) {
+StrictJson parse_strict_json(std::string_view text, std::string_view source, JsonLimits limits) {
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
     throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, nul) +
                                       ": NUL byte (JSON text cannot contain one)");
+  }
+  if (const auto deep = too_deep(text, limits.max_depth)) {
+    throw Error(ErrorKind::parse, std::string(source) + ": JSON nested deeper than " + std::to_string(limits.max_depth) +
+                                      " levels at " + line_and_column(text, *deep));
   }
   StrictJson result;
   StrictSax sax(result);

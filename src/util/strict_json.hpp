@@ -23,14 +23,27 @@ struct DuplicateKey {
   JsonPath object;  // the object in which `key` appears twice
 };
 
+// What a parse accepts beyond the grammar. The depth bound keeps every later walk of the document
+// (nlohmann's dump(), comparison and conversion recurse) within a small, fixed stack; memory is
+// bounded by the callers' limits on the text's size (the DOM takes at most a small multiple of it).
+struct JsonLimits {
+  std::size_t max_depth = 64;  // nested arrays and objects; a manifest needs 6, a safetensors header 3
+};
+
 struct StrictJson {
   nlohmann::json document;
   std::optional<DuplicateKey> duplicate;  // the first repeated key, if any
 };
 
 // Throws Error(parse) "SOURCE: malformed JSON at line L, column C: REASON" for a syntax error, a
-// number out of range or a NUL byte.
-[[nodiscard]] StrictJson parse_strict_json(std::string_view text, std::string_view source);
+// number out of range or a NUL byte, and "SOURCE: JSON nested deeper than N levels at line L,
+// column C" beyond limits.max_depth (found by a scan that does not recurse, before any parsing).
+[[nodiscard]] StrictJson parse_strict_json(std::string_view text, std::string_view source, JsonLimits limits = {});
+
+// A short description of a value for messages, never longer than about kMaxShownBytes and never
+// recursing: a number or literal as written, a string quoted and escaped (detail::quote), an array
+// or object by its size ("an array of 3 values").
+[[nodiscard]] std::string brief(const nlohmann::json& value);
 
 // Where the value at `path` starts in `text`, a document that parse_strict_json accepted: as far
 // down the path as it exists (a missing key gives its object), as "line L, column C" (1-based,

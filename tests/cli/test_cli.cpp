@@ -461,14 +461,20 @@ TEST_F(Cli, InspectOfRankFilesEqualsTheGlobalFile) {
   const Result ranks = run("inspect " + q(work_ / "ranks") + " --hist --bins 7");
   ASSERT_EQ(whole.status, 0) << whole.err;
   ASSERT_EQ(ranks.status, 0) << ranks.err;
-  EXPECT_THAT(ranks.out, HasSubstr("4 rank files, reassembled, 3 tensors"));
+  EXPECT_THAT(ranks.out, HasSubstr("4 of 4 rank files, reassembled, 3 tensors"));
   const auto after_first_line = [](const std::string& s) { return s.substr(s.find('\n') + 1); };
   EXPECT_EQ(after_first_line(ranks.out), after_first_line(whole.out));
   EXPECT_THAT(whole.out, Not(HasSubstr("INCOMPLETE")));
-  // With one rank file missing, the view says what is missing.
+  // With one rank file missing the set is refused, naming what is missing; --partial shows what is there.
   fs::remove(work_ / "ranks" / "rank-00003-of-00004.safetensors");
-  const Result partial = run("inspect " + q(work_ / "ranks"));
+  const Result incomplete = run("inspect " + q(work_ / "ranks"));
+  EXPECT_EQ(incomplete.status, 1) << incomplete.err;
+  EXPECT_THAT(incomplete.err, HasSubstr("missing rank-00003-of-00004.safetensors (1 of 4 ranks)"));
+  EXPECT_TRUE(incomplete.out.empty()) << incomplete.out;
+  const Result partial = run("inspect " + q(work_ / "ranks") + " --partial");
   EXPECT_EQ(partial.status, 0) << partial.err;
+  EXPECT_THAT(partial.out, HasSubstr("3 of 4 rank files"));
+  EXPECT_THAT(partial.out, HasSubstr("MISSING rank-00003-of-00004.safetensors (1 of 4 ranks)"));
   EXPECT_THAT(partial.out, HasSubstr("INCOMPLETE"));
 }
 

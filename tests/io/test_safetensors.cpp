@@ -344,10 +344,12 @@ TEST(SafetensorsReader, RejectsBadHeaderLengths) {
 
 TEST(SafetensorsReader, RejectsHeadersThatAreNotAJsonObject) {
   TempDir dir;
-  expect_bad_bytes(dir, craft("not json", ""), "JSON", "non-JSON header");
+  expect_bad_bytes(dir, craft("not json", ""), "does not start with '{'", "non-JSON header");
   expect_bad_bytes(dir, craft("{\"a\": ", ""), "JSON", "unterminated JSON");
-  expect_bad_bytes(dir, craft("[1, 2]  ", ""), "object", "JSON array header");
-  expect_bad_bytes(dir, craft("\"str\"   ", ""), "object", "JSON string header");
+  // The reference reader refuses a header that does not open with '{' (InvalidHeaderStart).
+  expect_bad_bytes(dir, craft("[1, 2]  ", ""), "does not start with '{'", "JSON array header");
+  expect_bad_bytes(dir, craft("\"str\"   ", ""), "does not start with '{'", "JSON string header");
+  expect_bad_bytes(dir, craft(" {}     ", ""), "does not start with '{'", "leading space");
   expect_bad_bytes(dir, craft("{} {}   ", ""), "JSON", "two JSON values");
   expect_bad_bytes(dir, craft(std::string("{\"\xff\":1}"), ""), "JSON", "invalid UTF-8");
   // An empty object is a valid file with no tensors.

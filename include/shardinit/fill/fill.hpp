@@ -60,6 +60,8 @@ class TensorFiller {
   [[nodiscard]] const TensorSpec& spec() const noexcept { return spec_; }
 
  private:
+  // Throws Error(invalid_argument) unless `out` holds exactly `count` elements (overflow-checked).
+  void check_output_size(std::span<const std::byte> out, Index count, const std::string& what) const;
   void fill_flat_serial(Index first, Index count, std::byte* out) const;
   void fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const;
 

@@ -36,11 +36,23 @@ struct ManifestTensor {
   [[nodiscard]] TensorSpec spec() const { return TensorSpec{name, shape, dtype, stream, distribution}; }
 };
 
+// The file a manifest was read from, as load_manifest found it: writers refuse to replace it.
+struct ManifestSource {
+  std::filesystem::path path;
+  std::uint64_t device = 0;  // st_dev and st_ino: the same file under any name
+  std::uint64_t inode = 0;
+};
+
+// The largest manifest load_manifest reads (the size of the largest safetensors header, which holds the
+// manifest's canonical spec: a longer manifest could not be written anyway).
+inline constexpr std::uint64_t kMaxManifestBytes = 100'000'000;
+
 struct Manifest {
   std::uint64_t seed = 0;
   std::vector<ManifestTensor> tensors;  // in manifest order
   std::optional<std::vector<int>> mesh;            // "mesh": [d0, d1, ...]
   std::optional<TensorParallelConfig> parallel;    // "parallel": {"tensor": {"mode", "size", "depth"}}
+  std::optional<ManifestSource> source;            // set by load_manifest
 };
 
 // The process mesh of a run with `world` ranks: Colossal-AI's for "parallel", the given "mesh", or
@@ -54,7 +66,9 @@ struct Manifest {
 // `source` names the input in messages (a path, or "<string>").
 [[nodiscard]] Manifest parse_manifest(std::string_view json_text, std::string_view source = "<string>");
 
-// Reads and parses a manifest file; Error(io) when it cannot be read.
+// Reads and parses a manifest file; Error(io) when it cannot be read or is not a regular file (a FIFO
+// or a device is refused without blocking), Error(invalid_argument) when it is larger than
+// kMaxManifestBytes.
 [[nodiscard]] Manifest load_manifest(const std::filesystem::path& path);
 
 // The canonical JSON of everything that determines the values: format version, seed, and per tensor
@@ -64,5 +78,11 @@ struct Manifest {
 
 // "sha256:" + hex SHA-256 of canonical_spec_json(manifest).
 [[nodiscard]] std::string manifest_digest(const Manifest& manifest);
+
+// "sha256:" + hex SHA-256 of everything that decides what a run does: the canonical spec, the mesh
+// (or "parallel") and every tensor's layout. Two ranks of one job must have the same; two files with
+// the same manifest_digest may come from manifests with different run digests (layouts never change
+// the bytes).
+[[nodiscard]] std::string manifest_run_digest(const Manifest& manifest);
 
 }  // namespace shardinit

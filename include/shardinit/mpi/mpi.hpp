@@ -1,8 +1,11 @@
 #pragma once
 // shardinit under MPI: each rank fills only its own shards; checkpoints are written and verified
 // collectively. Every function here is collective over `comm` (all its ranks call it with the same
-// manifest) and, when any rank fails, throws the same Error on every rank (the failing rank with the
-// lowest number decides the message): no rank is left waiting in a collective.
+// manifest) and, when any rank fails, throws the same JobError on every rank (the failing rank with
+// the lowest number decides the message, which names it and its host): no rank is left waiting in a
+// collective. The ranks wait for each other sleeping, not spinning, and a rank that stops answering
+// (stopped, stuck in the filesystem, on a dead host) ends the job through the watchdog
+// (src/mpi/wait.hpp; the CLI's --watchdog).
 
 #include <mpi.h>
 
@@ -11,10 +14,19 @@
 #include <functional>
 #include <span>
 
+#include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
 #include "shardinit/layout/mesh.hpp"
 
 namespace shardinit::mpi {
+
+// The error every rank of the communicator throws together, at the same step: after it, no rank is
+// inside a collective call, so the caller may go on (or return) on every rank alike. Any other
+// shardinit::Error from these functions is this rank's alone (a bug): end the job with MPI_Abort.
+class JobError : public Error {
+ public:
+  using Error::Error;
+};
 
 // This rank's shard of `spec` (see fill_shard): the mesh must have as many ranks as `comm`.
 // Not collective: no communication beyond asking `comm` for this rank's number.

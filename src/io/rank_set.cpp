@@ -1,0 +1,241 @@
+#include "io/rank_set.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <optional>
+
+#include "shardinit/error.hpp"
+#include "shardinit/io/checkpoint.hpp"
+#include "shardinit/io/rank_checkpoint.hpp"
+#include "util/checked.hpp"
+#include "util/printable.hpp"
+#include "util/strict_json.hpp"
+
+namespace shardinit::detail {
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+[[noreturn]] void bad(const std::string& what) { throw Error(ErrorKind::bad_file, what); }
+
+// (rank, world) of a canonical rank file name, or nothing.
+std::optional<std::pair<int, int>> parse_rank_file_name(const std::string& name) {
+  constexpr std::string_view kPrefix = "rank-", kMiddle = "-of-", kSuffix = ".safetensors";
+  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return std::nullopt;
+  const std::string_view body = std::string_view(name).substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  const auto middle = body.find(kMiddle);
+  if (middle == std::string_view::npos) return std::nullopt;
+  const auto number = [](std::string_view text) -> std::optional<int> {
+    int value = 0;
+    if (text.size() < 5 || !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) return std::nullopt;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    return value;
+  };
+  const auto rank = number(body.substr(0, middle)), world = number(body.substr(middle + kMiddle.size()));
+  if (!rank || !world) return std::nullopt;
+  return std::pair{*rank, *world};
+}
+
+// Non-negative integers of a recorded box, overflow-checked.
+std::optional<Shape> index_list(const json& value) {
+  if (!value.is_array()) return std::nullopt;
+  Shape out;
+  for (const json& v : value) {
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+      return std::nullopt;
+    }
+    out.push_back(static_cast<Index>(v.get<std::uint64_t>()));
+  }
+  return out;
+}
+
+bool inside(const Shape& shape, const Box& box) {
+  if (box.start.size() != shape.size() || box.extent.size() != shape.size()) return false;
+  for (std::size_t d = 0; d < shape.size(); ++d) {
+    if (box.start[d] > shape[d] || box.extent[d] > shape[d] - box.start[d]) return false;
+  }
+  return true;
+}
+
+bool same_box(const Box& x, const Box& y) { return x.start == y.start && x.extent == y.extent; }
+
+bool overlap(const Box& x, const Box& y) {
+  for (std::size_t d = 0; d < x.start.size(); ++d) {
+    if (x.start[d] + x.extent[d] <= y.start[d] || y.start[d] + y.extent[d] <= x.start[d]) return false;
+  }
+  return true;
+}
+
+// The first pair of distinct pieces that overlap, if any: a sweep along dimension 0 compares only
+// pieces whose rows meet (for the grid partitions layouts make, a handful at a time).
+std::optional<std::pair<const StoredPiece*, const StoredPiece*>> first_overlap(const std::vector<StoredPiece>& pieces) {
+  if (pieces.empty() || pieces.front().box.start.empty()) return std::nullopt;
+  std::vector<const StoredPiece*> by_start;
+  for (const auto& p : pieces) by_start.push_back(&p);
+  std::sort(by_start.begin(), by_start.end(), [](auto* x, auto* y) { return x->box.start[0] < y->box.start[0]; });
+  std::vector<const StoredPiece*> active;
+  for (const StoredPiece* p : by_start) {
+    const Index row = p->box.start[0];
+    std::erase_if(active, [row](const StoredPiece* a) { return a->box.start[0] + a->box.extent[0] <= row; });
+    for (const StoredPiece* a : active) {
+      if (overlap(a->box, p->box)) return std::pair{a, p};
+    }
+    active.push_back(p);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+RankSet read_rank_set(const fs::path& directory) {
+  const std::string dir = printable(directory.string());
+  // 1. The names: one world size, canonical, ranks inside it.
+  std::map<int, fs::path> by_rank;
+  std::map<int, std::string> world_example;  // world size -> a file of it
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(".")) continue;  // a hidden temporary of a run in progress or killed
+    const auto parsed = parse_rank_file_name(name);
+    if (!parsed) {
+      if (name.starts_with("rank-") && name.ends_with(".safetensors")) {
+        bad(dir + ": " + quote(name) + " is not a rank file name shardinit writes (rank-RRRRR-of-WWWWW.safetensors)");
+      }
+      continue;
+    }
+    const auto [rank, world] = *parsed;
+    if (rank_file_name(rank, world) != name) {
+      bad(dir + ": " + quote(name) + " is not a rank file name shardinit writes (expected " +
+          quote(rank_file_name(rank, world)) + ")");
+    }
+    if (world < 1 || rank >= world) bad(dir + ": " + quote(name) + " names rank " + std::to_string(rank) + " of a world of " + std::to_string(world));
+    world_example.emplace(world, name);
+    by_rank.emplace(rank, entry.path());
+  }
+  if (ec) throw Error(ErrorKind::io, "cannot read directory " + dir + ": " + ec.message());
+  if (by_rank.empty()) throw Error(ErrorKind::io, dir + ": no rank files (rank-RRRRR-of-WWWWW.safetensors) in this directory");
+  if (world_example.size() > 1) {
+    std::string sizes;
+    for (const auto& [w, example] : world_example) sizes += (sizes.empty() ? "" : ", ") + std::to_string(w) + " (" + example + ")";
+    bad(dir + ": rank files of different runs: world sizes " + sizes);
+  }
+  RankSet set;
+  set.world = world_example.begin()->first;
+  // The world may be 2^31 - 1 ranks with one file present: count the missing ones, name a few.
+  set.missing_count = static_cast<Index>(set.world) - static_cast<Index>(by_rank.size());
+  for (int r = 0; r < set.world && set.missing.size() < kNamedMissing && static_cast<Index>(set.missing.size()) < set.missing_count; ++r) {
+    if (!by_rank.contains(r)) set.missing.push_back(r);
+  }
+
+  // 2. The files: what each records about itself and its run.
+  std::optional<std::pair<std::string, std::string>> run;  // (manifest digest, seed) of the first file
+  std::map<std::string, std::size_t> index;
+  std::vector<int> ranks;
+  for (const auto& [rank, path] : by_rank) {
+    set.files.push_back(std::make_unique<SafetensorsReader>(path));
+    ranks.push_back(rank);
+    const SafetensorsReader& file = *set.files.back();
+    const std::string name = quote(rank_file_name(rank, set.world));
+    const auto meta = [&](const char* key) -> std::string {
+      const auto it = file.metadata().find(key);
+      if (it == file.metadata().end()) {
+        bad(dir + ": " + name + " has no " + quote(key) + " metadata: not a rank file of shardinit init --per-rank");
+      }
+      return it->second;
+    };
+    if (meta(kMetaRank) != std::to_string(rank) || meta(kMetaWorld) != std::to_string(set.world)) {
+      bad(dir + ": " + name + " records rank " + printable(meta(kMetaRank)) + " of " + printable(meta(kMetaWorld)) +
+          ": it was renamed, or written by another run");
+    }
+    const std::pair current{meta(kMetaDigest), meta(kMetaSeed)};
+    if (!run) run = current;
+    if (current != *run) {
+      bad(dir + ": " + name + " is from another manifest than " + quote(rank_file_name(ranks.front(), set.world)) +
+          " (manifest digest " + printable(current.first.substr(0, 23)) + " vs " + printable(run->first.substr(0, 23)) + ")");
+    }
+    json shards;
+    try {
+      shards = parse_strict_json(meta(kMetaShards), "metadata").document;
+    } catch (const Error& e) {
+      bad(dir + ": " + name + ": unreadable " + quote(kMetaShards) + " metadata (" + e.what() + ")");
+    }
+    if (!shards.is_object()) bad(dir + ": " + name + ": " + quote(kMetaShards) + " metadata is not an object");
+
+    // 3. Its tensors: the same set in every file, boxes inside their tensors and as stored.
+    if (set.files.size() > 1 && file.tensors().size() != set.tensors.size()) {
+      bad(dir + ": " + name + " holds " + std::to_string(file.tensors().size()) + " tensors, " +
+          quote(rank_file_name(ranks.front(), set.world)) + " " + std::to_string(set.tensors.size()));
+    }
+    for (const SafetensorsTensor& t : file.tensors()) {
+      const std::string tensor = "tensor " + quote(t.name);
+      const auto s = shards.find(t.name);
+      if (s == shards.end() || !s->is_object()) bad(dir + ": " + name + ": no recorded box for " + tensor);
+      const auto field = [&](const char* key) {
+        const auto it = s->find(key);
+        const auto list = it == s->end() ? std::nullopt : index_list(*it);
+        if (!list) bad(dir + ": " + name + ": " + tensor + ": unreadable recorded " + key);
+        return *list;
+      };
+      const Shape shape = field("shape");
+      const Box box{field("start"), field("extent")};
+      try {
+        (void)element_count(shape);
+      } catch (const Error&) {
+        bad(dir + ": " + name + ": " + tensor + ": the recorded shape " + shape_to_string(shape) + " has too many elements");
+      }
+      if (!inside(shape, box)) {
+        bad(dir + ": " + name + ": " + tensor + ": the recorded box " + box.to_string() + " is not inside its shape " +
+            shape_to_string(shape));
+      }
+      if (t.shape != box.extent) {
+        bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records the box " +
+            box.to_string());
+      }
+      auto [it, inserted] = index.emplace(t.name, set.tensors.size());
+      if (inserted) {
+        if (set.files.size() > 1) bad(dir + ": " + name + " holds " + tensor + ", which " + quote(rank_file_name(ranks.front(), set.world)) + " does not");
+        set.tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}, 0});
+      }
+      GlobalTensor& g = set.tensors[it->second];
+      if (g.shape != shape || g.dtype != t.dtype) {
+        bad(dir + ": the rank files disagree on " + tensor + ": " + std::string(dtype_name(g.dtype)) + " " +
+            shape_to_string(g.shape) + " in " + quote(rank_file_name(ranks.front(), set.world)) + ", " +
+            std::string(dtype_name(t.dtype)) + " " + shape_to_string(shape) + " in " + name);
+      }
+      const bool replica = std::any_of(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_box(p.box, box); });
+      if (!replica && box.element_count() > 0) g.pieces.push_back(StoredPiece{&file, &t, box});
+    }
+  }
+  // 4. The boxes of a tensor: replicas or disjoint (then the elements stored count each once, and
+  // add up to no more than the tensor holds).
+  for (GlobalTensor& g : set.tensors) {
+    if (const auto pair = first_overlap(g.pieces)) {
+      const auto who = [&](const StoredPiece* p) {
+        for (std::size_t i = 0; i < set.files.size(); ++i) {
+          if (set.files[i].get() == p->file) return rank_file_name(ranks[i], set.world);
+        }
+        return std::string("?");
+      };
+      bad(dir + ": tensor " + quote(g.name) + ": the box " + pair->first->box.to_string() + " of " + who(pair->first) +
+          " overlaps the box " + pair->second->box.to_string() + " of " + who(pair->second) +
+          " without being the same (a replica): these files are not one run's");
+    }
+    for (const StoredPiece& p : g.pieces) g.stored += p.box.element_count();
+  }
+  return set;
+}
+
+std::string describe_missing(const RankSet& set) {
+  std::string text;
+  for (std::size_t i = 0; i < set.missing.size(); ++i) text += (i ? ", " : "") + rank_file_name(set.missing[i], set.world);
+  if (set.missing_count > static_cast<Index>(set.missing.size())) {
+    text += " and " + std::to_string(set.missing_count - static_cast<Index>(set.missing.size())) + " more";
+  }
+  return text + " (" + std::to_string(set.missing_count) + " of " + std::to_string(set.world) + " ranks)";
+}
+
+}  // namespace shardinit::detail

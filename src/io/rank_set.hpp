@@ -1,0 +1,56 @@
+#pragma once
+// A directory of per-rank files (init --per-rank), read back as the set it must be: the files of one
+// run of W ranks, each rank once, whose recorded boxes lie inside their tensors, are identical
+// (replicas) or disjoint, and together cover every tensor. inspect reassembles the global tensors
+// from it; anything else is refused with a message that says what is wrong or missing.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "shardinit/io/safetensors.hpp"
+#include "shardinit/tensor/shape.hpp"
+
+namespace shardinit::detail {
+
+// One stored piece of a global tensor: a tensor entry of one file, and the box it holds.
+struct StoredPiece {
+  const SafetensorsReader* file;
+  const SafetensorsTensor* entry;
+  Box box;
+};
+
+struct GlobalTensor {
+  std::string name;
+  DType dtype = DType::f32;
+  Shape shape;
+  std::vector<StoredPiece> pieces;  // distinct boxes (a replicated box is stored by several ranks: once here)
+  Index stored = 0;                 // elements the pieces hold (each element once: the boxes are disjoint)
+};
+
+inline constexpr std::size_t kNamedMissing = 8;
+
+struct RankSet {
+  std::vector<std::unique_ptr<SafetensorsReader>> files;  // by rank, the present ones
+  int world = 0;
+  Index missing_count = 0;             // ranks of 0..world-1 without a file
+  std::vector<int> missing;            // the first few of them (at most kNamedMissing)
+  std::vector<GlobalTensor> tensors;   // in the order of the first file
+};
+
+// Reads every rank file in `directory` (rank-RRRRR-of-WWWWW.safetensors, any number of digits from
+// five, as rank_file_name writes them; hidden temporaries are ignored) and checks the set: one world
+// size; each name canonical, its rank below the world and equal to the rank and world recorded inside;
+// one manifest (digest and seed) for all; the same tensors in every file, each with one global shape
+// and dtype; every recorded box inside its tensor and equal to the stored entry's shape; boxes of one
+// tensor identical or disjoint. Missing ranks are not an error here (see `missing`); throws
+// Error(bad_file) naming the file, the tensor and the boxes for anything else, Error(io) if there is
+// no rank file at all or a file cannot be read.
+[[nodiscard]] RankSet read_rank_set(const std::filesystem::path& directory);
+
+// "rank-00002-of-00004.safetensors, rank-00003-of-00004.safetensors (2 of 4 ranks)": the first few
+// names, then how many more.
+[[nodiscard]] std::string describe_missing(const RankSet& set);
+
+}  // namespace shardinit::detail

@@ -1,0 +1,156 @@
+#include "mpi/visibility.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <random>
+#include <span>
+#include <vector>
+
+#include "io/regular_file.hpp"
+#include "io/staged_file.hpp"
+#include "mpi/agreement.hpp"
+#include "mpi/wait.hpp"
+#include "shardinit/util/sha256.hpp"
+#include "util/printable.hpp"
+
+namespace shardinit::mpi::detail {
+
+namespace {
+
+using shardinit::detail::printable;
+
+constexpr std::size_t kTokenBytes = 32;
+
+int rank_in(MPI_Comm comm) {
+  int rank = 0;
+  MPI_Comm_rank(comm, &rank);
+  return rank;
+}
+
+std::string random_token() {
+  std::random_device device;  // getrandom(2): a token no other file holds
+  std::string token(kTokenBytes, '\0');
+  for (char& c : token) c = static_cast<char>(device() & 0xFF);
+  return token;
+}
+
+// What identifies a file's content well enough to tell a node-local copy from the shared file.
+std::string fingerprint(const std::filesystem::path& path) {
+  const shardinit::detail::RegularFile file(path, "file");
+  struct stat st {};
+  if (::fstat(file.fd(), &st) != 0) throw Error(ErrorKind::io, "cannot stat " + printable(path.string()) + ": " + std::strerror(errno));
+  std::vector<std::byte> head(static_cast<std::size_t>(std::min<std::uint64_t>(file.size(), 64 * 1024)));
+  head.resize(file.read_at(0, head));
+  return std::to_string(file.size()) + " bytes, modified " + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec) + ", first bytes sha256:" +
+         Sha256::hex(std::string_view(reinterpret_cast<const char*>(head.data()), head.size())).substr(0, 16);
+}
+
+}  // namespace
+
+SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& target,
+                                  const shardinit::detail::OutputPolicy& policy, std::uint64_t size) {
+  const int rank = rank_in(comm);
+  // 1. Every rank: the directory exists here and the target may be replaced (or is absent).
+  run_agreed(comm, "checking the output path on every rank", [&] { shardinit::detail::check_replaceable(target, policy); });
+  // 2. Rank 0 creates the temporary and leaves a token in it, flushed so that other nodes can read it.
+  SharedOutput output;
+  std::string token;
+  run_agreed(comm, "creating the output file", [&] {
+    if (rank != 0) return;
+    output.file = std::make_unique<shardinit::detail::AtomicFile>(target, policy, size);
+    output.temporary = output.file->temporary_path().string();
+    token = random_token();
+    output.file->write(std::as_bytes(std::span(token)));
+    output.file->flush();
+  });
+  broadcast(comm, output.temporary, 0, "sharing the output file's name");
+  broadcast(comm, token, 0, "sharing the output file's token");
+  // 3. Every other rank finds that same file under that name, writable.
+  run_agreed(comm, "checking that every rank sees the output file", [&] {
+    if (rank == 0) return;
+    const std::string shown = printable(output.temporary);
+    const std::string hint = ": -o must name a file on a filesystem every rank shares (for node-local storage, use --per-rank DIR)";
+    std::string seen(kTokenBytes, '\0');
+    std::size_t got = 0;
+    try {
+      const shardinit::detail::RegularFile file(output.temporary, "output file");
+      got = file.read_at(0, std::as_writable_bytes(std::span(seen)));
+    } catch (const Error& e) {
+      throw Error(ErrorKind::io, "cannot see the output file that " + rank_and_host(comm, 0) + " created at " + shown + " (" +
+                                     e.what() + ")" + hint);
+    }
+    if (got != kTokenBytes || seen != token) {
+      throw Error(ErrorKind::io, "sees another file at " + shown + " than the one " + rank_and_host(comm, 0) +
+                                     " created (the path leads to storage of this node's own)" + hint);
+    }
+    if (::access(output.temporary.c_str(), W_OK) != 0) {
+      throw Error(ErrorKind::io, "cannot write the output file " + shown + ": " + std::strerror(errno));
+    }
+  });
+  return output;
+}
+
+void check_shared_input(MPI_Comm comm, const std::filesystem::path& path) {
+  const int rank = rank_in(comm);
+  std::string reference;  // rank 0's fingerprint, or "" if rank 0 cannot open the file
+  if (rank == 0) {
+    try {
+      reference = fingerprint(path);
+    } catch (const Error&) {
+      reference.clear();  // rank 0 reports it itself, in the header check that follows
+    }
+  }
+  broadcast(comm, reference, 0, "sharing what rank 0 sees of the input file");
+  run_agreed(comm, "checking that every rank sees the input file", [&] {
+    if (rank == 0 || reference.empty()) return;
+    std::string mine;
+    try {
+      mine = fingerprint(path);
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string(e.what()) + ", although " + rank_and_host(comm, 0) + " can read it");
+    }
+    if (mine != reference) {
+      throw Error(ErrorKind::io, "sees another file at " + printable(path.string()) + " than " + rank_and_host(comm, 0) +
+                                     " does (" + mine + "; rank 0: " + reference +
+                                     "): every rank must read the same file, on a filesystem they share");
+    }
+  });
+}
+
+void check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
+                       const shardinit::detail::OutputPolicy& policy, std::uint64_t size) {
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  // The files of the ranks on one host usually share its filesystem: room for all of them is needed.
+  std::vector<unsigned long long> sizes(static_cast<std::size_t>(ranks));
+  unsigned long long mine = size;
+  MPI_Request request;
+  MPI_Iallgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, sizes.data(), 1, MPI_UNSIGNED_LONG_LONG, comm, &request);
+  wait(comm, request, "sharing the sizes of the rank files");
+  const int rank = rank_in(comm);
+  const std::string host = host_of(comm, rank);
+  unsigned long long host_total = 0;
+  int on_host = 0;
+  for (int r = 0; r < ranks; ++r) {
+    if (host_of(comm, r) != host) continue;
+    host_total += sizes[static_cast<std::size_t>(r)];
+    ++on_host;
+  }
+  run_agreed(comm, "checking the output directory on every rank", [&] {
+    shardinit::detail::make_output_directory(directory);
+    shardinit::detail::check_replaceable(target, policy);
+    shardinit::detail::check_free_space(directory, host_total,
+                                        printable(target.string()) +
+                                            (on_host > 1 ? " and the files of the " + std::to_string(on_host - 1) +
+                                                               " other ranks on this host"
+                                                         : std::string()));
+  });
+}
+
+}  // namespace shardinit::mpi::detail
