@@ -8,6 +8,7 @@
 #include "dlpack.hpp"
 #include "shardinit/error.hpp"
 #include "text.hpp"
+#include "writable_memory.hpp"
 
 namespace shardinit::python {
 namespace {
@@ -124,6 +125,15 @@ std::optional<std::uintptr_t> own_address(py::handle tensor) {
   return std::nullopt;
 }
 
+// count * element_size, which an exporter's shape could make wrap.
+std::size_t checked_byte_size(Index count, std::size_t element_size) {
+  Index bytes = 0;
+  if (__builtin_mul_overflow(count, static_cast<Index>(element_size), &bytes)) {
+    throw py::value_error("the tensor's shape has more bytes than memory can hold");
+  }
+  return static_cast<std::size_t>(bytes);
+}
+
 }  // namespace
 
 WritableTensor::WritableTensor(WritableTensor&& other) noexcept
@@ -209,7 +219,7 @@ std::optional<WritableTensor> WritableTensor::from_dlpack(py::handle source, py:
   }
   const Index count = element_count(result.shape_);
   if (t.strides != nullptr) check_row_major(result.shape_, byte_strides, element_size);
-  result.byte_size_ = static_cast<std::size_t>(count) * element_size;
+  result.byte_size_ = checked_byte_size(count, element_size);
   result.data_ = static_cast<std::byte*>(t.data) + t.byte_offset;
   if (count > 0) {
     check_aligned(result.data_, element_size);
@@ -219,6 +229,8 @@ std::optional<WritableTensor> WritableTensor::from_dlpack(py::handle source, py:
       throw std::runtime_error("the DLPack export of this " + type_name(original) +
                                " is not its own memory (a copy?): filling it would not change the tensor");
     }
+    // DLPack has no read-only flag (torch exports a tensor over bytes as if it could be written).
+    check_writable_memory(result.data_, result.byte_size_, type_name(original));
   }
   return result;
 }
@@ -259,9 +271,12 @@ WritableTensor WritableTensor::from_buffer(py::handle tensor) {
   std::vector<Index> byte_strides(view.strides, view.strides + view.ndim);
   const Index count = element_count(result.shape_);
   check_row_major(result.shape_, byte_strides, element_size);
-  result.byte_size_ = static_cast<std::size_t>(count) * element_size;
+  result.byte_size_ = checked_byte_size(count, element_size);
   result.data_ = static_cast<std::byte*>(view.buf);
-  if (count > 0) check_aligned(result.data_, element_size);
+  if (count > 0) {
+    check_aligned(result.data_, element_size);
+    check_writable_memory(result.data_, result.byte_size_, type_name(tensor));
+  }
   return result;
 }
 

@@ -499,6 +499,38 @@ class Errors(unittest.TestCase):
         self.fails(ValueError, ["read-only", "writeable"], array)
         self.assertFalse(array.any())
 
+    def test_memory_that_must_not_be_written(self):
+        """Exporters that do not say their memory is read-only: tensors over bytes objects (torch only
+        warns), and over read-only mappings (a write would be SIGSEGV). Each refused, nothing changed."""
+        import mmap
+        import warnings
+        warnings.simplefilter("ignore", UserWarning)  # torch: "The given buffer is not writable"
+        for size in (64, 300 << 10, 8 << 20):  # pymalloc block, glibc heap chunk, its own mapping
+            data = bytes(size)
+            tensors = {
+                "torch.frombuffer(bytes)": torch.frombuffer(data, dtype=torch.float32),
+                "torch.frombuffer(memoryview(bytes))": torch.frombuffer(memoryview(data), dtype=torch.float32),
+                "torch.frombuffer(bytes, offset=32)": torch.frombuffer(data, dtype=torch.float32, offset=32, count=8),
+                "torch.from_numpy(np.frombuffer(bytes))": torch.from_numpy(np.frombuffer(data, dtype=np.float32)),
+            }
+            for label, tensor in tensors.items():
+                with self.subTest(size=size, tensor=label):
+                    self.fails(ValueError, ["immutable bytes object", "tensor 'w'"], tensor)
+            self.assertEqual(data, bytes(size), "a refused fill must leave the bytes alone")
+        with tempfile.TemporaryDirectory() as scratch:
+            path = os.path.join(scratch, "zeros.bin")
+            with open(path, "wb") as f:
+                f.write(bytes(1 << 16))
+            with open(path, "rb") as f, mmap.mmap(f.fileno(), 1 << 16, access=mmap.ACCESS_READ) as mapped:
+                self.fails(ValueError, ["read-only", "mapped without write permission"],
+                           torch.frombuffer(mapped, dtype=torch.float32))
+            self.fails(ValueError, ["read-only", "mapped without write permission"],
+                       torch.from_numpy(np.memmap(path, dtype=np.float32, mode="r")))
+            # Writable ones are filled: a bytearray, a copy-on-write or read-write mapping.
+            self.initializer(torch.frombuffer(bytearray(256), dtype=torch.float32), name="w")
+            self.initializer(np.memmap(path, dtype=np.float32, mode="c"), name="w")
+            self.initializer(np.memmap(path, dtype=np.float32, mode="r+"), name="w")
+
     def test_shapes_and_boxes(self):
         self.fails(ValueError, ["shape (3, 6) does not equal the box extent (2, 6)"], np.zeros((3, 6), np.float32),
                    global_shape=(4, 6), box=((0, 0), (2, 6)))
