@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/launch.hpp"
 #include "io/atomic_file.hpp"
+#include "io/leftovers.hpp"
 #include "mpi/job_agreement.hpp"
 #include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
@@ -106,6 +107,9 @@ constexpr int kMaxThreads = 4096;
 int main(int argc, char** argv) {
   // With a file-size limit (ulimit -f), exceeding it must be a write error we report, not a kill.
   std::signal(SIGXFSZ, SIG_IGN);
+  // Whatever ends this process, SIGKILL included, a guardian removes the temporary files it leaves:
+  // forked now, while the process is small and alone, before MPI starts threads (io/leftovers.hpp).
+  shardinit::detail::start_leftover_guardian();
   MpiSession mpi(argc, argv);
 
   CLI::App app{

@@ -1,114 +1,21 @@
 #include "io/atomic_file.hpp"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include <array>
-#include <atomic>
 #include <cerrno>
-#include <csignal>
 #include <cstring>
-#include <mutex>
+#include <random>
 
+#include "io/leftovers.hpp"
 #include "shardinit/error.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit::detail {
 
 namespace {
-
-// ---- Removal on signals ---------------------------------------------------------------------
-// Temporary files to remove if a signal ends the process. Plain char arrays and atomics, because a
-// signal handler may only call async-signal-safe functions (unlink, sigaction, raise).
-constexpr int kSlots = 16;
-std::array<std::array<char, 4096>, kSlots> g_paths{};
-std::array<std::atomic<bool>, kSlots> g_in_use{};
-std::once_flag g_handlers_installed;
-
-// Signals whose default action ends the process and that a handler can catch (signal(7)): SIGKILL
-// and SIGSTOP cannot be caught; SIGCHLD, SIGCONT, SIGURG and SIGWINCH do not end it; SIGTSTP,
-// SIGTTIN and SIGTTOU only stop it. The real-time signals SIGRTMIN..SIGRTMAX are added at run time.
-constexpr int kAsynchronous[] = {SIGHUP,  SIGINT,  SIGQUIT,   SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM,
-                                 SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,  SIGSTKFLT};
-// ...and those that report a fault of the process itself. Another library (Open MPI prints a
-// backtrace on these) may have a handler already: ours runs first and then hands the signal on.
-constexpr int kFaults[] = {SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS};
-
-std::array<struct sigaction, NSIG> g_previous{};
-
-extern "C" void remove_temporaries_and_pass_on(int signal_number) {
-  remove_all_temporaries();
-  // Back to what was there before (the default action, or another library's handler), then the
-  // signal again: it is blocked while this handler runs, so it is delivered as soon as we return.
-  // A fault re-executes the faulting instruction and arrives there the same way.
-  sigaction(signal_number, &g_previous[static_cast<std::size_t>(signal_number)], nullptr);
-  raise(signal_number);
-}
-
-void install(int signal_number, bool chain_handlers) {
-  struct sigaction current {};
-  if (sigaction(signal_number, nullptr, &current) != 0) return;
-  const bool plain = !(current.sa_flags & SA_SIGINFO);
-  // An ignored signal stays ignored (nohup, the CLI's SIGXFSZ). A handler someone installed for an
-  // asynchronous signal may mean to go on (Python's SIGINT): leave it alone. Faults end the process
-  // whatever their handler does, so the files are removed before handing them on.
-  if (plain && current.sa_handler == SIG_IGN) return;
-  if (!(plain && current.sa_handler == SIG_DFL) && !chain_handlers) return;
-  g_previous[static_cast<std::size_t>(signal_number)] = current;
-  struct sigaction ours {};
-  ours.sa_handler = remove_temporaries_and_pass_on;
-  sigemptyset(&ours.sa_mask);
-  ours.sa_flags = SA_RESTART;
-  sigaction(signal_number, &ours, nullptr);
-}
-
-void install_handlers() {
-  std::call_once(g_handlers_installed, [] {
-    for (const int s : kAsynchronous) install(s, false);
-    for (const int s : kFaults) install(s, true);
-    for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) install(s, false);
-  });
-}
-
-// Blocks every signal a handler is installed for, for its lifetime, so that none can land between
-// creating a temporary file and registering it for removal.
-class SignalsBlocked {
- public:
-  SignalsBlocked() {
-    sigset_t set;
-    sigfillset(&set);
-    for (const int s : kFaults) sigdelset(&set, s);  // a fault cannot wait
-    pthread_sigmask(SIG_BLOCK, &set, &previous_);
-  }
-  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
-  SignalsBlocked(const SignalsBlocked&) = delete;
-  SignalsBlocked& operator=(const SignalsBlocked&) = delete;
-
- private:
-  sigset_t previous_;
-};
-
-int register_temporary(const std::string& path) {
-  if (path.size() >= g_paths[0].size()) return -1;
-  for (int i = 0; i < kSlots; ++i) {
-    bool expected = false;
-    if (!g_in_use[i].load() && g_paths[i][0] == '\0') {
-      std::memcpy(g_paths[i].data(), path.c_str(), path.size() + 1);
-      if (g_in_use[i].compare_exchange_strong(expected, true)) return i;
-      g_paths[i][0] = '\0';
-    }
-  }
-  return -1;  // more than kSlots at once: still removed on exceptions, not on signals
-}
-
-void unregister_temporary(int slot) {
-  if (slot < 0) return;
-  g_in_use[slot].store(false);
-  g_paths[slot][0] = '\0';
-}
 
 // ---- What may be replaced -------------------------------------------------------------------
 
@@ -118,11 +25,7 @@ std::filesystem::path directory_of(const std::filesystem::path& target) {
 
 }  // namespace
 
-void remove_all_temporaries() noexcept {
-  for (int i = 0; i < kSlots; ++i) {
-    if (g_in_use[i].load()) ::unlink(g_paths[i].data());
-  }
-}
+void remove_all_temporaries() noexcept { remove_all_leftovers(); }
 
 void check_replaceable(const std::filesystem::path& target, const OutputPolicy& policy) {
   const std::string shown = printable(target.string());
@@ -176,18 +79,28 @@ AtomicFile::AtomicFile(std::filesystem::path target, const OutputPolicy& policy,
   const std::filesystem::path directory = directory_of(target_);
   check_replaceable(target_, policy_);
   check_free_space(directory, size, printable(target_.string()));
-  // Hidden, beside the target (same filesystem, so the final rename is atomic).
-  std::string name = ".";
-  name += target_.filename().string();
-  name += ".tmp-XXXXXX";
-  std::string pattern = (directory / name).string();
-  install_handlers();
-  {
-    const SignalsBlocked blocked;  // a signal now waits until the file is registered for removal
-    fd_ = ::mkstemp(pattern.data());
-    if (fd_ < 0) fail("cannot create a temporary file in " + printable(directory.string()), errno);
-    temporary_ = pattern;
-    slot_ = register_temporary(pattern);
+  // Hidden, beside the target (same filesystem, so the final rename is atomic). The name is registered
+  // for removal before the file exists, so that no signal, and no SIGKILL once the guardian has the
+  // name, can leave it: made like mkstemp's, opened with O_EXCL.
+  static constexpr char kLetters[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  std::random_device random;
+  for (int attempt = 0; fd_ < 0; ++attempt) {
+    std::string name(1, '.');
+    name += target_.filename().string();
+    name += ".tmp-";
+    for (int i = 0; i < 6; ++i) name += kLetters[random() % (sizeof kLetters - 1)];
+    const std::string path = (directory / name).string();
+    const LeftoverSignalsBlocked blocked;  // a signal now waits until the file is registered or gone
+    slot_ = register_leftover(path, LeftoverKind::file);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd_ >= 0) {
+      temporary_ = path;
+      break;
+    }
+    const int error = errno;
+    unregister_leftover(slot_);
+    slot_ = -1;
+    if (error != EEXIST || attempt >= 100) fail("cannot create a temporary file in " + printable(directory.string()), error);
   }
   // Reserve the blocks now, where the filesystem can, so that a full disk is an error before a byte is
   // generated rather than after (the size stays 0: the final size check still sees short writes).
@@ -200,7 +113,7 @@ AtomicFile::AtomicFile(std::filesystem::path target, const OutputPolicy& policy,
 AtomicFile::~AtomicFile() {
   if (fd_ >= 0) ::close(fd_);
   if (!temporary_.empty()) ::unlink(temporary_.c_str());
-  unregister_temporary(slot_);
+  unregister_leftover(slot_);
 }
 
 void AtomicFile::fail(const std::string& what, int error_number) {
@@ -246,7 +159,7 @@ void AtomicFile::commit() {
     ::unlink(temporary_.c_str());
   }
   temporary_.clear();
-  unregister_temporary(slot_);
+  unregister_leftover(slot_);
   slot_ = -1;
 }
 

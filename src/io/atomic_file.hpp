@@ -1,7 +1,8 @@
 #pragma once
 // A file that appears at its target path complete or not at all: written under a temporary name in
 // the same directory and renamed into place by commit(). Destroyed uncommitted (an exception), or
-// ended by any catchable terminating signal, it removes the temporary file. It never replaces what
+// ended by any catchable terminating signal (or by SIGKILL, where the guardian runs: io/leftovers.hpp),
+// it removes the temporary file. It never replaces what
 // is not a regular file of ours: a directory, a FIFO, a device, a symbolic link or an input of the
 // run stay untouched, with or without overwrite.
 
@@ -69,8 +70,9 @@ void check_replaceable(const std::filesystem::path& target, const OutputPolicy& 
 // bytes available to us (statvfs f_bavail).
 void check_free_space(const std::filesystem::path& directory, std::uint64_t bytes, const std::string& what);
 
-// Removes every temporary file of every live AtomicFile of this process. Async-signal-safe: for the
-// signal handlers, and for paths that end the process without unwinding (MPI_Abort, the watchdog).
+// Removes every temporary file of every live AtomicFile of this process, and the output directories
+// made for them (io/leftovers.hpp). Async-signal-safe: for paths that end the process without
+// unwinding (MPI_Abort, the watchdog).
 void remove_all_temporaries() noexcept;
 
 }  // namespace shardinit::detail

@@ -124,7 +124,7 @@ WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::pat
         if (progress) progress(done, stats.elements);
       },
       output_policy(manifest, overwrite))
-      ->commit();
+      .commit();
   return stats;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint_internal.hpp"
+#include "io/leftovers.hpp"
 #include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
 #include "util/printable.hpp"
@@ -70,9 +71,10 @@ StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
                                  WriteStats& stats, const Heartbeat& heartbeat) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest, options);
-  make_output_directory(directory);
+  auto made = std::make_unique<MadeDirectories>(directory);
   StagedFile file = stage_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout,
                                       shard_producer(fillers, p.boxes), output_policy(manifest, overwrite), heartbeat);
+  file.attach(std::move(made));
   stats = WriteStats{};
   stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
   for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
@@ -80,13 +82,43 @@ StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
   return file;
 }
 
-void make_output_directory(const std::filesystem::path& directory) {
-  // Several ranks may race to make it: whoever loses finds a directory, which is what counts.
+MadeDirectories::MadeDirectories(const std::filesystem::path& directory) {
+  // The missing ones, outermost first. Several ranks may race to make them: whoever loses finds a
+  // directory, which is what counts (and the winner alone removes it, if the run fails).
+  std::vector<std::filesystem::path> missing;
+  for (std::filesystem::path p = directory; !p.empty() && !std::filesystem::exists(p); p = p.parent_path()) {
+    missing.insert(missing.begin(), p);
+    if (p == p.parent_path()) break;
+  }
+  for (const auto& p : missing) {
+    // Registered first: a process killed right after making it still leaves nothing.
+    const int leftover = register_leftover(p.string(), LeftoverKind::directory);
+    std::error_code ec;
+    if (std::filesystem::create_directory(p, ec)) {
+      made_.push_back(Made{p, leftover});
+    } else {
+      unregister_leftover(leftover);  // another rank made it: its to remove
+    }
+  }
   std::error_code ec;
-  std::filesystem::create_directories(directory, ec);
-  if (std::filesystem::is_directory(directory)) return;
-  throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) + ": " +
-                                 (ec ? ec.message() : std::string("something else than a directory is there")));
+  if (!std::filesystem::is_directory(directory, ec)) {
+    throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) + ": " +
+                                   (std::filesystem::exists(directory, ec) ? "something else than a directory is there"
+                                                                           : "it cannot be created there"));
+  }
+}
+
+MadeDirectories::~MadeDirectories() {
+  for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
+    std::error_code ec;
+    std::filesystem::remove(it->path, ec);  // only while empty
+    unregister_leftover(it->leftover);
+  }
+}
+
+void MadeDirectories::keep() noexcept {
+  for (const Made& m : made_) unregister_leftover(m.leftover);
+  made_.clear();
 }
 
 }  // namespace detail
@@ -94,7 +126,7 @@ void make_output_directory(const std::filesystem::path& directory) {
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                  const std::filesystem::path& directory, bool overwrite, FillOptions options) {
   WriteStats stats;
-  detail::stage_rank_checkpoint(manifest, mesh, rank, directory, overwrite, options, stats)->commit();
+  detail::stage_rank_checkpoint(manifest, mesh, rank, directory, overwrite, options, stats).commit();
   return stats;
 }
 

@@ -75,14 +75,14 @@ StagedFile stage_safetensors(const std::filesystem::path& path, const Safetensor
       if (heartbeat) heartbeat();
     }
   }
-  return file;
+  return StagedFile(std::move(file));
 }
 
 }  // namespace detail
 
 void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
                        const TensorProducer& produce, bool overwrite) {
-  detail::stage_safetensors(path, layout, produce, detail::OutputPolicy{overwrite, {}})->commit();
+  detail::stage_safetensors(path, layout, produce, detail::OutputPolicy{overwrite, {}}).commit();
 }
 
 }  // namespace shardinit

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <vector>
 
 #include "io/atomic_file.hpp"
 #include "io/checkpoint_internal.hpp"
@@ -14,9 +15,44 @@
 
 namespace shardinit::detail {
 
-// A written, not yet visible file: commit() renames it into place; destroying it uncommitted
-// removes the temporary.
-using StagedFile = std::unique_ptr<AtomicFile>;
+// The output directory of per-rank files, made where missing. A run that fails must leave nothing,
+// so unless keep() is called the destructor removes the directories it made (deepest first, and only
+// while empty: another rank's file, or anything a user put there, keeps a directory).
+class MadeDirectories {
+ public:
+  // Throws Error(io) naming the directory if it cannot be made or is something else than a directory.
+  explicit MadeDirectories(const std::filesystem::path& directory);
+  ~MadeDirectories();
+  MadeDirectories(const MadeDirectories&) = delete;
+  MadeDirectories& operator=(const MadeDirectories&) = delete;
+  void keep() noexcept;
+
+ private:
+  struct Made {
+    std::filesystem::path path;
+    int leftover;  // its registration for removal if the process dies (io/leftovers.hpp)
+  };
+  std::vector<Made> made_;  // outermost first
+};
+
+// A written, not yet visible file: commit() renames it into place (and keeps the directories made for
+// it); destroying it uncommitted removes the temporary (and those directories).
+class StagedFile {
+ public:
+  StagedFile() = default;
+  explicit StagedFile(std::unique_ptr<AtomicFile> file, std::unique_ptr<MadeDirectories> directories = {})
+      : directories_(std::move(directories)), file_(std::move(file)) {}
+  // The directories made for this file: removed with it unless it is committed.
+  void attach(std::unique_ptr<MadeDirectories> directories) { directories_ = std::move(directories); }
+  void commit() {
+    file_->commit();
+    if (directories_) directories_->keep();
+  }
+
+ private:
+  std::unique_ptr<MadeDirectories> directories_;  // destroyed after the file: its temporary goes first
+  std::unique_ptr<AtomicFile> file_;
+};
 
 // write_safetensors without the final commit.
 [[nodiscard]] StagedFile stage_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
@@ -28,8 +64,6 @@ using StagedFile = std::unique_ptr<AtomicFile>;
                                                const std::filesystem::path& directory, bool overwrite,
                                                FillOptions options, WriteStats& stats, const Heartbeat& heartbeat = {});
 
-// Makes `directory` (and its parents) if it is missing, for --per-rank. Throws Error(io) naming the
-// directory if it cannot be made or exists as something else than a directory.
-void make_output_directory(const std::filesystem::path& directory);
+
 
 }  // namespace shardinit::detail

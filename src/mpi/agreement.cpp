@@ -1,5 +1,6 @@
 #include "mpi/agreement.hpp"
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -13,19 +14,27 @@ void agree(MPI_Comm comm, const std::optional<Error>& local_error, std::string_v
   int rank = 0, size = 0;
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
-  const int mine = local_error ? rank : size;
-  int first = size;
+  // The lowest failing rank, and the smallest and largest hash of a failing rank's message: when every
+  // rank failed with one message (an error every rank computed from agreed data), no rank is named.
+  const unsigned long long hash =
+      local_error ? std::hash<std::string_view>{}(local_error->what()) : 0;
+  unsigned long long mine[3] = {local_error ? static_cast<unsigned long long>(rank) : static_cast<unsigned long long>(size),
+                                local_error ? hash : ~0ULL, local_error ? ~hash : ~0ULL};
+  unsigned long long least[3] = {0, 0, 0};
   MPI_Request request;
-  MPI_Iallreduce(&mine, &first, 1, MPI_INT, MPI_MIN, comm, &request);
+  MPI_Iallreduce(mine, least, 3, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm, &request);
   wait(comm, request, what);
+  const int first = static_cast<int>(least[0]);
   if (first == size) return;
+  const long long failing = sum(comm, local_error ? 1 : 0, "sharing an error");
+  const bool everyone_alike = failing == size && least[1] == ~least[2];  // min hash == max hash
   // The first failing rank tells everyone what went wrong.
   int kind = local_error ? static_cast<int>(local_error->kind()) : 0;
   MPI_Ibcast(&kind, 1, MPI_INT, first, comm, &request);
   wait(comm, request, "sharing an error");
   std::string message = local_error ? local_error->what() : std::string();
   broadcast(comm, message, first, "sharing an error");
-  if (size > 1) message += " (" + rank_and_host(comm, first) + ")";
+  if (size > 1 && !everyone_alike) message += failing_rank_suffix(comm, first);
   throw_agreed(static_cast<ErrorKind>(kind), message);
 }
 

@@ -422,7 +422,7 @@ WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const
     size = rank_checkpoint_layout(manifest, manifest_mesh(manifest, c.size), c.rank).file_size();
   });
   // Each rank's directory may be node-local: every rank checks its own, and the room on its host.
-  detail::check_rank_output(comm, directory, target, policy, size);
+  const auto made = detail::check_rank_output(comm, directory, target, policy, size);
   WriteStats stats;
   // Every rank stages its file; only when all have succeeded does any file appear. A failure on one
   // rank drops every staged file (their destructors remove the temporaries).
@@ -435,7 +435,8 @@ WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const
                                                       });
     if (detail::fault_injected("write", c.rank)) throw injected("write", c.rank);
   });
-  run_agreed(comm, "renaming the rank files into place", [&] { staged->commit(); });
+  run_agreed(comm, "renaming the rank files into place", [&] { staged.commit(); });
+  made->keep();
   return stats;
 }
 

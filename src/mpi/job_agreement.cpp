@@ -20,6 +20,7 @@ struct Record {
   std::int32_t kind = 0;
   std::int32_t claims = 0;
   std::array<std::array<char, 64>, kMaxClaims> digests{};  // hex SHA-256 of each claim's compared text
+  std::array<char, 64> error{};                            // hex SHA-256 of the error's message, if failed
 };
 
 // The groups of ranks that agree on claim `c`, each sorted, the groups by their lowest rank.
@@ -49,6 +50,8 @@ void agree_on_job(MPI_Comm comm, const std::optional<Error>& local_error, const 
   if (failure) {
     mine.failed = 1;
     mine.kind = static_cast<std::int32_t>(failure->kind());
+    const std::string hex = Sha256::hex(failure->what());
+    std::memcpy(mine.error.data(), hex.data(), std::min(hex.size(), mine.error.size()));
   } else {
     mine.claims = static_cast<std::int32_t>(claims.size());
     for (std::size_t c = 0; c < claims.size(); ++c) {
@@ -61,12 +64,16 @@ void agree_on_job(MPI_Comm comm, const std::optional<Error>& local_error, const 
   MPI_Iallgather(&mine, sizeof(Record), MPI_BYTE, records.data(), sizeof(Record), MPI_BYTE, comm, &request);
   wait(comm, request, "agreeing on what the ranks run");
 
-  // An error first: a rank that failed has no claims to compare.
+  // An error first: a rank that failed has no claims to compare. When every rank failed alike (a
+  // usage error, the same bad manifest), it is every rank's: no rank is named.
+  const bool everyone_alike = std::all_of(records.begin(), records.end(), [&](const Record& x) {
+    return x.failed != 0 && x.error == records[0].error;
+  });
   for (int r = 0; r < size; ++r) {
     if (records[r].failed == 0) continue;
     std::string message = r == rank ? failure->what() : std::string();
     broadcast(comm, message, r, "sharing an error");
-    if (size > 1) message += " (" + rank_and_host(comm, r) + ")";
+    if (size > 1 && !everyone_alike) message += failing_rank_suffix(comm, r);
     throw_agreed(static_cast<ErrorKind>(records[r].kind), message);
   }
   // The same code makes the same claims: ranks that make different ones run different programs.

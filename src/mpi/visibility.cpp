@@ -123,7 +123,7 @@ void check_shared_input(MPI_Comm comm, const std::filesystem::path& path) {
   });
 }
 
-void check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
+std::unique_ptr<shardinit::detail::MadeDirectories> check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
                        const shardinit::detail::OutputPolicy& policy, std::uint64_t size) {
   int ranks = 1;
   MPI_Comm_size(comm, &ranks);
@@ -142,8 +142,9 @@ void check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, co
     host_total += sizes[static_cast<std::size_t>(r)];
     ++on_host;
   }
+  std::unique_ptr<shardinit::detail::MadeDirectories> made;
   run_agreed(comm, "checking the output directory on every rank", [&] {
-    shardinit::detail::make_output_directory(directory);
+    made = std::make_unique<shardinit::detail::MadeDirectories>(directory);
     shardinit::detail::check_replaceable(target, policy);
     shardinit::detail::check_free_space(directory, host_total,
                                         printable(target.string()) +
@@ -151,6 +152,7 @@ void check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, co
                                                                " other ranks on this host"
                                                          : std::string()));
   });
+  return made;
 }
 
 }  // namespace shardinit::mpi::detail

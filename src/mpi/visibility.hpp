@@ -14,6 +14,7 @@
 #include <string>
 
 #include "io/atomic_file.hpp"
+#include "io/staged_file.hpp"
 
 namespace shardinit::mpi::detail {
 
@@ -40,8 +41,9 @@ void check_shared_input(MPI_Comm comm, const std::filesystem::path& path);
 
 // Collective, for per-rank outputs (node-local storage is fine): every rank makes `directory` if
 // missing, checks that its `target` in it may be written, and that the filesystem there has room for
-// the files of all ranks on its host (`size` is this rank's file). Agreed.
-void check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
+// the files of all ranks on its host (`size` is this rank's file). Agreed. The directories it made are
+// removed again unless the caller keeps them (once the files are committed).
+[[nodiscard]] std::unique_ptr<shardinit::detail::MadeDirectories> check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
                        const shardinit::detail::OutputPolicy& policy, std::uint64_t size);
 
 }  // namespace shardinit::mpi::detail

@@ -228,6 +228,11 @@ std::string rank_and_host(MPI_Comm comm, int rank) {
   return "rank " + std::to_string(rank) + (host.empty() ? "" : " (host " + shardinit::detail::printable(host) + ")");
 }
 
+std::string failing_rank_suffix(MPI_Comm comm, int rank) {
+  const std::string host = host_of(comm, rank);
+  return " (rank " + std::to_string(rank) + (host.empty() ? "" : " on host " + shardinit::detail::printable(host)) + ")";
+}
+
 std::string ranks_and_hosts(MPI_Comm comm, const std::vector<int>& unsorted) {
   std::vector<int> ranks = unsorted;
   std::sort(ranks.begin(), ranks.end());

@@ -38,6 +38,8 @@ void learn_hosts(MPI_Comm comm);
 [[nodiscard]] std::string host_of(MPI_Comm comm, int rank);
 // "rank 3 (host node7)", or "rank 3" when the host is not known.
 [[nodiscard]] std::string rank_and_host(MPI_Comm comm, int rank);
+// " (rank 3 on host node7)": what an agreed error's message ends with, naming the rank that failed.
+[[nodiscard]] std::string failing_rank_suffix(MPI_Comm comm, int rank);
 // "ranks 0-2, 5 (hosts node1, node2)": a sorted list of ranks of `comm`, compressed, with their hosts.
 [[nodiscard]] std::string ranks_and_hosts(MPI_Comm comm, const std::vector<int>& ranks);
 

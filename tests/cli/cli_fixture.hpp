@@ -72,6 +72,8 @@ class Cli : public ::testing::Test {
   }
   // Runs shardinit with these (already quoted) arguments.
   Result run(const std::string& arguments) { return shell(quote(kCli) + " " + arguments); }
+  // The same under a time limit of 30 s: a run that blocks (on a FIFO, say) shows as status 124.
+  Result run_bounded(const std::string& arguments) { return shell("timeout 30 " + quote(kCli) + " " + arguments); }
 
   fs::path manifest(const std::string& text, const std::string& name = "manifest.json") {
     const fs::path path = work_ / name;

@@ -15,6 +15,10 @@
 #include <string>
 #include <vector>
 
+#include <sys/stat.h>
+
+#include "shardinit/manifest/manifest.hpp"
+
 #include "cli/cli_fixture.hpp"
 
 namespace shardinit {
@@ -100,6 +104,17 @@ const std::vector<BadInput>& cases() {
        {"\"w\"", "shape[1]", "-4"}},
       {"fractional dimension", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [@2.5], \"init\": {\"fn\": \"ones\"}}]}",
        {"\"w\"", "shape[0]", "2.5"}},
+      {"tensor of more than 2^63 - 1 bytes", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": @[4611686018427387904], \"init\": {\"fn\": \"normal\"}}]}",
+       {"\"w\"", "[4611686018427387904] elements of f32", "more than 2^63 - 1 bytes"}},
+      {"tensors adding up to more than 2^63 - 1 bytes",
+       "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"a\", \"shape\": [1152921504606846976], \"init\": {\"fn\": \"zeros\"}},\n"
+       "  @{\"name\": \"b\", \"shape\": [1152921504606846976], \"init\": {\"fn\": \"zeros\"}}]}",
+       {"\"b\"", "add up to more than 2^63 - 1 bytes"}},
+      {"manifest nested too deeply", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [2], \"init\": {\"fn\": \"ones\"}, \"x\": "
+       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[@[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}]}",
+       {"nested deeper than 64 levels"}},
+      {"name with control characters and a NUL", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"a\\u0000b\\nc\\u001b[1m\", \"shape\": [8], \"init\": @{\"fn\": \"normal\", \"std\": -1}}]}",
+       {"(\"a\\x00b\\nc\\x1b[1m\")", "std=-1"}},
       {"overflowing shape", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": @[4294967296, 4294967296], \"init\": {\"fn\": \"ones\"}}]}",
        {"\"w\"", "4294967296"}},
       {"zero explicit fan", "{\"seed\": 1, \"tensors\": [\n  {\"name\": \"w\", \"shape\": [8], \"fan_in\": @0, \"init\": {\"fn\": \"lecun_normal\"}}]}",
@@ -144,6 +159,22 @@ const std::vector<BadInput>& cases() {
       {"rank outside the world", R"({"seed": 1, "tensors": []})", {"rank 5", "world of 4"}, kBadInput, "init {M} --per-rank {W}/ranks --rank 5 --world 4"},
       {"unknown option", R"({"seed": 1, "tensors": []})", {"--sead"}, kBadInput, "init {M} -o {OUT} --sead 3"},
       {"zero threads", R"({"seed": 1, "tensors": []})", {"--threads", "0"}, kBadInput, "init {M} -o {OUT} --threads 0"},
+      {"negative watchdog", R"({"seed": 1, "tensors": []})", {"--watchdog", "-1"}, kBadInput, "init {M} -o {OUT} --watchdog -1"},
+      {"output is the manifest, with --force", R"({"seed": 1, "tensors": []})", {"refusing to write", "the manifest", "an input of this run"},
+       kBadInput, "init {M} -o {M} --force"},
+      {"output is the manifest, without --force", R"({"seed": 1, "tensors": []})", {"an input of this run"}, kBadInput, "init {M} -o {M}"},
+      {"output is a directory, with --force", R"({"seed": 1, "tensors": []})", {"it is a directory"}, kIoError, "init {M} -o {W} --force"},
+      {"output is a character device, with --force", R"({"seed": 1, "tensors": []})", {"/dev/null", "is a character device",
+       "replaces only regular files"}, kIoError, "init {M} -o /dev/null --force"},
+      {"manifest is a character device", nullptr, {"manifest /dev/zero is a character device, not a regular file"}, kIoError,
+       "init /dev/zero -o {OUT}"},
+      {"manifest is a directory", nullptr, {"is a directory, not a regular file"}, kIoError, "init {W} -o {OUT}"},
+      {"per-rank directory is a file", R"({"seed": 1, "tensors": []})", {"cannot make the output directory"}, kIoError,
+       "init {M} --per-rank {M} --rank 0 --world 2"},
+      {"not enough space for the file", R"({"seed": 1, "tensors": [{"name": "w", "shape": [1099511627776], "init": {"fn": "zeros"}}]})",
+       {"needs 43980465", "no space left", "nothing was written"}, kIoError, "init {M} -o {OUT}"},
+      {"bench buffer of more than 2^63 - 1 bytes", nullptr, {"--elements 4611686018427387904", "more than 2^63 - 1 bytes"}, kBadInput,
+       "bench --elements 4611686018427387904 --threads 1 --repeat 1"},
   };
   return all;
 }
@@ -273,6 +304,119 @@ INSTANTIATE_TEST_SUITE_P(Verify, HostileFiles, ::testing::ValuesIn(hostile_files
   for (const char ch : std::string(info.param.name)) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';
   return name;
 });
+
+// inspect of a hostile file: the same refusal, exit 1, no crash (a deeply nested dtype once crashed
+// both verify and inspect: the message builder recursed).
+TEST_P(HostileFiles, InspectRefusesWithExit1) {
+  const HostileFile& f = GetParam();
+  const fs::path file = work_ / "hostile.safetensors";
+  test::write_all(file, f.bytes);
+  const Result r = run("inspect " + q(file));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("not a valid safetensors file"));
+  EXPECT_THAT(r.err, HasSubstr(f.expected));
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+// ---- inputs that are not regular files: refused at once, never a read that blocks -------------
+
+TEST_F(Cli, AFifoIsRefusedWhereverAFileIsRead) {
+  const fs::path m = manifest(R"({"seed": 1, "tensors": [{"name": "w", "shape": [2], "init": {"fn": "ones"}}]})");
+  const fs::path fifo = work_ / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const struct {
+    std::string arguments;
+    int status;
+    std::string expected;
+  } cases[] = {
+      {"verify " + q(m) + " " + q(fifo), 1, "it is a FIFO, not a regular file"},
+      {"inspect " + q(fifo), 1, "it is a FIFO, not a regular file"},
+      {"init " + q(fifo) + " -o " + q(work_ / "out.safetensors"), kIoError, "manifest " + fifo.string() + " is a FIFO"},
+      {"verify " + q(fifo) + " " + q(work_ / "out.safetensors"), kIoError, "is a FIFO, not a regular file"},
+      {"init " + q(m) + " -o " + q(fifo) + " --force", kIoError, "is a FIFO, and shardinit replaces only regular files"},
+  };
+  for (const auto& c : cases) {
+    const Result r = run_bounded(c.arguments);
+    EXPECT_EQ(r.status, c.status) << c.arguments << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr(c.expected)) << c.arguments;
+  }
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  // A FIFO named like a rank file in a per-rank directory.
+  fs::create_directory(work_ / "ranks");
+  ASSERT_EQ(::mkfifo((work_ / "ranks" / "rank-00000-of-00001.safetensors").c_str(), 0600), 0);
+  const Result r = run_bounded("inspect " + q(work_ / "ranks"));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("it is a FIFO"));
+}
+
+TEST_F(Cli, AManifestLargerThanTheLimitIsRefusedUnread) {
+  const fs::path m = work_ / "huge.json";
+  { std::ofstream(m).put(' '); }
+  fs::resize_file(m, kMaxManifestBytes + 1);  // sparse: nothing to read, refused by its size
+  const Result r = run_bounded("init " + q(m) + " -o " + q(work_ / "out.safetensors"));
+  EXPECT_EQ(r.status, kBadInput) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("100000001 bytes, more than the limit of 100000000"));
+  EXPECT_EQ(entries(work_), std::vector<std::string>{"huge.json"});
+}
+
+// A header the reference reader refuses (over 100,000,000 bytes) is never written: exit 2 before a
+// byte is generated. Here: 12 tensors whose names take 4.5 MB each (a name is in the header twice:
+// as the tensor's key and in the recorded spec).
+TEST_F(Cli, AHeaderTheReferenceReaderRefusesIsNeverWritten) {
+  std::string text = R"({"seed": 1, "tensors": [)";
+  for (int i = 0; i < 12; ++i) {
+    text += std::string(i ? "," : "") + R"({"name": ")" + std::string(4'500'000, static_cast<char>('a' + i)) +
+            R"(", "shape": [1024, 1024], "init": {"fn": "normal"}})";
+  }
+  const fs::path m = manifest(text + "]}");
+  for (const std::string target : {"-o " + q(work_ / "out.safetensors"), "--per-rank " + q(work_ / "ranks") + " --rank 0 --world 2"}) {
+    const Result r = run_bounded("init " + q(m) + " " + target);
+    EXPECT_EQ(r.status, kBadInput) << r.err;
+    EXPECT_THAT(r.err, HasSubstr("bytes, more than the 100000000 bytes the safetensors library reads"));
+    EXPECT_EQ(entries(work_), std::vector<std::string>{"manifest.json"});
+  }
+}
+
+// What shardinit recorded in a file is untrusted too: a recorded spec nested a million deep is shown
+// as not recorded; per-rank metadata nested that deep is refused. Neither crashes.
+TEST_F(Cli, HostileRecordedMetadataNeverCrashesInspect) {
+  const std::string deep = std::string(1'000'000, '[') + std::string(1'000'000, ']');
+  const std::string w = R"("w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]})";
+  const fs::path file = work_ / "spec.safetensors";
+  test::write_all(file, safetensors_bytes(R"({"__metadata__": {"shardinit.spec": ")" + deep + R"("}, )" + w + "}",
+                                          std::string(8, '\0')));
+  Result r = run_bounded("inspect " + q(file));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("not recorded"));
+  fs::create_directory(work_ / "ranks");
+  test::write_all(work_ / "ranks" / "rank-00000-of-00001.safetensors",
+                  safetensors_bytes(R"({"__metadata__": {"shardinit.rank": "0", "shardinit.world": "1", "shardinit.seed": "1", )"
+                                    R"("shardinit.manifest_digest": "sha256:0", "shardinit.shards": ")" + deep + R"("}, )" + w + "}",
+                                    std::string(8, '\0')));
+  r = run_bounded("inspect " + q(work_ / "ranks"));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("nested deeper than 64 levels"));
+}
+
+// A name with a newline, an escape sequence and a NUL is escaped wherever it is printed: every
+// message stays one line, and inspect's listing cannot be forged or cut.
+TEST_F(Cli, NamesAreEscapedInEveryMessageAndListing) {
+  const fs::path m = manifest("{\"seed\": 1, \"tensors\": [{\"name\": \"a\\nb\\u0000c\\u001b]\", \"shape\": [4], \"init\": {\"fn\": \"normal\"}}]}");
+  const fs::path out = work_ / "out.safetensors";
+  ASSERT_EQ(run("init -q " + q(m) + " -o " + q(out)).status, 0);
+  const Result listing = run("inspect " + q(out));
+  EXPECT_EQ(listing.status, 0) << listing.err;
+  EXPECT_THAT(listing.out, HasSubstr("a\\nb\\x00c\\x1b]  f32 [4]"));
+  EXPECT_EQ(listing.out.find('\x1b'), std::string::npos);
+  // Corrupt the last data byte: the mismatch names the tensor, escaped, on one line.
+  std::string bytes = test::read_all(out);
+  bytes.back() = static_cast<char>(bytes.back() ^ 0x5a);
+  test::write_all(out, bytes);
+  const Result r = run("verify " + q(m) + " " + q(out));
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("tensor 'a\\nb\\x00c\\x1b]' differs"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
 
 // An existing output is refused (and left untouched) unless --force is given.
 TEST_F(Cli, ExistingOutputIsRefusedAndUntouchedWithoutForce) {

@@ -69,7 +69,7 @@ die() { # die STATUS MESSAGE
 }
 
 usage() {
-  sed -n '/^#   bed.sh up/,/^#   bed.sh down/s/^#  //p' "${BASH_SOURCE[0]}" >&2
+  sed -n '/^#   bed.sh up/,/^#   bed.sh down/s/^#   //p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -203,7 +203,8 @@ kill_bed() {
 mounts_under() {
   local target
   findmnt -rn -o TARGET | while IFS= read -r target; do
-    target=$(printf '%b' "$target") # findmnt -r writes a blank as \x20
+    # findmnt -r writes a blank as \x20 (decoded only where needed: a subshell costs time)
+    if [[ $target == *\\* ]]; then target=$(printf '%b' "$target"); fi
     if [[ $target == "$1"/* ]]; then printf '%s\n' "$target"; fi
   done | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2-
 }
@@ -466,11 +467,13 @@ cmd_mpirun() {
     # suggest it), through agent.sh instead of ssh.
     --mca plm rsh
     --mca plm_rsh_agent "$agent"
-    # mpirun starts every daemon itself. With the default tree spawn, daemons start the daemons
-    # of other hosts, from hosts 1 and 2, which cannot enter the other hosts (see the top).
+    # mpirun starts every daemon itself, with the environment of its caller. (With a tree spawn,
+    # daemons would start daemons, with the agent's reduced environment. Open MPI 4.1 does not do
+    # it for so few hosts anyway, but this keeps one launch path whatever the bed's size.)
     --mca plm_rsh_no_tree_spawn 1
-    # Out-of-band (daemon <-> mpirun) and MPI traffic over the bed's network only: every host
-    # also has lo, with the same address, on which a host would reach itself.
+    # Out-of-band (daemon <-> mpirun) and MPI traffic over the bed's network only. A host has
+    # only lo and eth0, and Open MPI skips lo by default, so this is a safeguard: lo has the same
+    # address on every host, and an address there would reach the host itself, not the peer.
     --mca oob_tcp_if_include "$SUBNET"
     --mca btl_tcp_if_include "$SUBNET"
     # TCP between hosts, shared memory (vader) and self within a host; ob1 is the PML that uses

@@ -1,0 +1,255 @@
+#include "io/leftovers.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <mutex>
+
+#include <time.h>
+
+namespace shardinit::detail {
+
+namespace {
+
+// ---- The table: plain arrays and atomics, readable from a signal handler -----------------------
+constexpr int kSlots = 32;
+constexpr std::size_t kPathBytes = 4000;  // a record (below) must fit one SOCK_SEQPACKET message
+
+struct Slot {
+  std::array<char, kPathBytes> path{};
+  std::atomic<bool> in_use{false};
+  std::atomic<std::uint32_t> order{0};  // registration order: directories go latest first
+  LeftoverKind kind = LeftoverKind::file;
+};
+std::array<Slot, kSlots> g_slots;
+std::atomic<std::uint32_t> g_order{0};
+std::mutex g_registry;  // registrations and the messages to the guardian, in one order
+
+// What the guardian is told: add or drop one slot.
+struct Record {
+  char op = 0;  // 'A' add, 'D' drop
+  std::uint8_t slot = 0;
+  std::uint8_t directory = 0;
+  std::uint32_t order = 0;
+  char path[kPathBytes];
+};
+
+int g_guardian = -1;  // our end of the socket pair; -1 if none (not started, or it could not be)
+
+void remove_now(const char* path, LeftoverKind kind) noexcept {
+  if (kind == LeftoverKind::file) ::unlink(path);
+  else ::rmdir(path);  // only while empty
+}
+
+// Removes the present entries: files first, then directories, the latest made first (a child before
+// its parent). With `patience`, a directory that is not empty yet is tried again for a few seconds:
+// under MPI the other ranks of a node, dying at the same moment, are removing their own files from it.
+// Async-signal-safe.
+void remove_entries(const char* const* paths, const bool* directory, const std::uint32_t* order, bool* present,
+                    int count, bool patience = false) noexcept {
+  for (int i = 0; i < count; ++i) {
+    if (present[i] && !directory[i]) {
+      remove_now(paths[i], LeftoverKind::file);
+      present[i] = false;
+    }
+  }
+  for (;;) {
+    int latest = -1;
+    for (int i = 0; i < count; ++i) {
+      if (present[i] && (latest < 0 || order[i] > order[latest])) latest = i;
+    }
+    if (latest < 0) return;
+    for (int attempt = 0; ::rmdir(paths[latest]) != 0 && errno == ENOTEMPTY && patience && attempt < 60; ++attempt) {
+      const timespec pause{0, 50'000'000};
+      ::nanosleep(&pause, nullptr);
+    }
+    present[latest] = false;
+  }
+}
+
+// ---- The guardian: only async-signal-safe calls after fork ---------------------------------------
+[[noreturn]] void guard(int socket) {
+  // Its own session: the kill of the rank's process group (how mpirun ends a job) does not reach it;
+  // the end of its parent does, as the end of the socket.
+  ::setsid();
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (const int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGUSR1, SIGUSR2, SIGALRM}) ::sigaction(s, &ignore, nullptr);
+  // Hold nothing of the parent's but the socket, as descriptor 0: no terminal or pipe a caller waits
+  // on, no file, no directory.
+  if (socket != 0) ::dup2(socket, 0);
+  for (int fd = 1; fd < 1024; ++fd) ::close(fd);
+  ::chdir("/");
+  static char paths[kSlots][kPathBytes];
+  static bool present[kSlots];
+  static bool directory[kSlots];
+  static std::uint32_t order[kSlots];
+  static Record record;
+  for (;;) {
+    const ssize_t n = ::recv(0, &record, sizeof record, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // the parent is gone, however it ended
+    if (record.slot >= kSlots) continue;
+    if (record.op == 'A') {
+      std::memcpy(paths[record.slot], record.path, kPathBytes);
+      paths[record.slot][kPathBytes - 1] = '\0';
+      directory[record.slot] = record.directory != 0;
+      order[record.slot] = record.order;
+      present[record.slot] = true;
+    } else if (record.op == 'D') {
+      present[record.slot] = false;
+    }
+  }
+  const char* names[kSlots];
+  for (int i = 0; i < kSlots; ++i) names[i] = paths[i];
+  remove_entries(names, directory, order, present, kSlots, /*patience=*/true);
+  ::_exit(0);
+}
+
+// Forks the guardian. Without it (fork refused), the signal handlers and destructors remain.
+void fork_guardian() {
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) return;
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(pair[0]);
+    ::close(pair[1]);
+    return;
+  }
+  if (pid == 0) guard(pair[1]);
+  ::close(pair[1]);
+  g_guardian = pair[0];
+  // The guardian is not waited for: it outlives us by design, and init reaps it.
+}
+
+void tell_guardian(const Record& record) {
+  if (g_guardian < 0) return;
+  while (::send(g_guardian, &record, sizeof record, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// ---- Signals ---------------------------------------------------------------------------------
+// Signals whose default action ends the process and that a handler can catch (signal(7)): SIGKILL
+// and SIGSTOP cannot be caught; SIGCHLD, SIGCONT, SIGURG and SIGWINCH do not end it; SIGTSTP,
+// SIGTTIN and SIGTTOU only stop it. The real-time signals SIGRTMIN..SIGRTMAX are added at run time.
+constexpr int kAsynchronous[] = {SIGHUP,  SIGINT,  SIGQUIT,   SIGUSR1, SIGUSR2, SIGPIPE, SIGALRM, SIGTERM,
+                                 SIGXCPU, SIGXFSZ, SIGVTALRM, SIGPROF, SIGIO,   SIGPWR,  SIGSTKFLT};
+// ...and those that report a fault of the process itself. Another library (Open MPI prints a
+// backtrace on these) may have a handler already: ours runs first and then hands the signal on.
+constexpr int kFaults[] = {SIGILL, SIGTRAP, SIGABRT, SIGBUS, SIGFPE, SIGSEGV, SIGSYS};
+
+std::array<struct sigaction, NSIG> g_previous{};
+
+extern "C" void remove_leftovers_and_pass_on(int signal_number) {
+  remove_all_leftovers();
+  // Back to what was there before (the default action, or another library's handler), then the
+  // signal again: it is blocked while this handler runs, so it is delivered as soon as we return.
+  // A fault re-executes the faulting instruction and arrives there the same way.
+  sigaction(signal_number, &g_previous[static_cast<std::size_t>(signal_number)], nullptr);
+  raise(signal_number);
+}
+
+void install(int signal_number, bool chain_handlers) {
+  struct sigaction current {};
+  if (sigaction(signal_number, nullptr, &current) != 0) return;
+  const bool plain = !(current.sa_flags & SA_SIGINFO);
+  // An ignored signal stays ignored (nohup, the CLI's SIGXFSZ). A handler someone installed for an
+  // asynchronous signal may mean to go on (Python's SIGINT): leave it alone. Faults end the process
+  // whatever their handler does, so the files are removed before handing them on.
+  if (plain && current.sa_handler == SIG_IGN) return;
+  if (!(plain && current.sa_handler == SIG_DFL) && !chain_handlers) return;
+  g_previous[static_cast<std::size_t>(signal_number)] = current;
+  struct sigaction ours {};
+  ours.sa_handler = remove_leftovers_and_pass_on;
+  sigemptyset(&ours.sa_mask);
+  ours.sa_flags = SA_RESTART;
+  sigaction(signal_number, &ours, nullptr);
+}
+
+void install_handlers_once() {
+  static std::once_flag installed;
+  std::call_once(installed, [] {
+    for (const int s : kAsynchronous) install(s, false);
+    for (const int s : kFaults) install(s, true);
+    for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) install(s, false);
+  });
+}
+
+}  // namespace
+
+LeftoverSignalsBlocked::LeftoverSignalsBlocked() {
+  sigset_t set;
+  sigfillset(&set);
+  for (const int s : kFaults) sigdelset(&set, s);  // a fault cannot wait
+  pthread_sigmask(SIG_BLOCK, &set, &previous_);
+}
+
+LeftoverSignalsBlocked::~LeftoverSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+void start_leftover_guardian() {
+  static std::once_flag started;
+  std::call_once(started, fork_guardian);
+}
+
+int register_leftover(const std::string& relative, LeftoverKind kind) {
+  install_handlers_once();
+  std::error_code ec;
+  const std::string path = std::filesystem::absolute(relative, ec).string();
+  if (ec || path.size() >= kPathBytes) return -1;
+  const std::lock_guard lock(g_registry);
+  for (int i = 0; i < kSlots; ++i) {
+    Slot& slot = g_slots[static_cast<std::size_t>(i)];
+    if (slot.in_use.load()) continue;
+    std::memset(slot.path.data(), 0, kPathBytes);
+    std::memcpy(slot.path.data(), path.c_str(), path.size());
+    slot.kind = kind;
+    slot.order.store(++g_order);
+    slot.in_use.store(true);  // the handler sees the slot only once it is complete
+    Record record;
+    record.op = 'A';
+    record.slot = static_cast<std::uint8_t>(i);
+    record.directory = kind == LeftoverKind::directory ? 1 : 0;
+    record.order = slot.order.load();
+    std::memcpy(record.path, slot.path.data(), kPathBytes);
+    tell_guardian(record);
+    return i;
+  }
+  return -1;
+}
+
+void unregister_leftover(int handle) noexcept {
+  if (handle < 0 || handle >= kSlots) return;
+  const std::lock_guard lock(g_registry);
+  g_slots[static_cast<std::size_t>(handle)].in_use.store(false);
+  Record record;
+  record.op = 'D';
+  record.slot = static_cast<std::uint8_t>(handle);
+  record.path[0] = '\0';
+  tell_guardian(record);
+}
+
+void remove_all_leftovers() noexcept {
+  const char* paths[kSlots];
+  bool directory[kSlots];
+  std::uint32_t order[kSlots];
+  bool present[kSlots];
+  for (int i = 0; i < kSlots; ++i) {
+    const Slot& slot = g_slots[static_cast<std::size_t>(i)];
+    present[i] = slot.in_use.load();
+    paths[i] = slot.path.data();
+    directory[i] = slot.kind == LeftoverKind::directory;
+    order[i] = slot.order.load();
+  }
+  remove_entries(paths, directory, order, present, kSlots);
+}
+
+}  // namespace shardinit::detail

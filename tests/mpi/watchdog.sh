@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Ranks that stop making progress: stopped by the batch system (SIGSTOP), stuck in a system call (a
+# hung filesystem: the "stall" fault blocks in pause() answering nobody), or a job cancelled through
+# mpirun. Each must end within a bounded time with one error that names the rank, while the waiting
+# ranks sleep rather than spin, and leave nothing; and a rank that is slow but alive must not be
+# taken for stuck, even with a limit far shorter than one of its steps.
+#
+#   watchdog.sh SHARDINIT MPIEXEC NP MANIFEST SCRATCH_DIR          (NP >= 2)
+#
+# Prints "FAIL: ..." for every failed check and "watchdog: P passed, F failed" at the end.
+set -u
+
+shardinit=$(realpath "$1")
+mpiexec=$(command -v "$2")
+np=$3
+manifest=$(realpath "$4")
+scratch=$(realpath -m "$5")
+last=$((np - 1))
+
+passed=0
+failed=0
+check() {  # check DESCRIPTION COMMAND...
+  local what=$1
+  shift
+  if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); echo "FAIL: $what"; fi
+}
+
+rm -rf "$scratch"
+mkdir -p "$scratch"
+cd "$scratch" || exit 2
+mpi=("$mpiexec" --oversubscribe -n "$np")
+# No process of this test may outlive its job (a guardian, io/leftovers.hpp, takes a moment to see
+# its rank's end: allow it 10 s).
+leftovers() {
+  local left
+  for _ in $(seq 100); do
+    left=$(pgrep -f "$scratch/.*safetensors|--per-rank $scratch" | tr '\n' ' ')
+    [ -z "$left" ] && return
+    sleep 0.1
+  done
+  echo "$left"
+}
+
+# stuck LABEL FAULT RANK COMMAND...: runs the job with SHARDINIT_FAULT=FAULT and a 3 s watchdog;
+# checks status 3, the time, one error naming RANK as not responding, that the job's processes used
+# little CPU while they waited (today's blocking collectives spin at 100 %), and no leftovers.
+stuck() {
+  local label=$1 fault=$2 rank=$3
+  shift 3
+  mkdir -p "$label"
+  local start=$SECONDS cpu
+  # bash's `time` reports the CPU of the children mpirun waited for: every rank on this machine.
+  { TIMEFORMAT='%U %S'; time SHARDINIT_FAULT=$fault timeout 120 "${mpi[@]}" "$shardinit" "$@" --watchdog 3 \
+      >"$label.out" 2>"$label.err"; } 2>"$label.time"
+  local rc=$? seconds=$((SECONDS - start))
+  cpu=$(awk '{printf "%.2f", $1 + $2}' "$label.time")
+  local errors
+  errors=$(grep -c "shardinit: error" "$label.err")
+  check "$label: exits 3, not by timeout (rc $rc): $(grep shardinit "$label.err" | head -c 400)" test "$rc" -eq 3
+  # 3 s limit; the roll call waits 2 s; other ranks than 0 call it 4 s later: at most ~10 s, bounded at 40.
+  check "$label: ends within 40 s (took $seconds s)" test "$seconds" -le 40
+  check "$label: one error line (got $errors)" test "$errors" -eq 1
+  check "$label: the error names rank $rank as not responding: $(grep shardinit "$label.err" | head -c 400)" \
+    grep -Eq "no progress for [0-9]+ s while .*: rank $rank \(host [^)]*\) does not respond" "$label.err"
+  # Waiting ranks sleep: the whole job's CPU stays a small part of what one spinning rank alone burns.
+  check "$label: the waiting ranks slept (CPU $cpu s over $seconds s of wall time)" \
+    awk -v cpu="$cpu" -v wall="$seconds" 'BEGIN { exit !(cpu < 0.25 * wall + 1) }'
+  check "$label: no process left ($(leftovers))" test -z "$(leftovers)"  # waits for the guardians too
+  check "$label: nothing left in $label ($(ls -A "$label" | tr '\n' ' '))" test -z "$(ls -A "$label")"
+}
+
+check "a good file to verify" "${mpi[@]}" "$shardinit" init "$manifest" -o good.safetensors -q
+stuck init.stop.last "stop@$last" "$last" init "$manifest" -o "init.stop.last/out.safetensors"
+stuck init.stop.0 "stop@0" 0 init "$manifest" -o "init.stop.0/out.safetensors"
+stuck init.stall.last "stall@$last" "$last" init "$manifest" -o "init.stall.last/out.safetensors"
+stuck per-rank.stop.last "stop@$last" "$last" init "$manifest" --per-rank "$scratch/per-rank.stop.last/ranks"
+stuck per-rank.stall.0 "stall@0" 0 init "$manifest" --per-rank "$scratch/per-rank.stall.0/ranks"
+stuck verify.stall.last "stall@$last" "$last" verify "$manifest" good.safetensors
+check "the per-rank jobs removed the rank directories they made" test ! -e per-rank.stop.last/ranks -a ! -e per-rank.stall.0/ranks
+
+# Slow but alive: one rank's steps take longer than the limit (a 64 MiB piece of f64 trunc_normal,
+# written by its only writer, takes ~0.2 s; the limit here is 0.1 s), so the others call the roll
+# over and over; the busy rank answers between pieces, and the job completes.
+cat >slow.json <<'JSON'
+{"seed": 9, "tensors": [
+  {"name": "big", "shape": [4, 8388608], "dtype": "f64", "init": {"fn": "trunc_normal", "std": 0.5}},
+  {"name": "small", "shape": [16], "init": {"fn": "normal"}}]}
+JSON
+check "slow but alive, global file: completes under --watchdog 0.1" \
+  timeout 300 "${mpi[@]}" "$shardinit" init slow.json -o slow.safetensors -q --watchdog 0.1
+check "slow but alive, global file: verifies" timeout 300 "${mpi[@]}" "$shardinit" verify slow.json slow.safetensors -q --watchdog 0.1
+check "slow but alive, global file: equals one process's" \
+  sh -c "env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK -u PMI_SIZE '$shardinit' init slow.json -o one.safetensors -q && cmp one.safetensors slow.safetensors"
+rm -f slow.safetensors one.safetensors
+check "slow but alive, per-rank files: completes under --watchdog 0.1" \
+  timeout 300 "${mpi[@]}" "$shardinit" init slow.json --per-rank slow-ranks -q --watchdog 0.1
+rm -rf slow-ranks
+
+# A job cancelled through mpirun (Ctrl-C, scancel): mpirun stops every rank; nothing is left.
+cat >long.json <<'JSON'
+{"seed": 5, "tensors": [{"name": "w", "shape": [64, 1048576], "dtype": "f64", "init": {"fn": "trunc_normal"}}]}
+JSON
+for signal in INT TERM; do
+  label=cancel.$signal
+  mkdir -p "$label"
+  "${mpi[@]}" "$shardinit" init long.json -o "$label/out.safetensors" -q >"$label.out" 2>"$label.err" &
+  job=$!
+  for _ in $(seq 600); do  # until the temporary exists (at most 60 s)
+    ls -A "$label" | grep -q tmp && break
+    sleep 0.1
+  done
+  seen=$(ls -A "$label" | tr '\n' ' ')
+  kill -s "$signal" "$job"
+  start=$SECONDS
+  for _ in $(seq 600); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
+  wait "$job"
+  rc=$?
+  check "$label: the temporary existed when mpirun got SIG$signal ($seen)" test -n "$seen"
+  check "$label: mpirun ended non-zero within 60 s (rc $rc, $((SECONDS - start)) s)" test "$rc" -ne 0 -a "$((SECONDS - start))" -le 60
+  check "$label: no process left ($(leftovers))" test -z "$(leftovers)"
+  check "$label: nothing left ($(ls -A "$label" | tr '\n' ' '))" test -z "$(ls -A "$label")"
+done
+
+echo "watchdog: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
