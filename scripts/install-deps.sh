@@ -16,6 +16,7 @@ packages=(
   python3 python3-numpy                         # independent NumPy reimplementation of the stream format
   pybind11-dev python3-dev                      # the Python module
   python3-torch python3-mpi4py                  # its tests: torch tensors in place, shards under mpiexec
+  iproute2 util-linux procps                    # the multi-host test bed: ip netns, unshare/nsenter, pgrep
 )
 read -r -a extra <<<"${SHARDINIT_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
@@ -77,6 +78,46 @@ void remove_entries(const char* const* paths, const bool* directory, const std::
 }
 
 // ---- The guardian: only async-signal-safe calls after fork ---------------------------------------
+
+// Open MPI's MPI-IO (ompio) opens a file across nodes with a lock file beside it, FILE-JOBID-PID.lock
+// (its "lockedfile" shared file pointer), removed by MPI_File_close: a killed job leaves it. Removes
+// those of `file` (raw getdents64: no allocation, as after fork in a threaded process is required).
+void remove_mpi_lock_files(const char* file) noexcept {
+  const char* slash = std::strrchr(file, '/');
+  if (slash == nullptr) return;
+  static char directory[kPathBytes];
+  const std::size_t dir_length = static_cast<std::size_t>(slash - file);
+  std::memcpy(directory, file, dir_length);
+  directory[dir_length] = '\0';
+  const char* base = slash + 1;
+  const std::size_t base_length = std::strlen(base);
+  const int fd = ::open(dir_length == 0 ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  alignas(8) static char entries[16384];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, fd, entries, sizeof entries);
+    if (n <= 0) break;
+    for (long at = 0; at < n;) {
+      struct Entry {  // struct linux_dirent64
+        std::uint64_t inode;
+        std::int64_t offset;
+        unsigned short length;
+        unsigned char type;
+        char name[1];
+      };
+      const auto* entry = reinterpret_cast<const Entry*>(entries + at);
+      const char* name = entry->name;
+      const std::size_t length = std::strlen(name);
+      if (length > base_length + 6 && std::strncmp(name, base, base_length) == 0 && name[base_length] == '-' &&
+          std::strcmp(name + length - 5, ".lock") == 0) {
+        ::unlinkat(fd, name, 0);
+      }
+      at += entry->length;
+    }
+  }
+  ::close(fd);
+}
+
 [[noreturn]] void guard(int socket) {
   // Its own session: the kill of the rank's process group (how mpirun ends a job) does not reach it;
   // the end of its parent does, as the end of the socket.
@@ -110,7 +151,10 @@ void remove_entries(const char* const* paths, const bool* directory, const std::
     }
   }
   const char* names[kSlots];
-  for (int i = 0; i < kSlots; ++i) names[i] = paths[i];
+  for (int i = 0; i < kSlots; ++i) {
+    names[i] = paths[i];
+    if (present[i] && !directory[i]) remove_mpi_lock_files(paths[i]);
+  }
   remove_entries(names, directory, order, present, kSlots, /*patience=*/true);
   ::_exit(0);
 }

@@ -8,7 +8,8 @@
 //    later, SIGKILL; a batch system's time limit ends with SIGKILL), the OOM killer. The guardian is a
 //    fork in a session of its own (a kill of the rank's process group does not reach it) that holds
 //    nothing but one end of a socket pair; when the other end closes (the process ended, however) it
-//    removes whatever is still registered, and exits.
+//    removes whatever is still registered (and the lock files Open MPI's MPI-IO makes beside a file it
+//    opens across nodes, FILE-JOBID-PID.lock, which a killed job leaves), and exits.
 // A registration reaches the guardian before the file is created, so no moment is uncovered. What can
 // still be left: everything, if the guardian is killed as well (kill -9 of every process, a crash of
 // the node or of its power) -- the hidden .NAME.tmp-XXXXXX beside the target, safe to delete.
