@@ -1,5 +1,7 @@
 #include "util/strict_json.hpp"
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "shardinit/error.hpp"
@@ -220,10 +222,18 @@ class PathWalker {
   std::size_t at_ = 0;
 };
 
-// The offset of the first '[' or '{' that opens a level deeper than `max_depth`, if any. A linear scan
-// of the raw text (strings and their escapes skipped), so that no parser ever sees such a document.
-std::optional<std::size_t> too_deep(std::string_view text, std::size_t max_depth) {
-  std::size_t depth = 0;
+// What the scan found beyond the limits: where, and why.
+struct Excess {
+  std::size_t offset;
+  std::string why;
+};
+
+// The first place where `text` goes beyond `limits`, if any: a linear scan of the raw text (strings
+// and their escapes skipped) counting nesting and values (an opening bracket, a comma and the first
+// value each start one), so that no parser ever sees such a document.
+std::optional<Excess> beyond_limits(std::string_view text, const JsonLimits& limits) {
+  const std::size_t max_values = text.size() / std::max<std::size_t>(1, limits.bytes_per_value) + 65536;
+  std::size_t depth = 0, values = 1;
   bool in_string = false;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -232,11 +242,21 @@ std::optional<std::size_t> too_deep(std::string_view text, std::size_t max_depth
       else if (c == '"') in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return i;
-    } else if ((c == ']' || c == '}') && depth > 0) {
-      --depth;
+    if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > limits.max_depth) return Excess{i, "nested deeper than " + std::to_string(limits.max_depth) + " levels"};
+      ++values;
+    } else if (c == ']' || c == '}') {
+      if (depth > 0) --depth;
+    } else if (c == ',') {
+      ++values;
+    } else {
+      continue;
+    }
+    if (values > max_values) {
+      return Excess{i, "with more than " + std::to_string(max_values) + " values (one per " +
+                           std::to_string(limits.bytes_per_value) + " bytes of text, and 65536)"};
     }
   }
   return std::nullopt;
@@ -261,9 +281,8 @@ StrictJson parse_strict_json(std::string_view text, std::string_view source, Jso
     throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, nul) +
                                       ": NUL byte (JSON text cannot contain one)");
   }
-  if (const auto deep = too_deep(text, limits.max_depth)) {
-    throw Error(ErrorKind::parse, std::string(source) + ": JSON nested deeper than " + std::to_string(limits.max_depth) +
-                                      " levels at " + line_and_column(text, *deep));
+  if (const auto excess = beyond_limits(text, limits)) {
+    throw Error(ErrorKind::parse, std::string(source) + ": JSON " + excess->why + " at " + line_and_column(text, excess->offset));
   }
   StrictJson result;
   StrictSax sax(result);

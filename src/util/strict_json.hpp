@@ -24,10 +24,14 @@ struct DuplicateKey {
 };
 
 // What a parse accepts beyond the grammar. The depth bound keeps every later walk of the document
-// (nlohmann's dump(), comparison and conversion recurse) within a small, fixed stack; memory is
-// bounded by the callers' limits on the text's size (the DOM takes at most a small multiple of it).
+// (nlohmann's dump(), comparison and conversion recurse) within a small, fixed stack. The bound on
+// values keeps the document's memory in proportion to the text: a value in the DOM takes 16 bytes
+// and more, while "[0,0,0,..." spends 2 bytes of text on one; at most one value per 4 bytes of text
+// (real manifests and headers have one per 7 or more) bounds the DOM at roughly 12 times the text,
+// whose size the callers bound in turn (100 MB).
 struct JsonLimits {
-  std::size_t max_depth = 64;  // nested arrays and objects; a manifest needs 6, a safetensors header 3
+  std::size_t max_depth = 64;            // nested arrays and objects; a manifest needs 6, a header 3
+  std::size_t bytes_per_value = 4;       // at most text.size() / bytes_per_value + 65536 values
 };
 
 struct StrictJson {
@@ -37,7 +41,8 @@ struct StrictJson {
 
 // Throws Error(parse) "SOURCE: malformed JSON at line L, column C: REASON" for a syntax error, a
 // number out of range or a NUL byte, and "SOURCE: JSON nested deeper than N levels at line L,
-// column C" beyond limits.max_depth (found by a scan that does not recurse, before any parsing).
+// column C" or "SOURCE: JSON with more than N values (at line L, column C)" beyond `limits` (found by
+// a scan that neither recurses nor allocates, before any parsing).
 [[nodiscard]] StrictJson parse_strict_json(std::string_view text, std::string_view source, JsonLimits limits = {});
 
 // A short description of a value for messages, never longer than about kMaxShownBytes and never

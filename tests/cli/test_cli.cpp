@@ -538,5 +538,93 @@ TEST_F(Cli, InspectErrors) {
   EXPECT_THAT(r.err, HasSubstr("no rank files"));
 }
 
+// A per-rank directory is checked as the set it must be; each way it can be wrong is named.
+class CliRankSet : public Cli {
+ protected:
+  // Writes rank R of W of `manifest_text` into `directory` (one rank alone, as torchrun would).
+  void write_rank(const std::string& manifest_text, const fs::path& directory, int rank, int world) {
+    const fs::path m = manifest(manifest_text, "m" + std::to_string(counter_++) + ".json");
+    ASSERT_EQ(run("init -q " + q(m) + " --per-rank " + q(directory) + " --rank " + std::to_string(rank) + " --world " +
+                  std::to_string(world)).status, 0);
+  }
+  Result inspect(const fs::path& directory, const std::string& extra = "") { return run("inspect " + q(directory) + extra); }
+  void expect_refused(const fs::path& directory, const std::string& part) {
+    const Result r = inspect(directory);
+    EXPECT_EQ(r.status, 1) << r.err;
+    EXPECT_THAT(r.err, HasSubstr(part));
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(r.out.empty()) << r.out;
+  }
+  static constexpr const char* kRows = R"({"seed": 4, "tensors": [
+      {"name": "w", "shape": [8, 6], "init": {"fn": "normal"}, "layout": {"shard": {"0": [0]}}},
+      {"name": "r", "shape": [3], "init": {"fn": "uniform"}}]})";
+  int counter_ = 0;
+};
+
+TEST_F(CliRankSet, EveryWorldSizeInitAcceptsIsAccepted) {
+  // 100000 ranks: six-digit names; one file present, 99999 missing (named a few, then counted).
+  const fs::path d = work_ / "big";
+  write_rank(kRows, d, 99999, 100000);
+  ASSERT_EQ(entries(d), std::vector<std::string>{"rank-99999-of-100000.safetensors"});
+  expect_refused(d, "missing rank-00000-of-100000.safetensors, rank-00001-of-100000.safetensors");
+  expect_refused(d, "and 99991 more (99999 of 100000 ranks)");
+  const Result partial = inspect(d, " --partial");
+  EXPECT_EQ(partial.status, 0) << partial.err;
+  EXPECT_THAT(partial.out, HasSubstr("1 of 100000 rank files, reassembled"));
+  EXPECT_THAT(partial.out, HasSubstr("INCOMPLETE"));
+}
+
+TEST_F(CliRankSet, FilesOfDifferentRunsAreRefused) {
+  const fs::path worlds = work_ / "worlds";
+  write_rank(kRows, worlds, 0, 2);
+  write_rank(kRows, worlds, 1, 4);
+  expect_refused(worlds, "rank files of different runs: world sizes 2 (rank-00000-of-00002.safetensors), 4 (rank-00001-of-00004.safetensors)");
+
+  const fs::path seeds = work_ / "seeds";
+  write_rank(kRows, seeds, 0, 2);
+  std::string other = kRows;
+  other.replace(other.find("\"seed\": 4"), 9, "\"seed\": 5");
+  write_rank(other, seeds, 1, 2);
+  expect_refused(seeds, "\"rank-00001-of-00002.safetensors\" is from another manifest than \"rank-00000-of-00002.safetensors\"");
+
+  // Same manifest digest (layouts never change the values), other layout: boxes that overlap.
+  const fs::path layouts = work_ / "layouts";
+  write_rank(kRows, layouts, 0, 2);
+  std::string columns = kRows;
+  columns.replace(columns.find("\"0\": [0]"), 8, "\"1\": [0]");
+  write_rank(columns, layouts, 1, 2);
+  expect_refused(layouts, "tensor \"w\": the box {start [0, 0], extent [4, 6]} of rank-00000-of-00002.safetensors overlaps the "
+                          "box {start [0, 3], extent [8, 3]} of rank-00001-of-00002.safetensors");
+}
+
+TEST_F(CliRankSet, RenamedAndMisnamedFilesAreRefused) {
+  const fs::path renamed = work_ / "renamed";
+  write_rank(kRows, renamed, 0, 2);
+  fs::copy_file(renamed / "rank-00000-of-00002.safetensors", renamed / "rank-00001-of-00002.safetensors");
+  expect_refused(renamed, "\"rank-00001-of-00002.safetensors\" records rank 0 of 2: it was renamed, or written by another run");
+
+  const fs::path misnamed = work_ / "misnamed";
+  write_rank(kRows, misnamed, 0, 2);
+  fs::rename(misnamed / "rank-00000-of-00002.safetensors", misnamed / "rank-000000-of-00002.safetensors");
+  expect_refused(misnamed, "\"rank-000000-of-00002.safetensors\" is not a rank file name shardinit writes (expected "
+                           "\"rank-00000-of-00002.safetensors\")");
+
+  const fs::path outside = work_ / "outside";
+  write_rank(kRows, outside, 2, 2 + 1);
+  fs::rename(outside / "rank-00002-of-00003.safetensors", outside / "rank-00003-of-00003.safetensors");
+  expect_refused(outside, "names rank 3 of a world of 3");
+}
+
+TEST_F(CliRankSet, ACompleteSetIsAcceptedWithReplicasCountedOnce) {
+  const fs::path d = work_ / "ok";
+  for (int r = 0; r < 3; ++r) write_rank(kRows, d, r, 3);
+  const Result r = inspect(d);
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("3 of 3 rank files, reassembled, 2 tensors"));
+  EXPECT_THAT(r.out, Not(HasSubstr("INCOMPLETE")));
+  EXPECT_THAT(r.out, HasSubstr("(3 elements)"));  // the replicated r: once, not three times
+  EXPECT_THAT(r.out, HasSubstr("(48 elements)"));
+}
+
 }  // namespace
 }  // namespace shardinit
