@@ -1,6 +1,10 @@
 // One global checkpoint written and verified by all ranks together through MPI-IO.
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <limits>
@@ -15,6 +19,7 @@
 #include "mpi/agreement.hpp"
 #include "mpi/fault_injection.hpp"
 #include "mpi/file_view.hpp"
+#include "mpi/job_agreement.hpp"
 #include "mpi/visibility.hpp"
 #include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
@@ -163,6 +168,19 @@ Error injected(std::string_view site, int rank) {
                                   " (SHARDINIT_FAULT)");
 }
 
+// The first step of every collective function: the ranks agree that they were given the same manifest
+// (its run digest: values, mesh, layouts) and the same file and options, and learn each other's
+// hosts. A caller that passed different manifests on different ranks would otherwise make them run
+// different sequences of collective calls, or mix two manifests in one file.
+void agree_on_inputs(MPI_Comm comm, const Manifest& manifest, const std::string& file, const std::string& options) {
+  const std::string digest = manifest_run_digest(manifest);
+  const std::string shown = (manifest.source ? shardinit::detail::printable(manifest.source->path.string()) + ": " : std::string()) +
+                            "seed " + std::to_string(manifest.seed) + ", " + std::to_string(manifest.tensors.size()) +
+                            " tensors, " + digest.substr(0, 7 + 16);
+  detail::agree_on_job(comm, std::nullopt,
+                       {{"the manifest", shown, digest}, {"the file and options", file + options, file + options}});
+}
+
 // Everything every rank needs before touching the file, agreed on by all ranks (a manifest that
 // does not fit the rank count fails everywhere at once).
 struct CollectivePlan {
@@ -199,7 +217,7 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                             bool overwrite, const Progress& progress, FillOptions options) {
   const Communicator c(comm);
-  detail::learn_hosts(comm);
+  agree_on_inputs(comm, manifest, path.string(), overwrite ? " (replacing an existing file)" : "");
   const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
@@ -285,6 +303,18 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
     if (count > 0 && !failure) detail::after_first_piece(c.rank);  // the kill, stop and stall faults
   });
   if (progress && c.rank == 0) progress(total, total);
+  // Each rank flushes what it wrote through a descriptor of its own first, in a step the watchdog
+  // watches: inside the collective MPI_File_sync a rank stuck in fsync (a hung filesystem) would leave
+  // the others spinning in it. What MPI_File_sync then finds to flush is little.
+  attempt([&] {
+    const int fd = ::open(output.temporary.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || ::fsync(fd) != 0) {
+      const int error = errno;
+      if (fd >= 0) ::close(fd);
+      throw Error(ErrorKind::io, "cannot flush " + shown + ": " + std::strerror(error));
+    }
+    ::close(fd);
+  });
   detail::rendezvous(comm, "flushing " + shown);
   const int synced = MPI_File_sync(file->get());
   attempt([&] { check(synced, "cannot flush " + shown); });
@@ -308,7 +338,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                                FillOptions options) {
   const Communicator c(comm);
-  detail::learn_hosts(comm);
+  agree_on_inputs(comm, manifest, path.string(), " (verify)");
   const CollectivePlan agreed(c, manifest, options);
   const auto& layout = agreed.layout;
   const auto& plans = agreed.pieces;
@@ -412,7 +442,7 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
                                   bool overwrite, FillOptions options) {
   const Communicator c(comm);
-  detail::learn_hosts(comm);
+  agree_on_inputs(comm, manifest, directory.string(), overwrite ? " (rank files, replacing existing ones)" : " (rank files)");
   const Heartbeat heartbeat = [comm] { detail::keep_alive(comm); };
   const std::filesystem::path target = directory / rank_file_name(c.rank, c.size);
   const shardinit::detail::OutputPolicy policy = output_policy(manifest, overwrite);
@@ -443,7 +473,7 @@ WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const
 VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
                                      FillOptions options) {
   const Communicator c(comm);
-  detail::learn_hosts(comm);
+  agree_on_inputs(comm, manifest, directory.string(), " (verify rank files)");
   VerifyResult result;
   run_agreed(comm, "verifying the rank files", [&] {
     result = shardinit::detail::verify_rank_checkpoint(manifest, manifest_mesh(manifest, c.size), c.rank, directory,

@@ -168,6 +168,12 @@ RollCall call_the_roll(MPI_Comm comm, std::string_view my_step) {
   return result;
 }
 
+std::string limit_text() {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", g_limit_seconds);
+  return text;
+}
+
 [[noreturn]] void end_job(MPI_Comm comm, std::string_view step, double waited, const RollCall& roll) {
   std::string message;
   char seconds[32];
@@ -176,8 +182,7 @@ RollCall call_the_roll(MPI_Comm comm, std::string_view my_step) {
     message = "no progress for " + std::string(seconds) + " s while " + std::string(step) + ": " +
               ranks_and_hosts(comm, roll.silent) + (roll.silent.size() == 1 ? " does" : " do") +
               " not respond (stopped, stuck in a system call such as a hung filesystem, or on a host that is down); "
-              "ending the job (watchdog limit " +
-              std::to_string(static_cast<long long>(g_limit_seconds)) + " s: --watchdog SECONDS)";
+              "ending the job (watchdog limit " + limit_text() + " s: --watchdog SECONDS)";
   } else {
     // Everyone answers and everyone waits, on different steps: the ranks are not running the same
     // sequence of collective steps (a bug, or ranks that were given different work).
@@ -241,7 +246,12 @@ std::string ranks_and_hosts(MPI_Comm comm, const std::vector<int>& unsorted) {
   for (std::size_t i = 0; i < ranks.size();) {
     std::size_t j = i;
     while (j + 1 < ranks.size() && ranks[j + 1] == ranks[j] + 1) ++j;
-    list += (list.empty() ? "" : ", ") + std::to_string(ranks[i]) + (j > i ? "-" + std::to_string(ranks[j]) : "");
+    if (!list.empty()) list += ", ";
+    list += std::to_string(ranks[i]);
+    if (j > i) {
+      list += '-';
+      list += std::to_string(ranks[j]);
+    }
     i = j + 1;
   }
   std::vector<std::string> hosts;

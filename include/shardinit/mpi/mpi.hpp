@@ -1,9 +1,10 @@
 #pragma once
 // shardinit under MPI: each rank fills only its own shards; checkpoints are written and verified
-// collectively. Every function here is collective over `comm` (all its ranks call it with the same
-// manifest) and, when any rank fails, throws the same JobError on every rank (the failing rank with
-// the lowest number decides the message, which names it and its host): no rank is left waiting in a
-// collective. The ranks wait for each other sleeping, not spinning, and a rank that stops answering
+// collectively. Every function here is collective over `comm`: all its ranks call it with the same
+// manifest, file and options, which it checks first (ranks given different ones all throw JobError
+// naming them, and nothing is written). When any rank fails, every rank throws the same JobError
+// (the failing rank with the lowest number decides the message, which names it and its host): no
+// rank is left waiting in a collective. The ranks wait for each other sleeping, not spinning, and a rank that stops answering
 // (stopped, stuck in the filesystem, on a dead host) ends the job through the watchdog
 // (src/mpi/wait.hpp; the CLI's --watchdog).
 

@@ -1,0 +1,88 @@
+// library_agreement: the MPI layer's own agreement, for callers of the library (not the CLI, which
+// agrees on its command line first). Every collective function starts by checking that every rank was
+// given the same manifest (values, mesh, layouts) and the same file and options: given different ones,
+// every rank throws mpi::JobError naming the ranks that differ, and nothing is written. Run under
+// mpiexec with 2 or more ranks:
+//
+//   library_agreement SCRATCH_DIR
+//
+// The summary line is "library_agreement: P passed, F failed".
+
+#include <mpi.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "mpi/check.hpp"
+#include "shardinit/error.hpp"
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/mpi/mpi.hpp"
+
+namespace fs = std::filesystem;
+using namespace shardinit;
+using namespace shardinit::mpi_test;
+
+namespace {
+
+Manifest manifest_with(int seed, const char* layout) {
+  return parse_manifest(R"({"seed": )" + std::to_string(seed) +
+                        R"(, "tensors": [{"name": "w", "shape": [12, 8], "init": {"fn": "normal"}, "layout": )" + layout + "}]}");
+}
+
+// Runs `call` and expects mpi::JobError on this rank with `part` in the message.
+template <class Call>
+void expect_job_error(const std::string& what, const std::string& part, const Call& call) {
+  try {
+    call();
+    expect(false, what + ": no error");
+  } catch (const mpi::JobError& e) {
+    expect(std::string(e.what()).find(part) != std::string::npos, what + ": message " + e.what());
+  } catch (const std::exception& e) {
+    expect(false, what + ": not a JobError: " + e.what());
+  }
+}
+
+int run(const fs::path& scratch) {
+  const bool last = g_rank == g_world - 1;
+  if (g_rank == 0) fs::create_directories(scratch);
+  MPI_Barrier(MPI_COMM_WORLD);
+  const Manifest same = manifest_with(1, R"({"shard": {"0": [0]}})");
+  const Manifest seed = manifest_with(last ? 2 : 1, R"({"shard": {"0": [0]}})");
+  const Manifest layout = manifest_with(1, last ? R"({"shard": {"1": [0]}})" : R"({"shard": {"0": [0]}})");
+  const fs::path out = scratch / "out.safetensors";
+  const std::string rank_text = "rank " + std::to_string(g_world - 1);
+  expect_job_error("write, seed", "do not agree on the manifest", [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, seed, out, false); });
+  expect_job_error("write, layout", rank_text, [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, layout, out, false); });
+  expect_job_error("write, path", "do not agree on the file and options",
+                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, last ? scratch / "b.safetensors" : out, false); });
+  expect_job_error("write, overwrite", "do not agree on the file and options",
+                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, last); });
+  expect_job_error("per-rank, seed", "do not agree on the manifest",
+                   [&] { (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, seed, scratch / "ranks", false); });
+  MPI_Barrier(MPI_COMM_WORLD);
+  expect(fs::is_empty(scratch), "nothing was written");
+  // Agreeing ranks write and verify; a disagreeing verify is refused too.
+  (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, false);
+  expect(mpi::verify_checkpoint(MPI_COMM_WORLD, same, out).match, "the agreed file verifies");
+  expect_job_error("verify, seed", "do not agree on the manifest", [&] { (void)mpi::verify_checkpoint(MPI_COMM_WORLD, seed, out); });
+  return report_totals("library_agreement");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_world);
+  int status = 0;
+  try {
+    status = run(argc > 1 ? fs::path(argv[1]) : fs::path("library_agreement.scratch"));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
+    std::fflush(stderr);
+    MPI_Abort(MPI_COMM_WORLD, 3);
+  }
+  MPI_Finalize();
+  return status;
+}
