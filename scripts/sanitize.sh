@@ -19,9 +19,9 @@ cd "$build"
 # Everything that runs without MPI, leak checks included. The peak-memory tests (mpi.memory.*) are
 # not run at all: ASan's shadow memory and quarantine inflate the resident size they bound.
 # The Python tests are not run: the interpreter itself is not built with the sanitizers.
-mpi_tests='^(mpi|example)\.'
+mpi_tests='^(mpi|example|multihost)\.'
 status=0
-ctest --output-on-failure -j "$(nproc)" -E '^(mpi|example|python)\.' "$@" || status=1
+ctest --output-on-failure -j "$(nproc)" -E '^(mpi|example|multihost|python)\.' "$@" || status=1
 # Everything that calls MPI_Init, without leak checks: Open MPI and its runtime (PMIx, hwloc, its
 # dlopen'ed components, unloaded before LeakSanitizer runs and so unnamed in its reports) keep
 # allocations for the life of the process that no suppression can name. Memory errors and

@@ -49,8 +49,12 @@ case $? in
   *) echo "FAIL: bed.sh up $dir 2: $out"; exit 1 ;;
 esac
 
-# mpirun across the bed, 2 ranks per host (ranks 0-1 on mh0, 2-3 on mh1), under a time limit.
-mh_mpirun() { timeout 120 "$bed" mpirun "$dir" -np 4 --map-by ppr:2:node "$@"; }
+# mpirun across the bed, 2 ranks per host (ranks 0-1 on mh0, 2-3 on mh1), under a time limit. The
+# bed starts remote daemons with a clean environment, as ssh does: the sanitizers' settings (of
+# scripts/sanitize.sh) must travel with -x.
+forward=()
+for v in ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS; do [[ -n ${!v:-} ]] && forward+=(-x "$v"); done
+mh_mpirun() { timeout 120 "$bed" mpirun "$dir" -np 4 --map-by ppr:2:node "${forward[@]}" "$@"; }
 # What the processes of both hosts are: none may be left once a job is over (guardians included:
 # they need a moment after their rank ends).
 processes_left() {
@@ -152,7 +156,7 @@ check "host killed: nothing left in shared/killed ($(ls -A "$shared/killed" | tr
 # ---- 6. One host's rank stopped (SIGSTOP by the batch system) ------------------------------------
 mkdir -p "$shared/stopped"
 expect_error stopped 3 "no progress for [0-9]+ s while .*: rank 3 \(host mh1\) does not respond" \
-  env SHARDINIT_FAULT=stop@3 timeout 120 "$bed" mpirun "$dir" -np 4 --map-by ppr:2:node -x SHARDINIT_FAULT \
+  env SHARDINIT_FAULT=stop@3 timeout 120 "$bed" mpirun "$dir" -np 4 --map-by ppr:2:node "${forward[@]}" -x SHARDINIT_FAULT \
   "$shardinit" init "$shared/m.json" -o "$shared/stopped/x.safetensors" --watchdog 3
 check "stopped: nothing left in shared/stopped ($(ls -A "$shared/stopped" | tr '\n' ' '))" nothing_in "$shared/stopped"
 
