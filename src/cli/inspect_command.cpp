@@ -49,7 +49,8 @@ struct Recorded {
 
 struct Moments {
   std::int64_t count = 0, nans = 0;
-  double mean = 0, m2 = 0;
+  // In long double, whose range exceeds binary64's: deviations of values near +-1.7e308 stay finite.
+  long double mean = 0, m2 = 0;
   double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
 };
 
@@ -57,7 +58,7 @@ struct Moments {
 std::vector<GlobalTensor> whole_file_tensors(const SafetensorsReader& file) {
   std::vector<GlobalTensor> tensors;
   for (const SafetensorsTensor& t : file.tensors()) {
-    GlobalTensor g{t.name, t.dtype, t.shape, {}, element_count(t.shape)};
+    GlobalTensor g{t.name, t.dtype, t.shape, {}, {}, element_count(t.shape)};
     if (g.stored > 0) g.pieces.push_back(StoredPiece{&file, &t, Box::whole(t.shape)});
     tensors.push_back(std::move(g));
   }
@@ -69,7 +70,7 @@ std::string compact_init(const json& init) {
   std::string parameters;
   for (const auto& [key, value] : init.items()) {
     if (key == "fn") continue;
-    parameters += (parameters.empty() ? "" : ", ") + key + "=" +
+    parameters += (parameters.empty() ? "" : ", ") + detail::printable(key, 40) + "=" +
                   (value.is_string() ? detail::printable(value.get<std::string>(), 60)
                    : value.is_number() ? detail::format_double(value.get<double>())
                                        : detail::brief(value));
@@ -146,8 +147,8 @@ Moments moments_of(const GlobalTensor& g, const std::function<void()>& heartbeat
       return;
     }
     ++m.count;  // Welford: stable for any count
-    const double delta = v - m.mean;
-    m.mean += delta / static_cast<double>(m.count);
+    const long double delta = v - m.mean;
+    m.mean += delta / static_cast<long double>(m.count);
     m.m2 += delta * (v - m.mean);
     m.min = std::min(m.min, v);
     m.max = std::max(m.max, v);
@@ -175,6 +176,8 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
   std::vector<GlobalTensor> tensors;
   if (per_rank) {
     set = detail::read_rank_set(options.target);
+    detail::check_coverage(set);
+    detail::check_replicas(set, heartbeat);
     tensors = set.tensors;
     if (set.missing_count > 0 && !options.partial) {
       throw Error(ErrorKind::bad_file, target + ": the set of rank files is incomplete: missing " + detail::describe_missing(set) +
@@ -223,7 +226,7 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
       std::printf("    init    (not recorded: not written by shardinit)\n");
     }
     const Moments m = moments_of(g, heartbeat);
-    const double std_dev = m.count > 1 ? std::sqrt(m.m2 / static_cast<double>(m.count)) : 0.0;
+    const double std_dev = m.count > 1 ? static_cast<double>(std::sqrt(m.m2 / static_cast<long double>(m.count))) : 0.0;
     std::string expected_mean, expected_std;
     if (law) {
       const auto [mu, sigma] = distribution_moments(*law);
@@ -234,18 +237,20 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
       std::printf("    values  none%s\n", m.nans ? (" (" + std::to_string(m.nans) + " NaN)").c_str() : "");
       continue;
     }
-    std::printf("    values  mean %s%s  std %s%s  min %s  max %s  (%lld elements%s)\n", g4(m.mean).c_str(),
+    std::printf("    values  mean %s%s  std %s%s  min %s  max %s  (%lld elements%s)\n", g4(static_cast<double>(m.mean)).c_str(),
                 expected_mean.c_str(), g4(std_dev).c_str(), expected_std.c_str(), g4(m.min).c_str(), g4(m.max).c_str(),
                 static_cast<long long>(m.count), m.nans ? (", " + std::to_string(m.nans) + " NaN").c_str() : "");
     if (options.hist) {
       std::vector<std::int64_t> counts(static_cast<std::size_t>(m.min < m.max ? options.bins : 1), 0);
-      const double width = m.max - m.min;
+      const long double lo = m.min, width = static_cast<long double>(m.max) - lo;  // finite for finite values
+      const auto bins = static_cast<long double>(counts.size());
       for_each_value(g, heartbeat, [&](double v) {
         if (std::isnan(v)) return;
-        const auto bin = width > 0 ? static_cast<std::size_t>((v - m.min) / width * static_cast<double>(counts.size())) : 0;
-        ++counts[std::min(bin, counts.size() - 1)];
+        long double at = width > 0 ? (v - lo) / width * bins : 0;
+        if (!(at >= 0)) at = 0;  // NaN (infinite values) or below: the first bin
+        ++counts[at >= bins ? counts.size() - 1 : static_cast<std::size_t>(at)];
       });
-      print_histogram(counts, m.min, m.max, m.count, law ? *law : Distribution{Constant{m.mean}});
+      print_histogram(counts, m.min, m.max, m.count, law ? *law : Distribution{Constant{static_cast<double>(m.mean)}});
     }
   }
   return kSuccess;

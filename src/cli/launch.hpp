@@ -3,11 +3,13 @@
 // another launcher (torchrun, SLURM) or by hand with --rank/--world, or alone.
 
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <string>
 
 #include "cli/commands.hpp"
 #include "shardinit/error.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit::cli {
 
@@ -24,9 +26,10 @@ inline std::optional<int> environment_int(const char* name) {
   if (text == nullptr || *text == '\0') return std::nullopt;
   char* end = nullptr;
   const long value = std::strtol(text, &end, 10);
-  if (*end != '\0' || value < 0 || value > (1L << 30)) {
-    throw Error(ErrorKind::invalid_argument, std::string("environment variable ") + name + "=\"" + text +
-                                                 "\" is not a non-negative integer");
+  // The range of --rank and --world, so that RANK/WORLD_SIZE accept every world init accepts.
+  if (*end != '\0' || value < 0 || value > std::numeric_limits<int>::max()) {
+    throw Error(ErrorKind::invalid_argument, std::string("environment variable ") + name + "=\"" +
+                                                 detail::printable(text) + "\" is not an integer from 0 to 2^31 - 1");
   }
   return static_cast<int>(value);
 }

@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <exception>
@@ -15,6 +16,7 @@
 #include "cli/launch.hpp"
 #include "io/atomic_file.hpp"
 #include "io/leftovers.hpp"
+#include "mpi/agreement.hpp"
 #include "mpi/job_agreement.hpp"
 #include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
@@ -208,6 +210,7 @@ int main(int argc, char** argv) {
   // whether all of them parsed it, and the same way (a usage error is then printed once).
   std::optional<shardinit::Error> error;
   std::exception_ptr help;  // --help or --version: printed by rank 0 once the ranks agree
+  std::string help_kind;
   try {
     app.parse(argc, argv);
     if (init->parsed() && init_options.output.empty() && !init_options.per_rank_dir) {
@@ -216,19 +219,24 @@ int main(int argc, char** argv) {
     if (verify->parsed() && verify_options.file.empty() && !verify_options.per_rank_dir) {
       throw CLI::RequiredError("FILE or --per-rank");
     }
+    // NaN passes CLI::Range (no comparison with it is true) and would turn the watchdog off unseen.
+    if (!std::isfinite(watchdog)) throw CLI::ValidationError("--watchdog", "not a number: " + std::to_string(watchdog));
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) {
       help = std::current_exception();
+      help_kind = dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr ? "--version" : "--help";
     } else {
       error = shardinit::Error(shardinit::ErrorKind::invalid_argument, std::string(e.what()) + " (see shardinit --help)");
     }
   }
   if (bench->parsed() && bench_options.threads.empty()) {
+    // 1 and one per core; under MPI just 1 (one per rank), so that nodes with other core counts still
+    // run the same series (the thread counts are part of what the ranks agree on).
     bench_options.threads.push_back(1);
     const int cores = static_cast<int>(std::thread::hardware_concurrency());
-    if (cores > 1) bench_options.threads.push_back(cores);
+    if (cores > 1 && !mpi.active()) bench_options.threads.push_back(cores);
   }
-  std::string command = help ? "--help or --version" : std::string();
+  std::string command = help ? help_kind : std::string();
   if (init->parsed()) command = command_claim(init_options);
   if (verify->parsed()) command = command_claim(verify_options);
   if (bench->parsed()) command = command_claim(bench_options);
@@ -279,11 +287,14 @@ int main(int argc, char** argv) {
     if (init->parsed()) return run_init(init_options, launch, *manifest);
     if (verify->parsed()) return run_verify(verify_options, launch, *manifest);
     if (bench->parsed()) return run_bench(bench_options, launch);
-    if (launch.rank != 0) return kSuccess;  // inspect reads on rank 0; the others only wait for it
-    const auto heartbeat = [&mpi] {
-      if (mpi.active()) shardinit::mpi::detail::keep_alive(MPI_COMM_WORLD);
-    };
-    return run_inspect(inspect_options, heartbeat);
+    // inspect reads on rank 0 alone; under MPI its outcome is agreed, so that an error is printed once
+    // and ends every rank alike.
+    if (!mpi.active()) return run_inspect(inspect_options, {});
+    int status = kSuccess;
+    shardinit::mpi::detail::run_agreed(MPI_COMM_WORLD, "inspecting (rank 0)", [&] {
+      if (mpi.rank() == 0) status = run_inspect(inspect_options, [] { shardinit::mpi::detail::keep_alive(MPI_COMM_WORLD); });
+    });
+    return status;
   } catch (const shardinit::mpi::JobError& e) {
     // Every rank holds this error and is past every collective call: one of them says it.
     if (mpi.rank() == 0) print_error("error: ", e.what());

@@ -43,8 +43,11 @@ int run_verify(const VerifyOptions& options, const Launch& launch, const Manifes
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
   if (!result.match) {
     if (speaker) {
-      std::fprintf(stderr, "shardinit: MISMATCH: %s: %s\n", detail::printable(target).c_str(),
-                   detail::printable(result.message, 4000).c_str());
+      // A refusal of the file already starts with its path: not twice.
+      const std::string shown = detail::printable(target);
+      const std::string message = detail::printable(result.message, 4000);
+      std::fprintf(stderr, "shardinit: MISMATCH: %s\n",
+                   (message.starts_with(shown + ": ") ? message : shown + ": " + message).c_str());
     }
     return kMismatch;
   }

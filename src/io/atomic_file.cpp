@@ -139,6 +139,12 @@ void AtomicFile::flush() {
 }
 
 void AtomicFile::commit() {
+  prepare_commit();
+  finish_commit();
+}
+
+void AtomicFile::prepare_commit() {
+  if (fd_ < 0) return;  // prepared already
   const std::string shown = printable(target_.string());
   if (::fsync(fd_) != 0) fail("cannot flush " + shown, errno);
   if (::fchmod(fd_, 0644) != 0) fail("cannot set permissions of " + shown, errno);
@@ -147,6 +153,11 @@ void AtomicFile::commit() {
   if (::close(fd) != 0) fail("cannot close " + shown, errno);
   // Whatever appeared at the target while we wrote (a FIFO, a directory, the manifest) is refused as
   // at the start.
+  check_replaceable(target_, policy_);
+}
+
+void AtomicFile::finish_commit() {
+  const std::string shown = printable(target_.string());
   check_replaceable(target_, policy_);
   if (policy_.overwrite) {
     if (::rename(temporary_.c_str(), target_.c_str()) != 0) fail("cannot rename into " + shown, errno);

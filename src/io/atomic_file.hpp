@@ -46,8 +46,12 @@ class AtomicFile {
   // Flushes what was written to stable storage (and to the server of a network filesystem, where other
   // nodes can then read it).
   void flush();
-  // Flushes to stable storage and renames into place (checking the target once more).
+  // Flushes to stable storage and renames into place (checking the target once more):
+  // prepare_commit() then finish_commit(). Writers that must agree before any file appears (every
+  // rank its own file) prepare all first, agree, then finish: the last step is only a rename.
   void commit();
+  void prepare_commit();  // flush, close, check the target; the file is still hidden
+  void finish_commit();   // check the target again and rename (or link) into place
 
   // Where the data goes until commit(): other processes (MPI ranks) may write it too.
   [[nodiscard]] const std::filesystem::path& temporary_path() const noexcept { return temporary_; }

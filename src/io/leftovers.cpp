@@ -13,6 +13,9 @@
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
+
+#include "shardinit/error.hpp"
+#include "util/printable.hpp"
 #include <mutex>
 
 #include <time.h>
@@ -27,6 +30,7 @@ constexpr std::size_t kPathBytes = 4000;  // a record (below) must fit one SOCK_
 
 struct Slot {
   std::array<char, kPathBytes> path{};
+  std::atomic<std::uint32_t> stop{0};  // directories: the length of the outermost one's path
   std::atomic<bool> in_use{false};
   std::atomic<std::uint32_t> order{0};  // registration order: directories go latest first
   LeftoverKind kind = LeftoverKind::file;
@@ -41,25 +45,42 @@ struct Record {
   std::uint8_t slot = 0;
   std::uint8_t directory = 0;
   std::uint32_t order = 0;
+  std::uint32_t stop = 0;
   char path[kPathBytes];
 };
 
 int g_guardian = -1;  // our end of the socket pair; -1 if none (not started, or it could not be)
 
-void remove_now(const char* path, LeftoverKind kind) noexcept {
-  if (kind == LeftoverKind::file) ::unlink(path);
-  else ::rmdir(path);  // only while empty
+void remove_file(const char* path) noexcept { ::unlink(path); }
+
+// rmdir of `path`, then of its parents up to the one whose path has `stop` bytes, each only while empty.
+// With `patience`, a directory that is not empty yet is tried again for a few seconds: under MPI the
+// other ranks of a node, dying at the same moment, are removing their own files from it.
+void remove_directories(const char* path, std::uint32_t stop, bool patience) noexcept {
+  static char buffer[kPathBytes];
+  std::size_t length = std::strlen(path);
+  if (length >= kPathBytes) return;
+  std::memcpy(buffer, path, length + 1);
+  for (;;) {
+    for (int attempt = 0; ::rmdir(buffer) != 0 && errno == ENOTEMPTY && patience && attempt < 60; ++attempt) {
+      const timespec pause{0, 50'000'000};
+      ::nanosleep(&pause, nullptr);
+    }
+    if (length <= stop) return;
+    while (length > 0 && buffer[length - 1] != '/') --length;  // up to the parent
+    while (length > 1 && buffer[length - 1] == '/') --length;
+    if (length == 0 || length < stop) return;
+    buffer[length] = '\0';
+  }
 }
 
-// Removes the present entries: files first, then directories, the latest made first (a child before
-// its parent). With `patience`, a directory that is not empty yet is tried again for a few seconds:
-// under MPI the other ranks of a node, dying at the same moment, are removing their own files from it.
-// Async-signal-safe.
-void remove_entries(const char* const* paths, const bool* directory, const std::uint32_t* order, bool* present,
-                    int count, bool patience = false) noexcept {
+// Removes the present entries: files first, then directories, the latest registered first (a child
+// before its parent). Async-signal-safe.
+void remove_entries(const char* const* paths, const bool* directory, const std::uint32_t* order,
+                    const std::uint32_t* stop, bool* present, int count, bool patience = false) noexcept {
   for (int i = 0; i < count; ++i) {
     if (present[i] && !directory[i]) {
-      remove_now(paths[i], LeftoverKind::file);
+      remove_file(paths[i]);
       present[i] = false;
     }
   }
@@ -69,10 +90,7 @@ void remove_entries(const char* const* paths, const bool* directory, const std::
       if (present[i] && (latest < 0 || order[i] > order[latest])) latest = i;
     }
     if (latest < 0) return;
-    for (int attempt = 0; ::rmdir(paths[latest]) != 0 && errno == ENOTEMPTY && patience && attempt < 60; ++attempt) {
-      const timespec pause{0, 50'000'000};
-      ::nanosleep(&pause, nullptr);
-    }
+    remove_directories(paths[latest], stop[latest], patience);
     present[latest] = false;
   }
 }
@@ -134,6 +152,7 @@ void remove_mpi_lock_files(const char* file) noexcept {
   static bool present[kSlots];
   static bool directory[kSlots];
   static std::uint32_t order[kSlots];
+  static std::uint32_t stop[kSlots];
   static Record record;
   for (;;) {
     const ssize_t n = ::recv(0, &record, sizeof record, 0);
@@ -145,6 +164,7 @@ void remove_mpi_lock_files(const char* file) noexcept {
       paths[record.slot][kPathBytes - 1] = '\0';
       directory[record.slot] = record.directory != 0;
       order[record.slot] = record.order;
+      stop[record.slot] = record.stop;
       present[record.slot] = true;
     } else if (record.op == 'D') {
       present[record.slot] = false;
@@ -155,7 +175,7 @@ void remove_mpi_lock_files(const char* file) noexcept {
     names[i] = paths[i];
     if (present[i] && !directory[i]) remove_mpi_lock_files(paths[i]);
   }
-  remove_entries(names, directory, order, present, kSlots, /*patience=*/true);
+  remove_entries(names, directory, order, stop, present, kSlots, /*patience=*/true);
   ::_exit(0);
 }
 
@@ -244,11 +264,17 @@ void start_leftover_guardian() {
   std::call_once(started, fork_guardian);
 }
 
-int register_leftover(const std::string& relative, LeftoverKind kind) {
+int register_leftover(const std::string& relative, LeftoverKind kind, const std::string& outermost) {
   install_handlers_once();
   std::error_code ec;
-  const std::string path = std::filesystem::absolute(relative, ec).string();
-  if (ec || path.size() >= kPathBytes) return -1;
+  const std::string path = std::filesystem::absolute(relative, ec).lexically_normal().string();
+  const std::string stop_path =
+      kind == LeftoverKind::directories ? std::filesystem::absolute(outermost.empty() ? relative : outermost, ec).lexically_normal().string()
+                                        : std::string();
+  if (ec || path.size() >= kPathBytes) {
+    throw Error(ErrorKind::io, "cannot protect " + printable(relative) + " against being left behind: its path is longer than " +
+                                   std::to_string(kPathBytes - 1) + " bytes");
+  }
   const std::lock_guard lock(g_registry);
   for (int i = 0; i < kSlots; ++i) {
     Slot& slot = g_slots[static_cast<std::size_t>(i)];
@@ -256,18 +282,21 @@ int register_leftover(const std::string& relative, LeftoverKind kind) {
     std::memset(slot.path.data(), 0, kPathBytes);
     std::memcpy(slot.path.data(), path.c_str(), path.size());
     slot.kind = kind;
+    slot.stop.store(static_cast<std::uint32_t>(std::min(stop_path.size(), path.size())));
     slot.order.store(++g_order);
     slot.in_use.store(true);  // the handler sees the slot only once it is complete
     Record record;
     record.op = 'A';
     record.slot = static_cast<std::uint8_t>(i);
-    record.directory = kind == LeftoverKind::directory ? 1 : 0;
+    record.directory = kind == LeftoverKind::directories ? 1 : 0;
     record.order = slot.order.load();
+    record.stop = slot.stop.load();
     std::memcpy(record.path, slot.path.data(), kPathBytes);
     tell_guardian(record);
     return i;
   }
-  return -1;
+  throw Error(ErrorKind::io, "cannot protect " + printable(relative) + " against being left behind: more than " +
+                                 std::to_string(kSlots) + " files and directories at once");
 }
 
 void unregister_leftover(int handle) noexcept {
@@ -285,15 +314,17 @@ void remove_all_leftovers() noexcept {
   const char* paths[kSlots];
   bool directory[kSlots];
   std::uint32_t order[kSlots];
+  std::uint32_t stop[kSlots];
   bool present[kSlots];
   for (int i = 0; i < kSlots; ++i) {
     const Slot& slot = g_slots[static_cast<std::size_t>(i)];
     present[i] = slot.in_use.load();
     paths[i] = slot.path.data();
-    directory[i] = slot.kind == LeftoverKind::directory;
+    directory[i] = slot.kind == LeftoverKind::directories;
     order[i] = slot.order.load();
+    stop[i] = slot.stop.load();
   }
-  remove_entries(paths, directory, order, present, kSlots);
+  remove_entries(paths, directory, order, stop, present, kSlots);
 }
 
 }  // namespace shardinit::detail

@@ -20,18 +20,22 @@
 
 namespace shardinit::detail {
 
-enum class LeftoverKind { file, directory };
+enum class LeftoverKind {
+  file,       // a temporary file
+  directories // directories made for an output: the innermost, and up to which of its parents
+};
 
 // Forks the guardian (once per process; later calls do nothing). Call it early, while the process is
 // small and has one thread: before MPI_Init, before large allocations (the guardian keeps, copy-on-write,
 // the pages the process had when it was forked). Without a guardian, SIGKILL leaves what it finds.
 void start_leftover_guardian();
 
-// Registers `path` (made absolute) for removal should the process end before unregister_leftover().
-// Files are removed before directories, directories the latest first, and a directory only while
-// empty. Returns a handle, or -1 when the path is too long (4 KiB) or too many are registered at once
-// (then only the owner's destructor removes it).
-[[nodiscard]] int register_leftover(const std::string& path, LeftoverKind kind);
+// Registers `path` (made absolute) for removal should the process end before unregister_leftover(),
+// and returns a handle. Files are removed before directories, directories the latest registered
+// first, each only while empty; for LeftoverKind::directories, `path` and then its parents, up to and
+// including `outermost` (a prefix of it). Throws Error(io) when that cannot be promised: an absolute
+// path of 4000 bytes or more, or more than 32 registrations at once.
+[[nodiscard]] int register_leftover(const std::string& path, LeftoverKind kind, const std::string& outermost = {});
 void unregister_leftover(int handle) noexcept;
 
 // Removes every registered file and directory now. Async-signal-safe: for the signal handlers, and for

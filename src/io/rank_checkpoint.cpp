@@ -82,42 +82,56 @@ StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
   return file;
 }
 
-MadeDirectories::MadeDirectories(const std::filesystem::path& directory) {
-  // The missing ones, outermost first. Several ranks may race to make them: whoever loses finds a
-  // directory, which is what counts (and the winner alone removes it, if the run fails).
+MadeDirectories::MadeDirectories(const std::filesystem::path& given) {
+  const std::filesystem::path directory = given.lexically_normal();
+  // The missing ones, outermost first.
   std::vector<std::filesystem::path> missing;
   for (std::filesystem::path p = directory; !p.empty() && !std::filesystem::exists(p); p = p.parent_path()) {
     missing.insert(missing.begin(), p);
     if (p == p.parent_path()) break;
   }
-  for (const auto& p : missing) {
-    // Registered first: a process killed right after making it still leaves nothing.
-    const int leftover = register_leftover(p.string(), LeftoverKind::directory);
+  if (!missing.empty()) {
+    // Registered first, as one entry (innermost, up to the outermost): a process killed right after
+    // making them still leaves nothing.
+    leftover_ = register_leftover(missing.back().string(), LeftoverKind::directories, missing.front().string());
+    std::error_code first_error;
+    for (const auto& p : missing) {
+      std::error_code ec;
+      if (std::filesystem::create_directory(p, ec)) made_.push_back(p);
+      else if (ec && !first_error) first_error = ec;
+    }
+    if (made_.empty()) {
+      unregister_leftover(std::exchange(leftover_, -1));  // another rank made them: its to remove
+    } else if (made_.front() != missing.front()) {
+      // Another rank made the outer ones: ours start lower.
+      unregister_leftover(leftover_);
+      leftover_ = register_leftover(made_.back().string(), LeftoverKind::directories, made_.front().string());
+    }
     std::error_code ec;
-    if (std::filesystem::create_directory(p, ec)) {
-      made_.push_back(Made{p, leftover});
-    } else {
-      unregister_leftover(leftover);  // another rank made it: its to remove
+    if (!std::filesystem::is_directory(directory, ec)) {
+      abandon();  // a constructor that throws runs no destructor
+      throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) + ": " +
+                                     (first_error ? first_error.message() : std::string("something else than a directory is there")));
     }
   }
   std::error_code ec;
   if (!std::filesystem::is_directory(directory, ec)) {
-    throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) + ": " +
-                                   (std::filesystem::exists(directory, ec) ? "something else than a directory is there"
-                                                                           : "it cannot be created there"));
+    throw Error(ErrorKind::io, "cannot make the output directory " + printable(directory.string()) +
+                                   ": something else than a directory is there");
   }
 }
 
-MadeDirectories::~MadeDirectories() {
+void MadeDirectories::abandon() noexcept {
   for (auto it = made_.rbegin(); it != made_.rend(); ++it) {
     std::error_code ec;
-    std::filesystem::remove(it->path, ec);  // only while empty
-    unregister_leftover(it->leftover);
+    std::filesystem::remove(*it, ec);  // only while empty
   }
+  made_.clear();
+  unregister_leftover(std::exchange(leftover_, -1));
 }
 
 void MadeDirectories::keep() noexcept {
-  for (const Made& m : made_) unregister_leftover(m.leftover);
+  unregister_leftover(std::exchange(leftover_, -1));
   made_.clear();
 }
 

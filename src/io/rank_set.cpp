@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
+#include <span>
 #include <map>
 #include <optional>
 
@@ -198,7 +200,7 @@ RankSet read_rank_set(const fs::path& directory) {
       auto [it, inserted] = index.emplace(t.name, set.tensors.size());
       if (inserted) {
         if (set.files.size() > 1) bad(dir + ": " + name + " holds " + tensor + ", which " + quote(rank_file_name(ranks.front(), set.world)) + " does not");
-        set.tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}, 0});
+        set.tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}, {}, 0});
       }
       GlobalTensor& g = set.tensors[it->second];
       if (g.shape != shape || g.dtype != t.dtype) {
@@ -207,7 +209,7 @@ RankSet read_rank_set(const fs::path& directory) {
             std::string(dtype_name(t.dtype)) + " " + shape_to_string(shape) + " in " + name);
       }
       const bool replica = std::any_of(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_box(p.box, box); });
-      if (!replica && box.element_count() > 0) g.pieces.push_back(StoredPiece{&file, &t, box});
+      if (box.element_count() > 0) (replica ? g.replicas : g.pieces).push_back(StoredPiece{&file, &t, box});
     }
   }
   // 4. The boxes of a tensor: replicas or disjoint (then the elements stored count each once, and
@@ -227,6 +229,54 @@ RankSet read_rank_set(const fs::path& directory) {
     for (const StoredPiece& p : g.pieces) g.stored += p.box.element_count();
   }
   return set;
+}
+
+namespace {
+
+std::string file_of(const RankSet& set, const SafetensorsReader* file) {
+  for (const auto& f : set.files) {
+    if (f.get() == file) return quote(f->path().filename().string());
+  }
+  return "?";
+}
+
+}  // namespace
+
+void check_replicas(const RankSet& set, const std::function<void()>& heartbeat) {
+  constexpr std::size_t kChunk = std::size_t{8} << 20;
+  std::vector<std::byte> a(kChunk), b(kChunk);
+  for (const GlobalTensor& g : set.tensors) {
+    for (const StoredPiece& copy : g.replicas) {
+      const auto original = std::find_if(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_box(p.box, copy.box); });
+      if (original == g.pieces.end()) continue;
+      const std::uint64_t bytes = copy.entry->end - copy.entry->begin;
+      for (std::uint64_t at = 0; at < bytes; at += kChunk) {
+        const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(kChunk, bytes - at));
+        original->file->read(original->file->data_start() + original->entry->begin + at, std::span(a.data(), n));
+        copy.file->read(copy.file->data_start() + copy.entry->begin + at, std::span(b.data(), n));
+        if (std::memcmp(a.data(), b.data(), n) != 0) {
+          std::size_t i = 0;
+          while (a[i] == b[i]) ++i;
+          bad("tensor " + quote(g.name) + ": the copy of box " + copy.box.to_string() + " in " + file_of(set, copy.file) +
+              " differs from the one in " + file_of(set, original->file) + " at byte " + std::to_string(at + i) +
+              " of the box: replicas must be identical");
+        }
+        if (heartbeat) heartbeat();
+      }
+    }
+  }
+}
+
+void check_coverage(const RankSet& set) {
+  if (set.missing_count > 0) return;
+  for (const GlobalTensor& g : set.tensors) {
+    const Index total = element_count(g.shape);
+    if (g.stored != total) {
+      bad("tensor " + quote(g.name) + ": the " + std::to_string(set.files.size()) + " rank files hold " +
+          std::to_string(g.stored) + " of its " + std::to_string(total) +
+          " elements: their boxes do not cover it (hand-edited, or not one run's)");
+    }
+  }
 }
 
 std::string describe_missing(const RankSet& set) {

@@ -5,6 +5,7 @@
 // from it; anything else is refused with a message that says what is wrong or missing.
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,8 +26,9 @@ struct GlobalTensor {
   std::string name;
   DType dtype = DType::f32;
   Shape shape;
-  std::vector<StoredPiece> pieces;  // distinct boxes (a replicated box is stored by several ranks: once here)
-  Index stored = 0;                 // elements the pieces hold (each element once: the boxes are disjoint)
+  std::vector<StoredPiece> pieces;    // distinct boxes (a replicated box is stored by several ranks: once here)
+  std::vector<StoredPiece> replicas;  // the other copies of those boxes
+  Index stored = 0;                   // elements the pieces hold (each element once: the boxes are disjoint)
 };
 
 inline constexpr std::size_t kNamedMissing = 8;
@@ -48,6 +50,14 @@ struct RankSet {
 // Error(bad_file) naming the file, the tensor and the boxes for anything else, Error(io) if there is
 // no rank file at all or a file cannot be read.
 [[nodiscard]] RankSet read_rank_set(const std::filesystem::path& directory);
+
+// Throws Error(bad_file) unless every replica holds the same bytes as the copy in `pieces` (reads them
+// all; `heartbeat` is called after every chunk), naming the tensor, the box and the two files.
+void check_replicas(const RankSet& set, const std::function<void()>& heartbeat);
+
+// Throws Error(bad_file) naming the first tensor whose boxes do not cover it, when no rank is missing
+// (with ranks missing, an incomplete tensor is what `missing` already says).
+void check_coverage(const RankSet& set);
 
 // "rank-00002-of-00004.safetensors, rank-00003-of-00004.safetensors (2 of 4 ranks)": the first few
 // names, then how many more.

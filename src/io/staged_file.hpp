@@ -22,17 +22,15 @@ class MadeDirectories {
  public:
   // Throws Error(io) naming the directory if it cannot be made or is something else than a directory.
   explicit MadeDirectories(const std::filesystem::path& directory);
-  ~MadeDirectories();
+  ~MadeDirectories() { abandon(); }
   MadeDirectories(const MadeDirectories&) = delete;
   MadeDirectories& operator=(const MadeDirectories&) = delete;
   void keep() noexcept;
 
  private:
-  struct Made {
-    std::filesystem::path path;
-    int leftover;  // its registration for removal if the process dies (io/leftovers.hpp)
-  };
-  std::vector<Made> made_;  // outermost first
+  void abandon() noexcept;  // removes what it made (while empty) and forgets it
+  std::vector<std::filesystem::path> made_;  // outermost first
+  int leftover_ = -1;  // their registration for removal if the process dies (io/leftovers.hpp)
 };
 
 // A written, not yet visible file: commit() renames it into place (and keeps the directories made for
@@ -44,6 +42,8 @@ class StagedFile {
       : directories_(std::move(directories)), file_(std::move(file)) {}
   // The directories made for this file: removed with it unless it is committed.
   void attach(std::unique_ptr<MadeDirectories> directories) { directories_ = std::move(directories); }
+  // Flushes and checks the target, still hidden (AtomicFile::prepare_commit).
+  void prepare() { file_->prepare_commit(); }
   void commit() {
     file_->commit();
     if (directories_) directories_->keep();

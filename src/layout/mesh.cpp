@@ -73,9 +73,10 @@ void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const Pro
 }
 
 Chunk torch_chunk(Index n, Index parts, Index index) {
-  const Index size = parts == 0 ? n : (n + parts - 1) / parts;  // ceil(n / parts)
-  const Index start = std::min(n, index * size);
-  return Chunk{start, std::min(n, start + size) - start};
+  // ceil(n / parts), and index * size capped at n, without overflow for n up to 2^63 - 1.
+  const Index size = parts == 0 ? n : n / parts + (n % parts != 0 ? 1 : 0);
+  const Index start = size == 0 || index > n / size ? n : std::min(n, index * size);
+  return Chunk{start, std::min(n - start, size)};
 }
 
 Index parts_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh& mesh) {

@@ -10,6 +10,7 @@
 #include "io/regular_file.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
+#include "shardinit/io/safetensors.hpp"
 #include "util/checked.hpp"
 #include "util/format_number.hpp"
 #include "util/printable.hpp"
@@ -92,12 +93,13 @@ double number(const json& value, const Path& where) {
 
 std::uint64_t unsigned_integer(const json& value, const Path& where) {
   if (value.is_number_unsigned()) return value.get<std::uint64_t>();
+  if (value.is_number_integer() && value.get<std::int64_t>() == 0) return 0;  // -0
   if (value.is_number_integer()) fail(where, where.text + ": " + value.dump() + " is negative");
   fail(where, where.text + ": expected an integer from 0 to 2^64 - 1, got " + type_of(value));
 }
 
 Index positive_or_zero_index(const json& value, const Path& where) {
-  if (value.is_number_integer() && !value.is_number_unsigned()) {
+  if (value.is_number_integer() && !value.is_number_unsigned() && value.get<std::int64_t>() != 0) {
     fail(where, where.text + ": " + value.dump() + " is negative");
   }
   const std::uint64_t x = unsigned_integer(value, where);
@@ -240,6 +242,8 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   ManifestTensor t;
   t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
   if (t.name.empty()) fail(where_index.key("name"), where_index.text + ".name: the name is empty");
+  // The safetensors header's own key for the file's metadata.
+  if (t.name == "__metadata__") fail(where_index.key("name"), where_index.text + ".name: \"__metadata__\" is reserved by safetensors");
   const Path where{where_index.text + " (" + detail::quote(t.name) + ")", where_index.steps};
   reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout"});
 
@@ -387,8 +391,10 @@ Manifest interpret(const json& document) {
   std::int64_t total_bytes = 0;
   for (std::size_t i = 0; i < tensors.size(); ++i) {
     ManifestTensor t = parse_tensor(tensors[i], root.key("tensors").element(i), mesh_context);
+    // The file holds them after its header (8 bytes and at most kMaxSafetensorsHeader): all must fit.
+    constexpr std::int64_t kMaxData = detail::kMaxFileBytes - 8 - static_cast<std::int64_t>(kMaxSafetensorsHeader);
     const auto sum = detail::checked_add(total_bytes, t.empty ? 0 : element_count(t.shape) * static_cast<std::int64_t>(dtype_size(t.dtype)));
-    if (!sum) {
+    if (!sum || *sum > kMaxData) {
       fail(root.key("tensors").element(i), "tensors[0] to tensors[" + std::to_string(i) + "] (" + detail::quote(t.name) +
            ") add up to more than 2^63 - 1 bytes, more than one file holds");
     }

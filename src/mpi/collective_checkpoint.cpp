@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <fstream>
 #include <cstring>
 #include <limits>
 #include <map>
@@ -76,9 +77,10 @@ std::vector<TensorPlan> plan_pieces(const Manifest& manifest, const SafetensorsL
 
 // Calls visit(plan, piece or nullptr, step) for every round of every tensor, on every rank: the
 // number of rounds per tensor is the largest number of pieces any rank has, so that every rank makes
-// the same sequence of collective calls. `step` names the round for the watchdog; every round starts
-// with a rendezvous (visit makes the collective MPI_File_set_view, which no rank may enter while
-// another is stopped), so no rank does more than one piece between two meetings.
+// the same sequence of collective calls. `step` names the round for the watchdog. Each visit makes the
+// collective MPI_File_set_view, a blocking call that must not be entered while another rank is still
+// working (it would spin there, and no watchdog could see a rank stopped meanwhile): it does its
+// rank's work first, then meets the others with detail::rendezvous(step), then sets the view.
 template <class Visit>
 void for_each_round(const Communicator& c, const std::vector<TensorPlan>& plans, std::string_view doing, Visit visit) {
   for (const TensorPlan& plan : plans) {
@@ -88,8 +90,7 @@ void for_each_round(const Communicator& c, const std::vector<TensorPlan>& plans,
     for (long long r = 0; r < rounds; ++r) {
       const std::string step = std::string(doing) + " " + tensor + " (piece " + std::to_string(r + 1) + " of " +
                                std::to_string(rounds) + ")";
-      detail::rendezvous(c.comm, step);
-      visit(plan, r < mine ? &plan.pieces[static_cast<std::size_t>(r)] : nullptr);
+      visit(plan, r < mine ? &plan.pieces[static_cast<std::size_t>(r)] : nullptr, step);
       detail::keep_alive(c.comm);
     }
   }
@@ -259,7 +260,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
   for (const auto& t : manifest.tensors) total += element_count(t.shape);
   std::vector<std::byte> buffer;
   const TensorPlan* previous = nullptr;
-  for_each_round(c, plans, "writing", [&](const TensorPlan& plan, const Box* piece) {
+  for_each_round(c, plans, "writing", [&](const TensorPlan& plan, const Box* piece, const std::string& step) {
     if (progress && c.rank == 0 && previous != nullptr && previous != &plan) {
       done += element_count(previous->tensor->shape);
       progress(done, total);
@@ -271,6 +272,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       if (piece == nullptr) return;
       count = piece->element_count();
       if (detail::fault_injected("fill", c.rank)) throw injected("fill", c.rank);
+      detail::before_filling(c.rank);
       buffer.resize(static_cast<std::size_t>(count) * dtype_size(plan.tensor->dtype));
       fillers.at(plan.tensor->name).fill_box(*piece, buffer);
       stats.elements += count;
@@ -284,6 +286,7 @@ WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::
       count = 0;
       type.reset();
     }
+    detail::rendezvous(c.comm, step);  // every rank has filled its piece: set_view will not spin
     int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                  element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     if (count > 0 && detail::fault_injected("file_view", c.rank)) view = MPI_ERR_ARG;
@@ -369,7 +372,7 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
   std::optional<std::pair<long long, Index>> mismatch;  // (tensor's place in the file, flat index)
   std::vector<std::byte> want, have;
   long long checked = 0;
-  for_each_round(c, plans, "verifying", [&](const TensorPlan& plan, const Box* piece) {
+  for_each_round(c, plans, "verifying", [&](const TensorPlan& plan, const Box* piece, const std::string& step) {
     const std::size_t element_size = dtype_size(plan.tensor->dtype);
     const detail::ElementType element(element_size);
     bool read = piece != nullptr && !mismatch && !failure;
@@ -383,6 +386,7 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
       }
     }
     const Index count = read ? piece->element_count() : 0;
+    detail::rendezvous(c.comm, step);  // the previous piece is compared everywhere: set_view will not spin
     int view = MPI_File_set_view(file->get(), static_cast<MPI_Offset>(layout->data_start() + plan.file_entry->begin),
                                  element.get(), type ? type->get() : element.get(), "native", MPI_INFO_NULL);
     if (count > 0 && detail::fault_injected("file_view", c.rank)) view = MPI_ERR_ARG;
@@ -464,6 +468,9 @@ WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const
                                                         detail::after_first_piece(c.rank);
                                                       });
     if (detail::fault_injected("write", c.rank)) throw injected("write", c.rank);
+    if (detail::fault_injected("squat", c.rank)) std::ofstream(target) << "not ours";
+    // Flushed and checked while every other rank can still drop its own: what follows is a rename.
+    staged.prepare();
   });
   run_agreed(comm, "renaming the rank files into place", [&] { staged.commit(); });
   made->keep();

@@ -15,14 +15,15 @@ namespace shardinit::mpi::detail {
 
 namespace {
 
-constexpr std::string_view kSites[] = {"plan", "fill", "file_view", "write", "read", "kill", "stop", "stall"};
+constexpr std::string_view kSites[] = {"plan", "fill", "file_view", "write", "read", "kill", "stop", "stall",
+                                       "stop_in_fill", "slow", "squat"};
 
 std::vector<std::pair<std::string, int>> parse(const std::string_view whole) {
   std::vector<std::pair<std::string, int>> faults;
   const auto bad = [&] {
     return Error(ErrorKind::invalid_argument, "SHARDINIT_FAULT=\"" + std::string(whole) +
                                                   "\": expected SITE@RANK[,SITE@RANK...] with SITE one of plan, fill, "
-                                                  "file_view, write, read, kill, stop, stall");
+                                                  "file_view, write, read, kill, stop, stall, stop_in_fill, slow, squat");
   };
   std::string_view text = whole;
   while (!text.empty()) {
@@ -54,6 +55,8 @@ bool fault_injected(std::string_view site, int rank) {
 }
 
 void after_first_piece(int rank) {
+  // A rank on a slow filesystem: 3 s of silence after every piece (less than the tests' limit).
+  if (fault_injected("slow", rank)) ::sleep(3);
   static bool struck = false;
   if (struck) return;
   struck = true;
@@ -62,6 +65,13 @@ void after_first_piece(int rank) {
   if (fault_injected("stall", rank)) {
     for (;;) ::pause();  // in a system call, answering nobody, until a signal ends the process
   }
+}
+
+void before_filling(int rank) {
+  static bool struck = false;
+  if (struck) return;
+  struck = true;
+  if (fault_injected("stop_in_fill", rank)) std::raise(SIGSTOP);
 }
 
 }  // namespace shardinit::mpi::detail

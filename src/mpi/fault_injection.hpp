@@ -9,7 +9,10 @@
 // file_view (MPI_File_set_view fails), write (MPI_File_write fails), read (MPI_File_read fails, in
 // verify); and, after the rank's first piece is written (or read and checked): kill (SIGKILL to
 // itself), stop (SIGSTOP to itself: a rank the batch system stopped), stall (blocks forever in a
-// system call without answering anyone: a hung filesystem).
+// system call without answering anyone: a hung filesystem); stop_in_fill (SIGSTOP as it starts
+// generating its first piece, while the others go on to the next collective step); slow (3 s of
+// silence after every piece: a slow filesystem, not a stuck one); squat (with --per-rank, a file
+// appears at the rank's target after its file is written, before the commit).
 
 #include <string_view>
 
@@ -22,5 +25,7 @@ namespace shardinit::mpi::detail {
 // The faults that strike after a rank's first piece (kill, stop, stall), if asked for `rank`; called
 // after every piece, acts once.
 void after_first_piece(int rank);
+// The fault that strikes as a rank starts generating its first piece (stop_in_fill).
+void before_filling(int rank);
 
 }  // namespace shardinit::mpi::detail

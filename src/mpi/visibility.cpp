@@ -39,7 +39,9 @@ std::string random_token() {
   return token;
 }
 
-// What identifies a file's content well enough to tell a node-local copy from the shared file.
+// What identifies a file's content well enough to tell a node-local copy from the shared file: its
+// size, modification time, first bytes, and the time its inode last changed, which copying tools
+// that keep the modification time (cp -p, rsync -a) cannot set.
 std::string fingerprint(const std::filesystem::path& path) {
   const shardinit::detail::RegularFile file(path, "file");
   struct stat st {};
@@ -47,15 +49,42 @@ std::string fingerprint(const std::filesystem::path& path) {
   std::vector<std::byte> head(static_cast<std::size_t>(std::min<std::uint64_t>(file.size(), 64 * 1024)));
   head.resize(file.read_at(0, head));
   return std::to_string(file.size()) + " bytes, modified " + std::to_string(st.st_mtim.tv_sec) + "." +
-         std::to_string(st.st_mtim.tv_nsec) + ", first bytes sha256:" +
+         std::to_string(st.st_mtim.tv_nsec) + ", changed " + std::to_string(st.st_ctim.tv_sec) + "." +
+         std::to_string(st.st_ctim.tv_nsec) + ", first bytes sha256:" +
          Sha256::hex(std::string_view(reinterpret_cast<const char*>(head.data()), head.size())).substr(0, 16);
+}
+
+// `policy` with the inputs of the other ranks on this host added: under MPI every rank reads its own
+// manifest, and one rank's output must not replace another's (device and inode tell the same file
+// only within one host). Collective.
+shardinit::detail::OutputPolicy with_the_inputs_of_this_host(MPI_Comm comm, shardinit::detail::OutputPolicy policy) {
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  unsigned long long mine[3] = {policy.inputs.empty() ? 0ULL : 1ULL, 0, 0};
+  if (!policy.inputs.empty()) {
+    mine[1] = policy.inputs.front().identity.device;
+    mine[2] = policy.inputs.front().identity.inode;
+  }
+  std::vector<unsigned long long> all(3 * static_cast<std::size_t>(ranks));
+  MPI_Request request;
+  MPI_Iallgather(mine, 3, MPI_UNSIGNED_LONG_LONG, all.data(), 3, MPI_UNSIGNED_LONG_LONG, comm, &request);
+  wait(comm, request, "sharing what each rank reads");
+  const int rank = rank_in(comm);
+  const std::string host = host_of(comm, rank);
+  for (int r = 0; r < ranks; ++r) {
+    const unsigned long long* theirs = &all[3 * static_cast<std::size_t>(r)];
+    if (r == rank || theirs[0] == 0 || host_of(comm, r) != host) continue;
+    policy.inputs.push_back({shardinit::detail::FileIdentity{theirs[1], theirs[2]}, "the manifest of rank " + std::to_string(r)});
+  }
+  return policy;
 }
 
 }  // namespace
 
 SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& target,
-                                  const shardinit::detail::OutputPolicy& policy, std::uint64_t size) {
+                                  const shardinit::detail::OutputPolicy& own_policy, std::uint64_t size) {
   const int rank = rank_in(comm);
+  const shardinit::detail::OutputPolicy policy = with_the_inputs_of_this_host(comm, own_policy);
   // 1. Every rank: the directory exists here and the target may be replaced (or is absent).
   run_agreed(comm, "checking the output path on every rank", [&] { shardinit::detail::check_replaceable(target, policy); });
   // 2. Rank 0 creates the temporary and leaves a token in it, flushed so that other nodes can read it.
@@ -123,33 +152,42 @@ void check_shared_input(MPI_Comm comm, const std::filesystem::path& path) {
   });
 }
 
-std::unique_ptr<shardinit::detail::MadeDirectories> check_rank_output(MPI_Comm comm, const std::filesystem::path& directory, const std::filesystem::path& target,
-                       const shardinit::detail::OutputPolicy& policy, std::uint64_t size) {
+std::unique_ptr<shardinit::detail::MadeDirectories> check_rank_output(MPI_Comm comm, const std::filesystem::path& directory,
+                                                                      const std::filesystem::path& target,
+                                                                      const shardinit::detail::OutputPolicy& own_policy,
+                                                                      std::uint64_t size) {
+  const shardinit::detail::OutputPolicy policy = with_the_inputs_of_this_host(comm, own_policy);
   int ranks = 1;
   MPI_Comm_size(comm, &ranks);
-  // The files of the ranks on one host usually share its filesystem: room for all of them is needed.
-  std::vector<unsigned long long> sizes(static_cast<std::size_t>(ranks));
-  unsigned long long mine = size;
-  MPI_Request request;
-  MPI_Iallgather(&mine, 1, MPI_UNSIGNED_LONG_LONG, sizes.data(), 1, MPI_UNSIGNED_LONG_LONG, comm, &request);
-  wait(comm, request, "sharing the sizes of the rank files");
-  const int rank = rank_in(comm);
-  const std::string host = host_of(comm, rank);
-  unsigned long long host_total = 0;
-  int on_host = 0;
-  for (int r = 0; r < ranks; ++r) {
-    if (host_of(comm, r) != host) continue;
-    host_total += sizes[static_cast<std::size_t>(r)];
-    ++on_host;
-  }
+  // 1. Every rank makes its directory and checks its target.
   std::unique_ptr<shardinit::detail::MadeDirectories> made;
+  unsigned long long mine[2] = {size, 0};  // the file's size, the directory's filesystem (st_dev)
   run_agreed(comm, "checking the output directory on every rank", [&] {
     made = std::make_unique<shardinit::detail::MadeDirectories>(directory);
     shardinit::detail::check_replaceable(target, policy);
-    shardinit::detail::check_free_space(directory, host_total,
+    struct stat st {};
+    if (::stat(directory.c_str(), &st) == 0) mine[1] = static_cast<unsigned long long>(st.st_dev);
+  });
+  // 2. The ranks of one host that write to one filesystem need room for all their files together
+  // (st_dev tells filesystems apart within a host, not across hosts).
+  std::vector<unsigned long long> all(2 * static_cast<std::size_t>(ranks));
+  MPI_Request request;
+  MPI_Iallgather(mine, 2, MPI_UNSIGNED_LONG_LONG, all.data(), 2, MPI_UNSIGNED_LONG_LONG, comm, &request);
+  wait(comm, request, "sharing the sizes of the rank files");
+  const int rank = rank_in(comm);
+  const std::string host = host_of(comm, rank);
+  unsigned long long total = 0;
+  int sharing = 0;
+  for (int r = 0; r < ranks; ++r) {
+    if (host_of(comm, r) != host || all[2 * static_cast<std::size_t>(r) + 1] != mine[1]) continue;
+    total += all[2 * static_cast<std::size_t>(r)];
+    ++sharing;
+  }
+  run_agreed(comm, "checking the free space on every rank", [&] {
+    shardinit::detail::check_free_space(directory, total,
                                         printable(target.string()) +
-                                            (on_host > 1 ? " and the files of the " + std::to_string(on_host - 1) +
-                                                               " other ranks on this host"
+                                            (sharing > 1 ? " and the files of the " + std::to_string(sharing - 1) +
+                                                               " other ranks of this host on its filesystem"
                                                          : std::string()));
   });
   return made;

@@ -59,14 +59,12 @@ int world_rank(MPI_Comm comm, int rank) {
   return translated;
 }
 
-// The time a roll call waits for answers: a working rank answers after its current piece.
-Seconds grace() { return Seconds(std::clamp(g_limit_seconds / 4, 2.0, 60.0)); }
-
-// When this rank first calls the roll: rank 0 at the limit; the others one grace period later (and
-// staggered), so that normally one rank calls and the rest answer.
-Seconds delay(int rank) {
-  if (rank == 0) return Seconds(g_limit_seconds);
-  return Seconds(g_limit_seconds) + grace() * 2 + Seconds(0.05 * std::min(rank, 64));
+// When this rank first calls the roll in a wait: rank 0 after half the limit; the others a quarter of
+// the limit later (and staggered), so that normally one rank calls and the rest answer.
+Seconds first_roll(int rank) {
+  const Seconds half(g_limit_seconds / 2);
+  if (rank == 0) return half;
+  return half + Seconds(g_limit_seconds / 4) + Seconds(0.05 * std::min(rank, 64));
 }
 
 // Sleeps between tests: a few hundred quick tests first (the common case: the peers are about to
@@ -109,64 +107,85 @@ bool answer_roll_calls(MPI_Comm comm, std::string_view step, bool waiting) {
   }
 }
 
-struct RollCall {
-  std::vector<int> silent;   // ranks that did not answer within the grace period
-  bool all_waiting = true;   // every rank that answered is waiting (none is working)
-  std::vector<std::string> steps;  // by rank: what it answered
-};
-
-// Asks every other rank whether it is alive and collects the answers for the grace period.
-RollCall call_the_roll(MPI_Comm comm, std::string_view my_step) {
-  static std::int64_t serial = 0;
-  const std::int64_t id = ++serial;
-  const int me = rank_in(comm), size = size_of(comm);
-  auto* query = new std::int64_t(id);  // never freed, as the answers (the sends are released at once)
-  std::vector<Answer> answers(static_cast<std::size_t>(size));
-  std::vector<MPI_Request> receives(static_cast<std::size_t>(size), MPI_REQUEST_NULL);
-  std::vector<bool> heard(static_cast<std::size_t>(size), false);
-  heard[static_cast<std::size_t>(me)] = true;
-  for (int r = 0; r < size; ++r) {
-    if (r == me) continue;
-    MPI_Request send;
-    MPI_Isend(query, 1, MPI_INT64_T, r, kRollCallTag, comm, &send);
-    MPI_Request_free(&send);
-    MPI_Irecv(&answers[r], sizeof(Answer), MPI_BYTE, r, kAnswerTag, comm, &receives[r]);
-  }
-  const auto deadline = Clock::now() + grace();
-  Backoff backoff;
-  for (;;) {
-    bool all = true;
+// A roll call under way: the questions are sent, the answers are collected as they arrive, while
+// the caller goes on waiting for its own operation. A rank is silent when it has not answered for the
+// whole limit since it was asked: a waiting rank answers at once, a working one at its next
+// keep_alive(), so any rank that answers at least once per limit is never taken for stuck.
+class RollCall {
+ public:
+  RollCall(MPI_Comm comm, std::string_view my_step) : comm_(comm), sent_(Clock::now()) {
+    static std::int64_t serial = 0;
+    id_ = ++serial;
+    me_ = rank_in(comm);
+    const int size = size_of(comm);
+    answers_.resize(static_cast<std::size_t>(size));
+    receives_.assign(static_cast<std::size_t>(size), MPI_REQUEST_NULL);
+    heard_.assign(static_cast<std::size_t>(size), false);
+    heard_[static_cast<std::size_t>(me_)] = true;
+    steps_.resize(static_cast<std::size_t>(size));
+    steps_[static_cast<std::size_t>(me_)] = std::string(my_step);
+    auto* question = new std::int64_t(id_);  // never freed, as the answers (the sends are released at once)
     for (int r = 0; r < size; ++r) {
-      if (heard[r]) continue;
+      if (r == me_) continue;
+      MPI_Request send;
+      MPI_Isend(question, 1, MPI_INT64_T, r, kRollCallTag, comm, &send);
+      MPI_Request_free(&send);
+      MPI_Irecv(&answers_[r], sizeof(Answer), MPI_BYTE, r, kAnswerTag, comm, &receives_[r]);
+    }
+  }
+  RollCall(const RollCall&) = delete;
+  RollCall& operator=(const RollCall&) = delete;
+  // Whatever is still unanswered is no longer listened for.
+  ~RollCall() {
+    for (MPI_Request& r : receives_) {
+      if (r == MPI_REQUEST_NULL) continue;
+      MPI_Cancel(&r);
+      MPI_Wait(&r, MPI_STATUS_IGNORE);
+    }
+  }
+
+  // Collects the answers that have arrived; true once every rank has answered.
+  bool everyone_answered() {
+    bool all = true;
+    for (std::size_t r = 0; r < receives_.size(); ++r) {
+      if (heard_[r]) continue;
       int done = 0;
-      MPI_Test(&receives[r], &done, MPI_STATUS_IGNORE);
-      if (done && answers[r].roll_call != id) {  // a late answer to an earlier roll call
-        MPI_Irecv(&answers[r], sizeof(Answer), MPI_BYTE, r, kAnswerTag, comm, &receives[r]);
+      MPI_Test(&receives_[r], &done, MPI_STATUS_IGNORE);
+      if (done && answers_[r].roll_call != id_) {  // a late answer to an earlier roll call
+        MPI_Irecv(&answers_[r], sizeof(Answer), MPI_BYTE, static_cast<int>(r), kAnswerTag, comm_, &receives_[r]);
         done = 0;
       }
-      heard[r] = done != 0;
-      all = all && heard[r];
+      if (done) {
+        heard_[r] = true;
+        all_waiting_ = all_waiting_ && answers_[r].waiting != 0;
+        steps_[r] = std::string(answers_[r].step.data());
+      }
+      all = all && heard_[r];
     }
-    if (all || Clock::now() >= deadline) break;
-    answer_roll_calls(comm, my_step, true);  // another rank may be calling the roll at the same time
-    backoff.pause();
+    return all;
   }
-  RollCall result;
-  result.steps.resize(static_cast<std::size_t>(size));
-  result.steps[me] = std::string(my_step);
-  for (int r = 0; r < size; ++r) {
-    if (r == me) continue;
-    if (!heard[r]) {
-      MPI_Cancel(&receives[r]);
-      MPI_Wait(&receives[r], MPI_STATUS_IGNORE);
-      result.silent.push_back(r);
-      continue;
+  [[nodiscard]] std::vector<int> silent() const {
+    std::vector<int> ranks;
+    for (std::size_t r = 0; r < heard_.size(); ++r) {
+      if (!heard_[r]) ranks.push_back(static_cast<int>(r));
     }
-    result.all_waiting = result.all_waiting && answers[r].waiting != 0;
-    result.steps[r] = std::string(answers[r].step.data());
+    return ranks;
   }
-  return result;
-}
+  [[nodiscard]] bool all_waiting() const noexcept { return all_waiting_; }  // among those that answered
+  [[nodiscard]] const std::vector<std::string>& steps() const noexcept { return steps_; }
+  [[nodiscard]] Clock::time_point sent() const noexcept { return sent_; }
+
+ private:
+  MPI_Comm comm_;
+  Clock::time_point sent_;
+  std::int64_t id_ = 0;
+  int me_ = 0;
+  std::vector<Answer> answers_;
+  std::vector<MPI_Request> receives_;
+  std::vector<bool> heard_;
+  std::vector<std::string> steps_;
+  bool all_waiting_ = true;
+};
 
 std::string limit_text() {
   char text[32];
@@ -174,24 +193,26 @@ std::string limit_text() {
   return text;
 }
 
-[[noreturn]] void end_job(MPI_Comm comm, std::string_view step, double waited, const RollCall& roll) {
+// Ends the job: `silent` ranks have not answered for `silence` seconds (or, if none is silent, every
+// rank has been found waiting on a different step twice in a row: a deadlock).
+[[noreturn]] void end_job(MPI_Comm comm, std::string_view step, double silence, const std::vector<int>& silent,
+                          const std::vector<std::string>& steps) {
   std::string message;
   char seconds[32];
-  std::snprintf(seconds, sizeof seconds, "%.0f", waited);
-  if (!roll.silent.empty()) {
+  std::snprintf(seconds, sizeof seconds, "%.0f", silence);
+  if (!silent.empty()) {
     message = "no progress for " + std::string(seconds) + " s while " + std::string(step) + ": " +
-              ranks_and_hosts(comm, roll.silent) + (roll.silent.size() == 1 ? " does" : " do") +
+              ranks_and_hosts(comm, silent) + (silent.size() == 1 ? " does" : " do") +
               " not respond (stopped, stuck in a system call such as a hung filesystem, or on a host that is down); "
               "ending the job (watchdog limit " + limit_text() + " s: --watchdog SECONDS)";
   } else {
     // Everyone answers and everyone waits, on different steps: the ranks are not running the same
     // sequence of collective steps (a bug, or ranks that were given different work).
-    std::string steps;
-    for (std::size_t r = 0; r < roll.steps.size() && r < 8; ++r) {
-      steps += (r ? "; " : "") + std::string("rank ") + std::to_string(r) + ": " + roll.steps[r];
+    std::string list;
+    for (std::size_t r = 0; r < steps.size() && r < 8; ++r) {
+      list += (r ? "; " : "") + std::string("rank ") + std::to_string(r) + ": " + steps[r];
     }
-    message = "internal error: every rank is waiting, on different steps, for " + std::string(seconds) + " s (" +
-              steps + "); ending the job";
+    message = "internal error: every rank is waiting, on different steps (" + list + "); ending the job";
   }
   shardinit::detail::remove_all_temporaries();
   std::fprintf(stderr, "shardinit: error: %s\n", shardinit::detail::printable(message, 4000).c_str());
@@ -271,26 +292,29 @@ void wait(MPI_Comm comm, MPI_Request& request, std::string_view step) {
   MPI_Test(&request, &done, MPI_STATUS_IGNORE);
   if (done) return;
   const int me = rank_in(comm);
-  const auto start = Clock::now();
-  auto deadline = start + std::chrono::duration_cast<Clock::duration>(delay(me));
+  const auto after = [](Seconds seconds) { return Clock::now() + std::chrono::duration_cast<Clock::duration>(seconds); };
+  auto next_roll = after(first_roll(me));
+  std::optional<RollCall> roll;
   bool everyone_waited = false;  // at the previous roll call
   Backoff backoff;
   for (;;) {
     MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-    if (done) return;
-    if (answer_roll_calls(comm, step, true)) {
-      // Another rank is calling the roll: it will end the job if someone is stuck; stand down.
-      deadline = std::max(deadline, Clock::now() + std::chrono::duration_cast<Clock::duration>(delay(me)));
+    if (done) return;  // a roll call under way is dropped (its destructor stops listening)
+    if (answer_roll_calls(comm, step, true) && !roll) {
+      // Another rank is calling the roll and will end the job if someone is silent: stand down.
+      next_roll = std::max(next_roll, after(Seconds(g_limit_seconds) + first_roll(me)));
     }
-    if (g_limit_seconds > 0 && Clock::now() >= deadline) {
-      const RollCall roll = call_the_roll(comm, step);
-      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      if (done) return;
-      const double waited = Seconds(Clock::now() - start).count();
-      if (!roll.silent.empty() || (roll.all_waiting && everyone_waited)) end_job(comm, step, waited, roll);
-      // Everyone is alive: the job is slow, not stuck. Look again after another limit.
-      everyone_waited = roll.all_waiting;
-      deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(g_limit_seconds));
+    if (g_limit_seconds > 0) {
+      if (!roll && Clock::now() >= next_roll) roll.emplace(comm, step);
+      if (roll && roll->everyone_answered()) {
+        // Everyone is alive: the job is slow, not stuck. Unless everyone waits, twice in a row.
+        if (roll->all_waiting() && everyone_waited) end_job(comm, step, 0, {}, roll->steps());
+        everyone_waited = roll->all_waiting();
+        roll.reset();
+        next_roll = after(Seconds(g_limit_seconds / 2));
+      } else if (roll && Clock::now() - roll->sent() >= Seconds(g_limit_seconds)) {
+        end_job(comm, step, Seconds(Clock::now() - roll->sent()).count(), roll->silent(), roll->steps());
+      }
     }
     backoff.pause();
   }

@@ -4,16 +4,17 @@
 // call busy-polls at 100 % CPU for as long as a peer is late), and every blocking collective MPI-IO
 // call (open, set_view, sync, close) is entered only after a rendezvous() that all ranks reached.
 //
-// The watchdog: a wait that has not completed after the limit (set_watchdog_seconds, the CLI's
-// --watchdog) asks every rank whether it is alive (a roll call on reserved tags). A rank that is
-// waiting answers at once; a rank that is working answers at its next keep_alive() (called after
-// every piece of at most 64 MiB it generates, writes or reads); a rank that is stopped, stuck in a
-// system call (a hung filesystem) or on a dead host does not. If every rank answers, the wait goes
-// on for another limit (the job is slow, not stuck); if one does not answer within the grace period,
-// the waiting rank removes its temporary files, prints one error naming the silent ranks and their
-// hosts, and ends the job with MPI_Abort. So the limit bounds the time a rank may go without
-// answering, not the length of the job. Rank 0 calls the roll first; the others a little later,
-// and not at all while another rank's roll call is under way.
+// The watchdog: a wait that has lasted half the limit (set_watchdog_seconds, the CLI's --watchdog)
+// asks every other rank whether it is alive (a roll call on reserved tags), and goes on waiting while
+// the answers come. A rank that is waiting answers at once; a rank that is working answers at its
+// next keep_alive() (called after every piece of at most 64 MiB it generates, writes or reads); a rank
+// that is stopped, stuck in a system call (a hung filesystem) or on a dead host does not. A rank that
+// has not answered a whole limit after it was asked has been silent that long: the waiting rank
+// removes its temporary files, prints one error naming the silent ranks and their hosts, and ends the
+// job with MPI_Abort. If everyone answers, the job is slow, not stuck, and the wait goes on. So the
+// limit bounds how long a rank may go without answering, not the length of the job; a stopped rank is
+// found about 1.5 limits after the others started waiting for it. Rank 0 calls the roll first; the
+// others a little later, and not while another rank's roll call is under way.
 
 #include <mpi.h>
 

@@ -45,7 +45,10 @@ void expect_job_error(const std::string& what, const std::string& part, const Ca
 
 int run(const fs::path& scratch) {
   const bool last = g_rank == g_world - 1;
-  if (g_rank == 0) fs::create_directories(scratch);
+  if (g_rank == 0) {
+    fs::remove_all(scratch);  // an earlier run's
+    fs::create_directories(scratch);
+  }
   MPI_Barrier(MPI_COMM_WORLD);
   const Manifest same = manifest_with(1, R"({"shard": {"0": [0]}})");
   const Manifest seed = manifest_with(last ? 2 : 1, R"({"shard": {"0": [0]}})");

@@ -76,25 +76,58 @@ stuck init.stall.last "stall@$last" "$last" init "$manifest" -o "init.stall.last
 stuck per-rank.stop.last "stop@$last" "$last" init "$manifest" --per-rank "$scratch/per-rank.stop.last/ranks"
 stuck per-rank.stall.0 "stall@0" 0 init "$manifest" --per-rank "$scratch/per-rank.stall.0/ranks"
 stuck verify.stall.last "stall@$last" "$last" verify "$manifest" good.safetensors
+# Stopped while it generates its first piece, when the others have gone on to the next collective
+# step (MPI_File_set_view, which spins and could not be watched if entered before everyone is there).
+stuck init.stop_in_fill.last "stop_in_fill@$last" "$last" init "$manifest" -o "init.stop_in_fill.last/out.safetensors"
 check "the per-rank jobs removed the rank directories they made" test ! -e per-rank.stop.last/ranks -a ! -e per-rank.stall.0/ranks
 
-# Slow but alive: one rank's steps take longer than the limit (a 64 MiB piece of f64 trunc_normal,
-# written by its only writer, takes ~0.2 s; the limit here is 0.1 s), so the others call the roll
-# over and over; the busy rank answers between pieces, and the job completes.
+# Slow but alive: one rank writes a replicated tensor of 4 pieces of 64 MiB (f64 trunc_normal, about
+# 0.2 s each here) while the others wait for it, at every piece: they must sleep meanwhile.
 cat >slow.json <<'JSON'
 {"seed": 9, "tensors": [
   {"name": "big", "shape": [4, 8388608], "dtype": "f64", "init": {"fn": "trunc_normal", "std": 0.5}},
   {"name": "small", "shape": [16], "init": {"fn": "normal"}}]}
 JSON
-check "slow but alive, global file: completes under --watchdog 0.1" \
-  timeout 300 "${mpi[@]}" "$shardinit" init slow.json -o slow.safetensors -q --watchdog 0.1
-check "slow but alive, global file: verifies" timeout 300 "${mpi[@]}" "$shardinit" verify slow.json slow.safetensors -q --watchdog 0.1
+start=$SECONDS
+{ TIMEFORMAT='%U %S'; time timeout 300 "${mpi[@]}" "$shardinit" init slow.json -o slow.safetensors -q --threads 1 \
+    >slow.out 2>slow.err; } 2>slow.time
+rc=$?
+seconds=$((SECONDS - start))
+cpu=$(awk '{printf "%.2f", $1 + $2}' slow.time)
+check "slow but alive, global file: completes (rc $rc): $(grep shardinit slow.err | head -c 300)" test "$rc" -eq 0
+# One rank writes the replicated tensor; the others wait for it, asleep: the job's CPU time is about
+# one rank's, not one per rank.
+check "slow but alive: the waiting ranks slept (CPU $cpu s over $seconds s of wall time, $np ranks)" \
+  awk -v cpu="$cpu" -v wall="$seconds" 'BEGIN { exit !(cpu < 1.3 * wall + 1) }'
+check "slow but alive, global file: verifies" timeout 300 "${mpi[@]}" "$shardinit" verify slow.json slow.safetensors -q
 check "slow but alive, global file: equals one process's" \
   sh -c "env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK -u PMI_SIZE '$shardinit' init slow.json -o one.safetensors -q && cmp one.safetensors slow.safetensors"
 rm -f slow.safetensors one.safetensors
-check "slow but alive, per-rank files: completes under --watchdog 0.1" \
-  timeout 300 "${mpi[@]}" "$shardinit" init slow.json --per-rank slow-ranks -q --watchdog 0.1
 rm -rf slow-ranks
+
+# A rank on a slow filesystem: 3 s without an answer after every piece, under a 5 s limit. The
+# others call the roll while it is silent (after 2.5 s of waiting); it answers within the limit of
+# being asked, and the job completes. (Before, a rank had only a quarter of the limit to answer.)
+cat >two.json <<'JSON'
+{"seed": 3, "tensors": [
+  {"name": "a", "shape": [64, 48], "init": {"fn": "normal"}, "layout": {"shard": {"0": [0]}}},
+  {"name": "b", "shape": [64, 48], "init": {"fn": "uniform"}, "layout": {"shard": {"1": [0]}}}]}
+JSON
+check "silent for 3 s per piece under --watchdog 5: completes" \
+  env SHARDINIT_FAULT="slow@$last" timeout 300 "${mpi[@]}" "$shardinit" init two.json -o two.safetensors -q --watchdog 5
+check "... and the file verifies" timeout 300 "${mpi[@]}" "$shardinit" verify two.json two.safetensors -q
+check "silent for 3 s per piece under --watchdog 5, per-rank files: completes" \
+  env SHARDINIT_FAULT="slow@$last" timeout 300 "${mpi[@]}" "$shardinit" init two.json --per-rank two-ranks -q --watchdog 5
+rm -rf two.safetensors two-ranks
+
+# A file appears at one rank's target while it writes (--per-rank): no rank's file is committed.
+SHARDINIT_FAULT="squat@$last" timeout 120 "${mpi[@]}" "$shardinit" init "$manifest" --per-rank squat -q >squat.out 2>squat.err
+rc=$?
+squatted=$(printf 'rank-%05d-of-%05d.safetensors' "$last" "$np")
+check "squatted target: exits 3 (rc $rc): $(grep shardinit squat.err | head -c 300)" test "$rc" -eq 3
+check "squatted target: the error names it and rank $last" grep -q "refusing to replace existing file squat/$squatted (use --force) (rank $last" squat.err
+check "squatted target: no rank file committed, the squatter's file untouched ($(ls -A squat | tr '\n' ' '))" \
+  test "$(ls -A squat)" = "$squatted" -a "$(cat "squat/$squatted")" = "not ours"
 
 # A job cancelled through mpirun (Ctrl-C, scancel): mpirun stops every rank; nothing is left.
 cat >long.json <<'JSON'

@@ -77,6 +77,7 @@ class SafetensorsReader {
   [[nodiscard]] std::uint64_t file_size() const noexcept { return file_size_; }
   [[nodiscard]] const std::vector<SafetensorsTensor>& tensors() const noexcept { return tensors_; }  // data order
   [[nodiscard]] const SafetensorsMetadata& metadata() const noexcept { return metadata_; }
+  [[nodiscard]] const std::filesystem::path& path() const noexcept { return path_; }
   [[nodiscard]] const SafetensorsTensor* find(std::string_view name) const noexcept;
 
   // Reads out.size() bytes at `offset` from the start of the file.
