@@ -50,9 +50,15 @@ inline void print_histogram(const std::vector<std::int64_t>& counts, double lo, 
                             const Distribution& d) {
   constexpr int kWidth = 50;
   const std::size_t bins = counts.size();
+  // The edge of bin i as (1 - t) lo + t hi: exact at both ends, and finite where hi - lo is not
+  // (values near -1.7e308 and +1.7e308 in one tensor).
+  const auto edge = [&](std::size_t i) {
+    const double t = static_cast<double>(i) / static_cast<double>(bins);
+    return (1 - t) * lo + t * hi;
+  };
   std::vector<double> expected(bins);
   for (std::size_t i = 0; i < bins; ++i) {
-    const double a = lo + (hi - lo) * static_cast<double>(i) / bins, b = lo + (hi - lo) * static_cast<double>(i + 1) / bins;
+    const double a = edge(i), b = edge(i + 1);
     // The last bin is closed, so that it holds the maximum.
     expected[i] = total * ((i + 1 == bins ? 1.0 : distribution_cdf(d, b)) - (i == 0 ? 0.0 : distribution_cdf(d, a)));
   }
@@ -60,7 +66,7 @@ inline void print_histogram(const std::vector<std::int64_t>& counts, double lo, 
   for (std::size_t i = 0; i < bins; ++i) top = std::max({top, static_cast<double>(counts[i]), expected[i]});
   std::printf("    %-25s %-*s %12s %12s\n", "bin", kWidth + 1, "observed #, expected |", "observed", "expected");
   for (std::size_t i = 0; i < bins; ++i) {
-    const double a = lo + (hi - lo) * static_cast<double>(i) / bins, b = lo + (hi - lo) * static_cast<double>(i + 1) / bins;
+    const double a = edge(i), b = edge(i + 1);
     std::string bar(static_cast<std::size_t>(std::lround(counts[i] / top * kWidth)), '#');
     bar.resize(kWidth + 1, ' ');
     bar[static_cast<std::size_t>(std::lround(expected[i] / top * kWidth))] = '|';

@@ -395,8 +395,11 @@ Manifest interpret(const json& document) {
     constexpr std::int64_t kMaxData = detail::kMaxFileBytes - 8 - static_cast<std::int64_t>(kMaxSafetensorsHeader);
     const auto sum = detail::checked_add(total_bytes, t.empty ? 0 : element_count(t.shape) * static_cast<std::int64_t>(dtype_size(t.dtype)));
     if (!sum || *sum > kMaxData) {
-      fail(root.key("tensors").element(i), "tensors[0] to tensors[" + std::to_string(i) + "] (" + detail::quote(t.name) +
-           ") add up to more than 2^63 - 1 bytes, more than one file holds");
+      const std::string which = i == 0 ? "tensor " + detail::quote(t.name) + " needs"
+                                       : "tensors[0] to tensors[" + std::to_string(i) + "] (" + detail::quote(t.name) + ") add up to";
+      const std::string bytes = sum ? std::to_string(*sum) + " bytes" : "more than 2^63 - 1 bytes";
+      fail(root.key("tensors").element(i), which + " " + bytes + " of data, more than one safetensors file holds (" +
+           std::to_string(kMaxData) + ": 2^63 - 1 bytes less the 8-byte length and the largest header)");
     }
     total_bytes = *sum;
     if (const auto [it, inserted] = by_name.emplace(t.name, i); !inserted) {

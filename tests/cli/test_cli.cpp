@@ -623,6 +623,42 @@ TEST_F(CliRankSet, RenamedAndMisnamedFilesAreRefused) {
   expect_refused(outside, "names rank 3 of a world of 3");
 }
 
+// Files whose boxes are disjoint but leave part of a tensor out, and replicas that differ: each named.
+TEST_F(CliRankSet, GapsAndDifferingReplicasAreRefused) {
+  const auto edit = [](const fs::path& file, const std::vector<std::pair<std::string, std::string>>& replacements, std::size_t cut) {
+    std::string bytes = test::read_all(file);
+    for (const auto& [from, to] : replacements) {
+      ASSERT_EQ(from.size(), to.size());
+      const std::size_t at = bytes.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      ASSERT_EQ(bytes.find(from, at + 1), std::string::npos) << from;
+      bytes.replace(at, from.size(), to);
+    }
+    test::write_all(file, bytes.substr(0, bytes.size() - cut));
+  };
+  // Rank 1's box of w shrunk from 4 rows to 3 (its recorded box, its stored shape and its data alike):
+  // every file is consistent and no box overlaps another, but row 7 of w is in none.
+  const fs::path gap = work_ / "gap";
+  for (int r = 0; r < 2; ++r) write_rank(kRows, gap, r, 2);
+  edit(gap / "rank-00001-of-00002.safetensors",
+       {{R"(\"extent\":[4,6])", R"(\"extent\":[3,6])"},
+        {R"("w":{"data_offsets":[12,108],"dtype":"F32","shape":[4,6]})", R"("w":{"data_offsets":[12, 84],"dtype":"F32","shape":[3,6]})"}},
+       24);
+  expect_refused(gap, "tensor \"w\": the 2 rank files hold 42 of its 48 elements: their boxes do not cover it");
+
+  // The replicated r (the first 12 bytes of data in each file) altered in rank 1's copy.
+  const fs::path replicas = work_ / "replicas";
+  for (int r = 0; r < 2; ++r) write_rank(kRows, replicas, r, 2);
+  const fs::path one = replicas / "rank-00001-of-00002.safetensors";
+  std::string bytes = test::read_all(one);
+  std::uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = header << 8 | static_cast<unsigned char>(bytes[i]);
+  bytes[8 + header + 2] = static_cast<char>(bytes[8 + header + 2] ^ 0x5a);
+  test::write_all(one, bytes);
+  expect_refused(replicas, "tensor \"r\": the copy of box {start [0], extent [3]} in \"rank-00001-of-00002.safetensors\" differs from "
+                           "the one in \"rank-00000-of-00002.safetensors\" at byte 2 of the box: replicas must be identical");
+}
+
 TEST_F(CliRankSet, ACompleteSetIsAcceptedWithReplicasCountedOnce) {
   const fs::path d = work_ / "ok";
   for (int r = 0; r < 3; ++r) write_rank(kRows, d, r, 3);

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "io/atomic_file.hpp"
+#include "io/leftovers.hpp"
+#include "io/staged_file.hpp"
 #include "shardinit/error.hpp"
 #include "support/files.hpp"
 
@@ -97,6 +99,43 @@ TEST(AtomicFile, RemoveAllTemporariesRemovesEveryLiveOne) {
   ASSERT_EQ(dir.entries().size(), 2u);
   remove_all_temporaries();  // what a signal handler or the watchdog does before the process ends
   EXPECT_TRUE(dir.entries().empty());
+}
+
+// The registry is fixed-size (a signal handler cannot allocate): what it cannot hold is refused when
+// registered, before the file or directory exists, never dropped silently.
+TEST(Leftovers, WhatTheRegistryCannotHoldIsRefusedUpFront) {
+  EXPECT_THROW((void)register_leftover("/" + std::string(4000, 'a'), LeftoverKind::file), Error);
+  std::vector<int> handles;
+  try {
+    for (int i = 0; i < 64; ++i) handles.push_back(register_leftover("/nonexistent/" + std::to_string(i), LeftoverKind::file));
+    ADD_FAILURE() << "64 registrations accepted";
+  } catch (const Error& e) {
+    EXPECT_THAT(std::string(e.what()), HasSubstr("32"));
+  }
+  EXPECT_LE(handles.size(), 32u);
+  for (const int h : handles) unregister_leftover(h);
+  // Freed slots are usable again.
+  unregister_leftover(register_leftover("/nonexistent/again", LeftoverKind::file));
+}
+
+// Directories made for an output are removed when it is abandoned, whatever the spelling of the path
+// ("x/y/../z" makes x and x/z, and removes both); kept ones stay.
+TEST(MadeDirectories, RemovesWhatItMadeUnlessKept) {
+  TempDir dir;
+  fs::create_directory(dir / "present");
+  { MadeDirectories made(dir / "x" / "y" / ".." / "z"); EXPECT_TRUE(fs::is_directory(dir / "x" / "z")); }
+  { MadeDirectories made(dir / "present" / "a" / "b"); EXPECT_TRUE(fs::is_directory(dir / "present" / "a" / "b")); }
+  EXPECT_EQ(dir.entries(), std::vector<std::string>{"present"});
+  EXPECT_TRUE(fs::is_empty(dir / "present"));  // only what it made: "present" stays
+  {
+    MadeDirectories made(dir / "kept" / "inner");
+    made.keep();
+  }
+  EXPECT_TRUE(fs::is_directory(dir / "kept" / "inner"));
+  // Something else than a directory in the way: refused, and what was made before it removed.
+  test::write_all(dir / "file", "x");
+  EXPECT_THROW(MadeDirectories(dir / "file" / "sub"), Error);
+  EXPECT_TRUE(fs::is_regular_file(dir / "file"));
 }
 
 }  // namespace

@@ -200,6 +200,21 @@ TEST(TorchChunk, LargeDimensions) {
   EXPECT_EQ(torch_chunk(n, 2, 1).extent, (Index{1} << 39) + 1);
 }
 
+// Dimensions up to 2^63 - 1: ceil(n / p) and the starts never overflow (index * size would).
+TEST(TorchChunk, TheLargestDimensionsDoNotOverflow) {
+  const Index n = std::numeric_limits<Index>::max();
+  const Index size = n / 3 + 1;  // ceil(n / 3): n = 3 * 3074457345618258602 + 1
+  EXPECT_EQ(torch_chunk(n, 3, 0).extent, size);
+  EXPECT_EQ(torch_chunk(n, 3, 1).start, size);
+  EXPECT_EQ(torch_chunk(n, 3, 2).start, 2 * size);
+  EXPECT_EQ(torch_chunk(n, 3, 2).extent, n - 2 * size);
+  EXPECT_EQ(torch_chunk(0, 3, 2).extent, 0);
+  EXPECT_EQ(torch_chunk(n, n, n - 1).start, n - 1);
+  EXPECT_EQ(torch_chunk(n, n, n - 1).extent, 1);
+  EXPECT_EQ(torch_chunk(n, 2, 1).start, n / 2 + 1);
+  EXPECT_EQ(torch_chunk(n, 2, 1).extent, n / 2);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Layout properties on random meshes, tensors and layouts
 

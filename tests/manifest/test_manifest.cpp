@@ -165,6 +165,17 @@ TEST(Manifest, LargestSeedAndExplicitStream) {
   EXPECT_EQ(m.tensors[0].stream, UINT64_MAX);
 }
 
+// JSON's -0 is an integer equal to 0 (nlohmann reads it as a signed zero): a seed, stream or
+// dimension of -0 is 0, as Python's json reads it, and digests alike.
+TEST(Manifest, NegativeZeroIsZero) {
+  const Manifest a = parse_manifest(R"({"seed": -0, "tensors": [{"name": "a", "shape": [-0, 2], "init": {"fn": "zeros"}, "stream": -0}]})");
+  const Manifest b = parse_manifest(R"({"seed": 0, "tensors": [{"name": "a", "shape": [0, 2], "init": {"fn": "zeros"}, "stream": 0}]})");
+  EXPECT_EQ(a.seed, 0u);
+  EXPECT_EQ(a.tensors[0].shape, (Shape{0, 2}));
+  EXPECT_EQ(a.tensors[0].stream, 0u);
+  EXPECT_EQ(manifest_digest(a), manifest_digest(b));
+}
+
 TEST(Manifest, EmptyTensorListIsValid) {
   EXPECT_TRUE(parse_manifest(R"({"seed": 3, "tensors": []})").tensors.empty());
 }

@@ -104,6 +104,14 @@ check "per-rank-seed: no rank directory was made" test ! -e "$out/ranks"
 expect_refused verify-seed 2 "do not agree on the manifest" "$scratch" \
   "${mpi[@]}" -n "$np" ./pick.sh seed2.json "$shardinit" verify MANIFEST good.safetensors
 
+# The last rank's manifest, a copy of the others' (so the ranks agree on it), is the others' output:
+# never replaced, even with --force, by the ranks that do not read it.
+cp base.json copy.json
+expect_refused output-is-another-ranks-manifest 2 "refusing to write copy.json: it is the manifest of rank $last, an input of this run" "$scratch" \
+  "${mpi[@]}" -n "$first_np" "$shardinit" init base.json -o copy.json --force : \
+  -n 1 "$shardinit" init copy.json -o copy.json --force
+check "the last rank's manifest is intact" cmp base.json copy.json
+
 # ---- 2. ... on the command, and every option that changes what it does --------------------------
 expect_refused command 2 "do not agree on the command: init -o .* on ranks? 0.*; verify .* on rank $last" "$out" \
   "${mpi[@]}" -n "$first_np" "$shardinit" init base.json -o "$out/x.safetensors" : \
@@ -141,6 +149,9 @@ expect_refused bad-manifest-everywhere 2 "mesh \\[2\\] has 2 ranks, but $not_two
 expect_refused big-bench 2 "--elements 4611686018427387904: .*more than 2\\^63 - 1 bytes, more than any memory holds$" "$out" \
   "${mpi[@]}" -n "$np" "$shardinit" bench --elements 4611686018427387904 --repeat 1 --threads 1
 
+expect_refused inspect-missing 3 "cannot read safetensors file $scratch/nowhere.safetensors: No such file or directory" "$out" \
+  "${mpi[@]}" -n "$np" "$shardinit" inspect "$scratch/nowhere.safetensors"
+
 # ---- 4. Every rank sees the file it reads or writes ---------------------------------------------
 # Two working directories: a relative path leads to a different directory on the last rank.
 mkdir -p here/out there/out
@@ -163,6 +174,18 @@ expect_refused verify-other-file-there 3 "sees another file at x.safetensors tha
   "$scratch/here $scratch/there" \
   "${mpi[@]}" -n "$first_np" -wdir "$scratch/here" "$shardinit" verify "$scratch/base.json" x.safetensors : \
   -n 1 -wdir "$scratch/there" "$shardinit" verify "$scratch/base.json" x.safetensors
+# A copy that keeps the size, the modification time and the first 64 KiB (cp -p, a byte changed past
+# them, touch -r): still another file (its change time and identity differ).
+sed 's/"shape": \[64, 48\]/"shape": [512, 48]/' base.json >big.json
+"${mpi[@]}" -n "$np" "$shardinit" init big.json -o here/big.safetensors -q
+cp -p here/big.safetensors there/big.safetensors
+printf '\377' | dd of=there/big.safetensors bs=1 seek=90000 conv=notrunc status=none
+touch -r here/big.safetensors there/big.safetensors
+expect_refused verify-touched-copy-there 3 "sees another file at big.safetensors than rank 0 .* \\(rank $last on host" \
+  "$scratch/here $scratch/there" \
+  "${mpi[@]}" -n "$first_np" -wdir "$scratch/here" "$shardinit" verify "$scratch/big.json" big.safetensors : \
+  -n 1 -wdir "$scratch/there" "$shardinit" verify "$scratch/big.json" big.safetensors
+rm -f here/big.safetensors there/big.safetensors
 # Per-rank files may be node-local: each directory gets its own ranks' files, and verify finds them.
 rm -f here/x.safetensors there/x.safetensors
 check "per-rank into different directories: init" \
