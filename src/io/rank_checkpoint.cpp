@@ -32,6 +32,7 @@ RankPlan plan(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
   nlohmann::json shards = nlohmann::json::object();
   for (const ManifestTensor& t : manifest.tensors) {
     check_layout(t.layout, t.shape.size(), mesh);
+    if (!holds(t.layout, mesh, rank)) continue;  // another pipeline stage's tensor: not in this rank's file
     const Box box = local_box(t.shape, t.layout, mesh, rank);
     entries.push_back({t.name, t.dtype, box.extent});
     shards[t.name] = {{"shape", t.shape}, {"start", box.start}, {"extent", box.extent}, {"layout", t.layout.to_string()}};
@@ -76,7 +77,7 @@ StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
                                       shard_producer(fillers, p.boxes), output_policy(manifest, overwrite), heartbeat);
   file.attach(std::move(made));
   stats = WriteStats{};
-  stats.tensors = static_cast<std::int64_t>(manifest.tensors.size());
+  stats.tensors = static_cast<std::int64_t>(p.boxes.size());
   for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
   stats.bytes = p.layout.file_size();
   return file;

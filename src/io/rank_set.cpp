@@ -6,6 +6,7 @@
 #include <span>
 #include <map>
 #include <optional>
+#include <set>
 
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
@@ -20,6 +21,25 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+
+// The tensor names of a recorded canonical spec ({"tensors": [{"name": ...}, ...]}), or nothing if it
+// cannot be read (files not written by shardinit: their tensors are then taken as they come).
+std::optional<std::set<std::string>> recorded_tensor_names(const std::string& spec) {
+  try {
+    const json document = parse_strict_json(spec, "spec").document;
+    const auto tensors = document.find("tensors");
+    if (tensors == document.end() || !tensors->is_array()) return std::nullopt;
+    std::set<std::string> names;
+    for (const json& t : *tensors) {
+      const auto name = t.find("name");
+      if (name == t.end() || !name->is_string()) return std::nullopt;
+      names.insert(name->get<std::string>());
+    }
+    return names;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
 
 [[noreturn]] void bad(const std::string& what) { throw Error(ErrorKind::bad_file, what); }
 
@@ -167,11 +187,9 @@ RankSet read_rank_set(const fs::path& directory) {
     }
     if (!shards.is_object()) bad(dir + ": " + name + ": " + quote(kMetaShards) + " metadata is not an object");
 
-    // 3. Its tensors: the same set in every file, boxes inside their tensors and as stored.
-    if (set.files.size() > 1 && file.tensors().size() != set.tensors.size()) {
-      bad(dir + ": " + name + " holds " + std::to_string(file.tensors().size()) + " tensors, " +
-          quote(rank_file_name(ranks.front(), set.world)) + " " + std::to_string(set.tensors.size()));
-    }
+    // 3. Its tensors (those of its pipeline stages: files of different stages hold different
+    // tensors), boxes inside their tensors and as stored.
+    if (set.files.size() == 1) set.recorded_names = recorded_tensor_names(meta(kMetaSpec));
     for (const SafetensorsTensor& t : file.tensors()) {
       const std::string tensor = "tensor " + quote(t.name);
       const auto s = shards.find(t.name);
@@ -197,11 +215,11 @@ RankSet read_rank_set(const fs::path& directory) {
         bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records the box " +
             box.to_string());
       }
-      auto [it, inserted] = index.emplace(t.name, set.tensors.size());
-      if (inserted) {
-        if (set.files.size() > 1) bad(dir + ": " + name + " holds " + tensor + ", which " + quote(rank_file_name(ranks.front(), set.world)) + " does not");
-        set.tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}, {}, 0});
+      if (set.recorded_names && !set.recorded_names->contains(t.name)) {
+        bad(dir + ": " + name + " holds " + tensor + ", which the recorded manifest does not have");
       }
+      auto [it, inserted] = index.emplace(t.name, set.tensors.size());
+      if (inserted) set.tensors.push_back(GlobalTensor{t.name, t.dtype, shape, {}, {}, 0});
       GlobalTensor& g = set.tensors[it->second];
       if (g.shape != shape || g.dtype != t.dtype) {
         bad(dir + ": the rank files disagree on " + tensor + ": " + std::string(dtype_name(g.dtype)) + " " +
@@ -269,6 +287,14 @@ void check_replicas(const RankSet& set, const std::function<void()>& heartbeat) 
 
 void check_coverage(const RankSet& set) {
   if (set.missing_count > 0) return;
+  // Every tensor of the manifest is in some file (a stage's tensors are in its ranks' files only).
+  if (set.recorded_names && set.recorded_names->size() != set.tensors.size()) {
+    for (const std::string& n : *set.recorded_names) {
+      if (std::none_of(set.tensors.begin(), set.tensors.end(), [&](const GlobalTensor& g) { return g.name == n; })) {
+        bad("tensor " + quote(n) + " of the recorded manifest is in none of the " + std::to_string(set.files.size()) + " rank files");
+      }
+    }
+  }
   for (const GlobalTensor& g : set.tensors) {
     const Index total = element_count(g.shape);
     if (g.stored != total) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -38,14 +40,17 @@ struct RankSet {
   int world = 0;
   Index missing_count = 0;             // ranks of 0..world-1 without a file
   std::vector<int> missing;            // the first few of them (at most kNamedMissing)
-  std::vector<GlobalTensor> tensors;   // in the order of the first file
+  std::vector<GlobalTensor> tensors;   // in the order in which the files hold them
+  // The tensors of the manifest the first file records (its shardinit.spec), when readable: with
+  // pipeline stages no file holds them all, so coverage is checked against these.
+  std::optional<std::set<std::string>> recorded_names;
 };
 
 // Reads every rank file in `directory` (rank-RRRRR-of-WWWWW.safetensors, any number of digits from
 // five, as rank_file_name writes them; hidden temporaries are ignored) and checks the set: one world
 // size; each name canonical, its rank below the world and equal to the rank and world recorded inside;
-// one manifest (digest and seed) for all; the same tensors in every file, each with one global shape
-// and dtype; every recorded box inside its tensor and equal to the stored entry's shape; boxes of one
+// one manifest (digest and seed) for all; only tensors of that manifest, each with one global shape
+// and dtype (files of different pipeline stages hold different tensors); every recorded box inside its tensor and equal to the stored entry's shape; boxes of one
 // tensor identical or disjoint. Missing ranks are not an error here (see `missing`); throws
 // Error(bad_file) naming the file, the tensor and the boxes for anything else, Error(io) if there is
 // no rank file at all or a file cannot be read.

@@ -51,7 +51,9 @@ std::string TensorLayout::to_string() const {
     if (dim_axes[d].empty()) continue;
     text += (text.empty() ? "{" : ", ") + std::to_string(d) + ": " + ints_to_string(dim_axes[d]);
   }
-  return text.empty() ? "replicated" : text + "}";
+  text = text.empty() ? "replicated" : text + "}";
+  if (stage_axis >= 0) text += " on stages " + ints_to_string(stages) + " of axis " + std::to_string(stage_axis);
+  return text;
 }
 
 void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const ProcessMesh& mesh) {
@@ -70,6 +72,28 @@ void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const Pro
       used[axis] = true;
     }
   }
+  if (layout.stage_axis < 0) {
+    if (!layout.stages.empty()) fail("layout " + layout.to_string() + " names stages without a stage axis");
+    return;
+  }
+  if (static_cast<std::size_t>(layout.stage_axis) >= used.size() || used[layout.stage_axis]) {
+    fail("layout " + layout.to_string() + ": the stage axis " + std::to_string(layout.stage_axis) +
+         " must be an axis of mesh " + mesh.to_string() + " that splits no dimension");
+  }
+  if (layout.stages.empty()) fail("layout " + layout.to_string() + ": a tensor on a stage axis needs at least one stage");
+  if (mesh.shape()[layout.stage_axis] == 1) return;  // one stage (one process): it holds everything
+  for (std::size_t i = 0; i < layout.stages.size(); ++i) {
+    if (layout.stages[i] < 0 || layout.stages[i] >= mesh.shape()[layout.stage_axis] || (i > 0 && layout.stages[i] <= layout.stages[i - 1])) {
+      fail("layout " + layout.to_string() + ": stages must be distinct, ascending and below " +
+           std::to_string(mesh.shape()[layout.stage_axis]) + " (the pipeline size)");
+    }
+  }
+}
+
+bool holds(const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
+  if (layout.stage_axis < 0 || mesh.shape()[layout.stage_axis] == 1) return true;
+  const int stage = mesh.coordinates(rank)[layout.stage_axis];
+  return std::binary_search(layout.stages.begin(), layout.stages.end(), stage);
 }
 
 Chunk torch_chunk(Index n, Index parts, Index index) {
@@ -95,6 +119,7 @@ Index part_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh
 Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   const std::vector<int> coordinates = mesh.coordinates(rank);
   Box box{std::vector<Index>(shape.size()), std::vector<Index>(shape.size())};
+  if (!holds(layout, mesh, rank)) return box;  // another stage's tensor: nothing
   for (std::size_t d = 0; d < shape.size(); ++d) {
     const Chunk c = torch_chunk(shape[d], parts_of_dim(layout, d, mesh), part_of_dim(layout, d, mesh, coordinates));
     box.start[d] = c.start;
@@ -107,6 +132,7 @@ std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const Pr
                         const std::vector<Index>& index) {
   std::vector<int> result;
   for (int rank = 0; rank < mesh.size(); ++rank) {
+    if (!holds(layout, mesh, rank)) continue;
     const Box box = local_box(shape, layout, mesh, rank);
     bool inside = true;
     for (std::size_t d = 0; d < shape.size() && inside; ++d) {
@@ -122,12 +148,18 @@ bool is_writer(const TensorLayout& layout, const ProcessMesh& mesh, int rank, st
   for (const auto& axes : layout.dim_axes) {
     for (const int axis : axes) used[axis] = true;
   }
+  if (!holds(layout, mesh, rank)) return false;
   const std::vector<int> coordinates = mesh.coordinates(rank);
   std::uint64_t replicas = 1, replica = 0;
   for (std::size_t a = 0; a < used.size(); ++a) {
     if (used[a]) continue;
-    replicas *= static_cast<std::uint64_t>(mesh.shape()[a]);
-    replica = replica * static_cast<std::uint64_t>(mesh.shape()[a]) + static_cast<std::uint64_t>(coordinates[a]);
+    std::uint64_t size = static_cast<std::uint64_t>(mesh.shape()[a]), at = static_cast<std::uint64_t>(coordinates[a]);
+    if (static_cast<int>(a) == layout.stage_axis && size > 1) {  // only the stages that hold it
+      size = layout.stages.size();
+      at = static_cast<std::uint64_t>(std::lower_bound(layout.stages.begin(), layout.stages.end(), coordinates[a]) - layout.stages.begin());
+    }
+    replicas *= size;
+    replica = replica * size + at;
   }
   return replica == stream % replicas;
 }

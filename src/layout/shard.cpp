@@ -17,6 +17,15 @@ Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& l
     throw Error(e.kind(), "tensor '" + detail::printable(spec.name) + "': " + e.what());
   }
   const Box box = local_box(spec.shape, layout, mesh, rank);
+  if (!holds(layout, mesh, rank)) {
+    // Another stage's tensor: nothing to fill (a scalar's box would otherwise read as one element).
+    if (!out.empty()) {
+      throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec.name) + "': rank " + std::to_string(rank) +
+                                                   " does not hold it (" + layout.to_string() + "), but the output buffer holds " +
+                                                   std::to_string(out.size()) + " bytes");
+    }
+    return box;
+  }
   fill_box(seed, spec, box, out);
   return box;
 }

@@ -73,10 +73,24 @@ std::string manifest_run_digest(const Manifest& manifest) {
   // the sequence of collective steps: ranks that differ in either must not run together.
   json run;
   if (manifest.mesh) run["mesh"] = *manifest.mesh;
+  if (!manifest.mesh_axis_names.empty()) run["mesh_axes"] = manifest.mesh_axis_names;
   if (manifest.parallel) {
-    run["parallel"] = {{"mode", std::string(tensor_parallel_mode_name(manifest.parallel->mode))},
-                       {"size", manifest.parallel->size},
-                       {"depth", manifest.parallel->depth}};
+    const Topology& t = *manifest.parallel;
+    run["parallel"] = {{"mode", std::string(tensor_parallel_mode_name(t.tensor.mode))},
+                       {"size", t.tensor.size},
+                       {"depth", t.tensor.depth}};
+    // The keys of the topology beyond the tensor part only where given: digests of manifests written
+    // before them stay the same.
+    if (t.data) run["parallel"]["data"] = *t.data;
+    if (t.pipeline != 1) run["parallel"]["pipeline"] = t.pipeline;
+    if (t.layers) {
+      run["parallel"]["layers"] = t.layers->layers;
+      run["parallel"]["partition"] = std::string(layer_partition_name(t.layers->partition));
+    }
+    const Topology defaults;
+    if (t.order != defaults.order) {
+      for (const ParallelAxis a : t.order) run["parallel"]["order"].push_back(std::string(parallel_axis_name(a)));
+    }
   }
   json layouts = json::object();
   for (const auto& t : manifest.tensors) layouts[t.name] = t.layout.to_string();

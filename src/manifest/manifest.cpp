@@ -186,8 +186,30 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
 // tensor's "layout" is checked against.
 struct MeshContext {
   std::size_t axes = 1;  // the default mesh [world] has one axis
-  std::optional<TensorParallelConfig> parallel;
+  std::vector<std::string> axis_names;  // names a {"shard": ...} list may use for axes
+  std::optional<Topology> parallel;
 };
+
+// A mesh axis in a {"shard": ...} list: its number, or its name.
+std::size_t mesh_axis(const json& value, const Path& at, const MeshContext& mesh) {
+  if (value.is_string()) {
+    const std::string name = value.get<std::string>();
+    const auto it = std::find(mesh.axis_names.begin(), mesh.axis_names.end(), name);
+    if (it == mesh.axis_names.end()) {
+      std::string known;
+      for (const auto& n : mesh.axis_names) known += (known.empty() ? "" : ", ") + detail::quote(n);
+      fail(at, at.prefix() + "mesh axis " + detail::quote(name) + " does not exist" +
+                   (known.empty() ? std::string(": the mesh's axes have no names") : " (the mesh's axes are " + known + ")"));
+    }
+    return static_cast<std::size_t>(it - mesh.axis_names.begin());
+  }
+  const std::uint64_t axis = unsigned_integer(value, at);
+  if (axis >= mesh.axes) {
+    fail(at, at.prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " + std::to_string(mesh.axes) +
+                 (mesh.axes == 1 ? " axis" : " axes"));
+  }
+  return static_cast<std::size_t>(axis);
+}
 
 TensorLayout parse_layout(const json& value, const Path& where, const Shape& shape, const MeshContext& mesh,
                           std::string& name) {
@@ -199,7 +221,7 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
            "\" is a Colossal-AI preset: it needs \"parallel\": {\"tensor\": {\"mode\": ..., \"size\": ...}} in the manifest "
            "(with a plain \"mesh\", use \"replicate\" or {\"shard\": {...}})");
     }
-    return parse_at(where, [&] { return colossal_layout(*mesh.parallel, name, shape); });
+    return parse_at(where, [&] { return topology_layout(*mesh.parallel, colossal_layout(mesh.parallel->tensor, name, shape)); });
   }
   if (!value.is_object()) {
     fail(where, where.prefix() + "expected a preset name or {\"shard\": {\"0\": [mesh axes], ...}}, got " + type_of(value));
@@ -218,14 +240,7 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
            " (expected \"0\".." + (shape.empty() ? std::string("none: a scalar cannot be split") : "\"" + std::to_string(shape.size() - 1) + "\"") + ")");
     }
     if (!axes.is_array()) fail(at, at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
-    for (std::size_t i = 0; i < axes.size(); ++i) {
-      const std::uint64_t axis = unsigned_integer(axes[i], at.element(i));
-      if (axis >= mesh.axes) {
-        fail(at.element(i), at.element(i).prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " +
-             std::to_string(mesh.axes) + (mesh.axes == 1 ? " axis" : " axes"));
-      }
-      layout.dim_axes[dim].push_back(static_cast<int>(axis));
-    }
+    for (std::size_t i = 0; i < axes.size(); ++i) layout.dim_axes[dim].push_back(static_cast<int>(mesh_axis(axes[i], at.element(i), mesh)));
   }
   // Each mesh axis splits at most one dimension, once.
   std::vector<int> all;
@@ -237,6 +252,116 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
   return layout;
 }
 
+// "parallel": {"data": D, "pipeline": P or {"size": P, "layers": L, "partition": "uniform"},
+//              "tensor": {"mode", "size", "depth"}, "order": ["dp", "pp", "tp"]}
+Topology parse_topology(const json& value, const Path& at) {
+  if (!value.is_object()) fail(at, at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}, \"data\": ..., \"pipeline\": ...}, got " + type_of(value));
+  reject_unknown_keys(value, at, {"tensor", "data", "pipeline", "order"});
+  Topology topology;
+  const auto small_int = [](const json& v, const Path& p) {
+    const std::uint64_t n = unsigned_integer(v, p);
+    if (n < 1 || n > 1u << 20) fail(p, p.prefix() + "must be between 1 and 2^20, got " + std::to_string(n));
+    return static_cast<int>(n);
+  };
+  if (const auto tensor = value.find("tensor"); tensor != value.end()) {
+    const Path at_tensor = at.key("tensor");
+    if (!tensor->is_object()) fail(at_tensor, at_tensor.prefix() + "expected {\"mode\": ..., \"size\": ...}, got " + type_of(*tensor));
+    reject_unknown_keys(*tensor, at_tensor, {"mode", "size", "depth"});
+    const std::string mode = string_value(require_key(*tensor, at_tensor, "mode"), at_tensor.key("mode"));
+    topology.tensor.mode = parse_at(at_tensor.key("mode"), [&] { return parse_tensor_parallel_mode(mode); });
+    if (!tensor->contains("size")) fail(at_tensor, at_tensor.prefix() + "missing required key \"size\"");
+    topology.tensor.size = small_int((*tensor)["size"], at_tensor.key("size"));
+    if (tensor->contains("depth")) topology.tensor.depth = small_int((*tensor)["depth"], at_tensor.key("depth"));
+    (void)parse_at(at_tensor, [&] { return colossal_mesh(topology.tensor); });
+  }
+  if (const auto data = value.find("data"); data != value.end()) topology.data = small_int(*data, at.key("data"));
+  if (const auto pipeline = value.find("pipeline"); pipeline != value.end()) {
+    const Path p = at.key("pipeline");
+    if (pipeline->is_object()) {
+      reject_unknown_keys(*pipeline, p, {"size", "layers", "partition"});
+      topology.pipeline = small_int(require_key(*pipeline, p, "size"), p.key("size"));
+      if (const auto layers = pipeline->find("layers"); layers != pipeline->end()) {
+        PipelineLayers placed;
+        const std::uint64_t l = unsigned_integer(*layers, p.key("layers"));
+        if (l < 1 || l > 1u << 20) fail(p.key("layers"), p.key("layers").prefix() + "must be between 1 and 2^20, got " + std::to_string(l));
+        placed.layers = static_cast<int>(l);
+        if (const auto rule = pipeline->find("partition"); rule != pipeline->end()) {
+          const std::string name = string_value(*rule, p.key("partition"));
+          placed.partition = parse_at(p.key("partition"), [&] { return parse_layer_partition(name); });
+        }
+        topology.layers = placed;
+      } else if (pipeline->contains("partition")) {
+        fail(p.key("partition"), p.key("partition").prefix() + "a partition needs \"layers\": the number of layers to place");
+      }
+    } else {
+      topology.pipeline = small_int(*pipeline, p);
+    }
+  }
+  if (const auto order = value.find("order"); order != value.end()) {
+    const Path p = at.key("order");
+    if (!order->is_array() || order->size() != 3) fail(p, p.prefix() + "expected the three axes outermost first, e.g. [\"pp\", \"dp\", \"tp\"], got " + type_of(*order));
+    for (std::size_t i = 0; i < 3; ++i) {
+      const std::string name = string_value((*order)[i], p.element(i));
+      topology.order[i] = parse_at(p.element(i), [&] { return parse_parallel_axis(name); });
+    }
+    auto sorted = topology.order;
+    std::sort(sorted.begin(), sorted.end());
+    if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) fail(p, p.prefix() + "each of \"dp\", \"pp\" and \"tp\" must appear once");
+  }
+  if (topology.data) {
+    const long long ranks = static_cast<long long>(*topology.data) * topology.pipeline * topology.tensor.size;
+    if (ranks > std::numeric_limits<int>::max()) fail(at, at.prefix() + "data x pipeline x tensor is " + std::to_string(ranks) + " ranks, more than 2^31 - 1");
+  }
+  return topology;
+}
+
+// A tensor's pipeline stages: "stage": s or [s, ...], or "layer": i under "pipeline": {"layers": L}.
+// With a pipeline of more than one stage every tensor must say; with one stage (or none) the tensor
+// is everywhere and "stage" may only be 0.
+void place_on_stages(const json& object, const Path& where, const MeshContext& mesh, TensorLayout& layout) {
+  const auto stage = object.find("stage"), layer = object.find("layer");
+  const int stages = mesh.parallel ? mesh.parallel->pipeline : 1;
+  if (stage != object.end() && layer != object.end()) fail(where.key("layer"), where.prefix() + "give either \"stage\" or \"layer\", not both");
+  std::vector<int> chosen;
+  if (stage != object.end()) {
+    const Path at = where.key("stage");
+    const auto one = [&](const json& value, const Path& p) {
+      const std::uint64_t s = unsigned_integer(value, p);
+      if (s >= static_cast<std::uint64_t>(stages)) {
+        fail(p, p.prefix() + "stage " + std::to_string(s) + " does not exist: the pipeline has " + std::to_string(stages) +
+                    (stages == 1 ? " stage" : " stages") + (mesh.parallel ? "" : " (stages need \"parallel\": {\"pipeline\": P})"));
+      }
+      return static_cast<int>(s);
+    };
+    if (stage->is_array()) {
+      if (stage->empty()) fail(at, at.prefix() + "expected at least one stage");
+      for (std::size_t i = 0; i < stage->size(); ++i) chosen.push_back(one((*stage)[i], at.element(i)));
+    } else {
+      chosen.push_back(one(*stage, at));
+    }
+    std::sort(chosen.begin(), chosen.end());
+    if (std::adjacent_find(chosen.begin(), chosen.end()) != chosen.end()) fail(at, at.prefix() + "a stage is listed twice");
+  } else if (layer != object.end()) {
+    const Path at = where.key("layer");
+    if (!mesh.parallel || !mesh.parallel->layers) {
+      fail(at, at.prefix() + "\"layer\" needs \"parallel\": {\"pipeline\": {\"size\": P, \"layers\": L}} to place layers on stages");
+    }
+    const PipelineLayers& p = *mesh.parallel->layers;
+    const std::uint64_t i = unsigned_integer(*layer, at);
+    if (i >= static_cast<std::uint64_t>(p.layers)) {
+      fail(at, at.prefix() + "layer " + std::to_string(i) + " does not exist: the pipeline has " + std::to_string(p.layers) + " layers");
+    }
+    chosen.push_back(stage_of_layer(static_cast<int>(i), p.layers, stages, p.partition));
+  } else if (stages > 1) {
+    fail(where, where.prefix() + "the pipeline has " + std::to_string(stages) +
+                    " stages: say which hold this tensor, with \"stage\": s (or [s, ...]) or \"layer\": i");
+  }
+  if (stages > 1) {
+    layout.stage_axis = topology_axis(*mesh.parallel, ParallelAxis::pipeline);
+    layout.stages = chosen;
+  }
+}
+
 ManifestTensor parse_tensor(const json& object, const Path& where_index, const MeshContext& mesh) {
   if (!object.is_object()) fail(where_index, where_index.text + ": expected a tensor object, got " + type_of(object));
   ManifestTensor t;
@@ -245,7 +370,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   // The safetensors header's own key for the file's metadata.
   if (t.name == "__metadata__") fail(where_index.key("name"), where_index.text + ".name: \"__metadata__\" is reserved by safetensors");
   const Path where{where_index.text + " (" + detail::quote(t.name) + ")", where_index.steps};
-  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout"});
+  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout", "stage", "layer"});
 
   const json& shape = require_key(object, where, "shape");
   if (!shape.is_array()) fail(where.key("shape"), where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
@@ -280,13 +405,14 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   if (const auto it = object.find("layout"); it != object.end()) {
     t.layout = parse_layout(*it, where.key("layout"), t.shape, mesh, t.layout_name);
   }
+  place_on_stages(object, where, mesh, t.layout);
   t.stream = t.explicit_stream ? *t.explicit_stream : stream_from_name(t.name);
 
   // Resolve fans and the distribution now, so that a manifest that loads can always be generated.
   try {
     // A zero-element tensor may have other dimensions whose fans overflow; it keeps only explicit fans.
     init::Fans resolved = t.empty ? t.explicit_fans : init::resolve_fans(t.explicit_fans, t.shape);
-    if (!t.empty && mesh.parallel && colossal_weight_in_out(mesh.parallel->mode, t.layout_name)) {
+    if (!t.empty && mesh.parallel && colossal_weight_in_out(mesh.parallel->tensor.mode, t.layout_name)) {
       // Colossal-AI stores these Linear weights (in, out) and passes in_features / out_features.
       resolved.fan_in = t.explicit_fans.fan_in ? t.explicit_fans.fan_in : std::optional<Index>(t.shape[0]);
       resolved.fan_out = t.explicit_fans.fan_out ? t.explicit_fans.fan_out : std::optional<Index>(t.shape[1]);
@@ -333,7 +459,7 @@ std::string describe_duplicate(const json& document, const detail::DuplicateKey&
 }
 
 // The manifest's meaning, once it is known to be JSON. Messages start with the path of the bad value.
-Manifest interpret(const json& document) {
+Manifest interpret(const json& document, std::string_view text) {
   const Path root{"", {}};
   if (!document.is_object()) fail(root, "expected a JSON object with \"seed\" and \"tensors\", got " + type_of(document));
   reject_unknown_keys(document, root, {"seed", "tensors", "mesh", "parallel"});
@@ -346,42 +472,42 @@ Manifest interpret(const json& document) {
   }
   if (const auto it = document.find("mesh"); it != document.end()) {
     const Path at = root.key("mesh");
-    if (!it->is_array() || it->empty()) fail(at, at.prefix() + "expected a non-empty array of mesh dimensions, got " + type_of(*it));
+    if (!(it->is_array() || it->is_object()) || it->empty()) {
+      fail(at, at.prefix() + "expected a non-empty array of mesh dimensions, or an object of named ones, got " + type_of(*it));
+    }
     std::vector<int> shape;
-    for (std::size_t i = 0; i < it->size(); ++i) {
-      const std::uint64_t d = unsigned_integer((*it)[i], at.element(i));
+    const auto dimension = [&](const json& value, const Path& p) {
+      const std::uint64_t d = unsigned_integer(value, p);
       if (d < 1 || d > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
-        fail(at.element(i), at.element(i).prefix() + "a mesh dimension must be between 1 and 2^31 - 1, got " + std::to_string(d));
+        fail(p, p.prefix() + "a mesh dimension must be between 1 and 2^31 - 1, got " + std::to_string(d));
       }
-      shape.push_back(static_cast<int>(d));
+      return static_cast<int>(d);
+    };
+    if (it->is_array()) {
+      for (std::size_t i = 0; i < it->size(); ++i) shape.push_back(dimension((*it)[i], at.element(i)));
+    } else {  // {"dp": 2, "tp": 4}: named axes, outermost first in the order written
+      std::vector<std::pair<std::size_t, std::string>> written;
+      for (const auto& [name, value] : it->items()) written.emplace_back(detail::locate_offset(text, at.key(name).steps), name);
+      std::sort(written.begin(), written.end());
+      for (const auto& [offset, name] : written) {
+        if (name.empty()) fail(at.key(name), at.key(name).prefix() + "a mesh axis name is empty");
+        shape.push_back(dimension((*it)[name], at.key(name)));
+        manifest.mesh_axis_names.push_back(name);
+      }
+      mesh_context.axis_names = manifest.mesh_axis_names;
     }
     manifest.mesh = parse_at(at, [&] { return ProcessMesh(shape); }).shape();
     mesh_context.axes = shape.size();
   }
   if (const auto it = document.find("parallel"); it != document.end()) {
-    const Path at = root.key("parallel");
-    if (!it->is_object()) fail(at, at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}}, got " + type_of(*it));
-    reject_unknown_keys(*it, at, {"tensor"});
-    const json& tensor = require_key(*it, at, "tensor");
-    const Path at_tensor = at.key("tensor");
-    if (!tensor.is_object()) fail(at_tensor, at_tensor.prefix() + "expected {\"mode\": ..., \"size\": ...}, got " + type_of(tensor));
-    reject_unknown_keys(tensor, at_tensor, {"mode", "size", "depth"});
-    TensorParallelConfig config;
-    const std::string mode = string_value(require_key(tensor, at_tensor, "mode"), at_tensor.key("mode"));
-    config.mode = parse_at(at_tensor.key("mode"), [&] { return parse_tensor_parallel_mode(mode); });
-    const auto small_int = [&](const char* key, int default_value) {
-      const auto found = tensor.find(key);
-      if (found == tensor.end()) return default_value;
-      const std::uint64_t v = unsigned_integer(*found, at_tensor.key(key));
-      if (v < 1 || v > 1u << 20) fail(at_tensor.key(key), at_tensor.key(key).prefix() + "must be between 1 and 2^20, got " + std::to_string(v));
-      return static_cast<int>(v);
-    };
-    if (!tensor.contains("size")) fail(at_tensor, at_tensor.prefix() + "missing required key \"size\"");
-    config.size = small_int("size", 1);
-    config.depth = small_int("depth", 1);
-    mesh_context.axes = parse_at(at_tensor, [&] { return colossal_mesh(config); }).shape().size();
-    manifest.parallel = config;
-    mesh_context.parallel = config;
+    manifest.parallel = parse_topology(*it, root.key("parallel"));
+    mesh_context.axes = static_cast<std::size_t>(topology_axes(*manifest.parallel));
+    mesh_context.parallel = manifest.parallel;
+    // Named axes for {"shard": ...} lists: "dp", "pp", and "tp" where the tensor part is one axis.
+    mesh_context.axis_names.assign(mesh_context.axes, std::string());
+    mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::data)] = "dp";
+    mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::pipeline)] = "pp";
+    if (mesh_context.axes == 3) mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::tensor)] = "tp";
   }
   const json& tensors = require_key(document, root, "tensors");
   if (!tensors.is_array()) fail(root.key("tensors"), root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
@@ -422,7 +548,7 @@ Manifest parse_manifest(std::string_view json_text, std::string_view source) {
   const detail::StrictJson parsed = detail::parse_strict_json(json_text, source);
   try {
     if (parsed.duplicate) fail(Path{"", parsed.duplicate->object}, describe_duplicate(parsed.document, *parsed.duplicate));
-    return interpret(parsed.document);
+    return interpret(parsed.document, json_text);
   } catch (const ValueError& e) {
     throw Error(e.kind(), std::string(source) + ": " + detail::locate(json_text, e.at()) + ": " + e.what());
   } catch (const Error& e) {
@@ -431,16 +557,18 @@ Manifest parse_manifest(std::string_view json_text, std::string_view source) {
 }
 
 ProcessMesh manifest_mesh(const Manifest& manifest, int world) {
-  const ProcessMesh mesh = manifest.parallel ? colossal_mesh(*manifest.parallel)
-                           : manifest.mesh   ? ProcessMesh(*manifest.mesh)
-                                             : ProcessMesh({world});
   // One process holds everything: a mesh of the same axes, each of size 1, makes every box whole.
-  if (world == 1) return ProcessMesh(std::vector<int>(mesh.shape().size(), 1));
+  if (world == 1) {
+    const std::size_t axes = manifest.parallel ? static_cast<std::size_t>(topology_axes(*manifest.parallel))
+                             : manifest.mesh   ? manifest.mesh->size()
+                                               : 1;
+    return ProcessMesh(std::vector<int>(axes, 1));
+  }
+  if (manifest.parallel) return topology_mesh(*manifest.parallel, world);
+  const ProcessMesh mesh = manifest.mesh ? ProcessMesh(*manifest.mesh) : ProcessMesh({world});
   if (mesh.size() != world) {
     throw Error(ErrorKind::invalid_argument,
-                (manifest.parallel ? "the tensor parallel size is " + std::to_string(mesh.size())
-                                   : "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks") +
-                    ", but " + std::to_string(world) + " ranks are running");
+                "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks, but " + std::to_string(world) + " ranks are running");
   }
   return mesh;
 }

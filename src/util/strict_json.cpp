@@ -276,6 +276,8 @@ std::string locate(std::string_view text, const JsonPath& path) {
   return line_and_column(text, PathWalker(text).find(path));
 }
 
+std::size_t locate_offset(std::string_view text, const JsonPath& path) { return PathWalker(text).find(path); }
+
 StrictJson parse_strict_json(std::string_view text, std::string_view source, JsonLimits limits) {
   if (const auto nul = text.find('\0'); nul != std::string_view::npos) {
     throw Error(ErrorKind::parse, std::string(source) + ": malformed JSON at " + line_and_column(text, nul) +

@@ -54,5 +54,8 @@ struct StrictJson {
 // down the path as it exists (a missing key gives its object), as "line L, column C" (1-based,
 // columns in bytes). For messages about a value that is valid JSON but a bad manifest.
 [[nodiscard]] std::string locate(std::string_view text, const JsonPath& path);
+// The same place as a byte offset into `text` (the order in which an object's keys were written,
+// which the parsed document, sorted by key, does not keep).
+[[nodiscard]] std::size_t locate_offset(std::string_view text, const JsonPath& path);
 
 }  // namespace shardinit::detail

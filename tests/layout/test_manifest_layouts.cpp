@@ -29,6 +29,12 @@ const ManifestTensor& tensor(const Manifest& m, const std::string& name) {
   throw std::runtime_error("no tensor " + name);
 }
 
+// A preset's layout over the tensor-parallel axes, where it sits on the job's mesh (after the data
+// and pipeline axes, in the default order).
+TensorLayout on_job(const Manifest& m, std::vector<std::vector<int>> tensor_axes) {
+  return topology_layout(*m.parallel, TensorLayout(std::move(tensor_axes)));
+}
+
 // {"seed": 3, <top>, "tensors": [<tensors>]}
 std::string manifest(const std::string& top, const std::string& tensors) {
   return R"({"seed": 3, )" + (top.empty() ? std::string() : top + ", ") + R"("tensors": [)" + tensors + "]}";
@@ -69,15 +75,15 @@ TEST(ManifestLayouts, PresetsResolve) {
     {"name": "pos", "shape": [5, 3], "init": {"fn": "zeros"}, "layout": "replicate"},
     {"name": "plain", "shape": [5, 3], "init": {"fn": "zeros"}})"));
   ASSERT_TRUE(m.parallel.has_value());
-  EXPECT_EQ(m.parallel->mode, TensorParallelMode::two_d);
-  EXPECT_EQ(m.parallel->size, 4);
-  EXPECT_EQ(m.parallel->depth, 1);
+  EXPECT_EQ(m.parallel->tensor.mode, TensorParallelMode::two_d);
+  EXPECT_EQ(m.parallel->tensor.size, 4);
+  EXPECT_EQ(m.parallel->tensor.depth, 1);
   EXPECT_FALSE(m.mesh.has_value());
-  EXPECT_EQ(tensor(m, "w").layout, (TensorLayout{{{0}, {1}}}));
+  EXPECT_EQ(tensor(m, "w").layout, on_job(m, {{0}, {1}}));
   EXPECT_EQ(tensor(m, "w").layout_name, "linear");
-  EXPECT_EQ(tensor(m, "b").layout, (TensorLayout{{{1, 0}}}));
+  EXPECT_EQ(tensor(m, "b").layout, on_job(m, {{1, 0}}));
   EXPECT_EQ(tensor(m, "b").layout_name, "linear_bias");
-  EXPECT_EQ(tensor(m, "ln").layout, (TensorLayout{{{1, 0}}}));
+  EXPECT_EQ(tensor(m, "ln").layout, on_job(m, {{1, 0}}));
   EXPECT_EQ(tensor(m, "pos").layout, TensorLayout::replicated(2));
   EXPECT_EQ(tensor(m, "pos").layout_name, "replicate");
   EXPECT_EQ(tensor(m, "plain").layout, TensorLayout::replicated(2));
@@ -91,22 +97,22 @@ TEST(ManifestLayouts, PresetsOfEveryMode) {
       {"name": "row", "shape": [8, 6], "init": {"fn": "zeros"}, "layout": "linear_row"},
       {"name": "rb", "shape": [8], "init": {"fn": "zeros"}, "layout": "linear_row_bias"},
       {"name": "emb", "shape": [10, 4], "init": {"fn": "zeros"}, "layout": "embedding"})"));
-    EXPECT_EQ(m.parallel->mode, TensorParallelMode::one_d);
-    EXPECT_EQ(tensor(m, "col").layout, (TensorLayout{{{0}, {}}}));
-    EXPECT_EQ(tensor(m, "row").layout, (TensorLayout{{{}, {0}}}));
+    EXPECT_EQ(m.parallel->tensor.mode, TensorParallelMode::one_d);
+    EXPECT_EQ(tensor(m, "col").layout, on_job(m, {{0}, {}}));
+    EXPECT_EQ(tensor(m, "row").layout, on_job(m, {{}, {0}}));
     EXPECT_EQ(tensor(m, "rb").layout, TensorLayout::replicated(1));
     EXPECT_EQ(tensor(m, "rb").layout_name, "linear_row_bias");
-    EXPECT_EQ(tensor(m, "emb").layout, (TensorLayout{{{}, {0}}}));
+    EXPECT_EQ(tensor(m, "emb").layout, on_job(m, {{}, {0}}));
   }
   {
     const Manifest m = parse_manifest(manifest(R"("parallel": {"tensor": {"mode": "2.5d", "size": 8, "depth": 2}})", R"(
       {"name": "w", "shape": [4, 6], "init": {"fn": "zeros"}, "layout": "linear"},
       {"name": "b", "shape": [6], "init": {"fn": "zeros"}, "layout": "linear_bias"})"));
-    EXPECT_EQ(m.parallel->mode, TensorParallelMode::two_p5_d);
-    EXPECT_EQ(m.parallel->size, 8);
-    EXPECT_EQ(m.parallel->depth, 2);
-    EXPECT_EQ(tensor(m, "w").layout, (TensorLayout{{{1}, {2}}}));
-    EXPECT_EQ(tensor(m, "b").layout, (TensorLayout{{{2}}}));
+    EXPECT_EQ(m.parallel->tensor.mode, TensorParallelMode::two_p5_d);
+    EXPECT_EQ(m.parallel->tensor.size, 8);
+    EXPECT_EQ(m.parallel->tensor.depth, 2);
+    EXPECT_EQ(tensor(m, "w").layout, on_job(m, {{1}, {2}}));
+    EXPECT_EQ(tensor(m, "b").layout, on_job(m, {{2}}));
   }
   {
     const Manifest m = parse_manifest(manifest(R"("parallel": {"tensor": {"mode": "3d", "size": 8}})", R"(
@@ -114,10 +120,10 @@ TEST(ManifestLayouts, PresetsOfEveryMode) {
       {"name": "w2", "shape": [8, 6], "init": {"fn": "zeros"}, "layout": "linear_swapped"},
       {"name": "ln", "shape": [6], "init": {"fn": "ones"}, "layout": "layernorm_swapped"},
       {"name": "odd", "shape": [6, 6], "init": {"fn": "zeros"}, "layout": {"shard": {"1": [2, 0]}}})"));
-    EXPECT_EQ(tensor(m, "w").layout, (TensorLayout{{{0, 2}, {1}}}));
-    EXPECT_EQ(tensor(m, "w2").layout, (TensorLayout{{{1, 2}, {0}}}));
-    EXPECT_EQ(tensor(m, "ln").layout, (TensorLayout{{{1}}}));
-    // {"shard": ...} works with "parallel" too; the mesh has 3 axes.
+    EXPECT_EQ(tensor(m, "w").layout, on_job(m, {{0, 2}, {1}}));
+    EXPECT_EQ(tensor(m, "w2").layout, on_job(m, {{1, 2}, {0}}));
+    EXPECT_EQ(tensor(m, "ln").layout, on_job(m, {{1}}));
+    // {"shard": ...} works with "parallel" too, over the job's mesh: dp, pp and the 3 tensor axes.
     EXPECT_EQ(tensor(m, "odd").layout, (TensorLayout{{{}, {2, 0}}}));
     EXPECT_EQ(tensor(m, "odd").layout_name, "custom");
   }
@@ -206,7 +212,7 @@ TEST(ManifestLayouts, ShardErrors) {
   expect_tensor_error(mesh, R"({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "layout": {"shard": {"0": [-1]}}})",
                       "w", {"-1", "negative"});
   expect_tensor_error(mesh, R"({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "layout": {"shard": {"0": ["1"]}}})",
-                      "w", {"string \"1\""});
+                      "w", {"mesh axis \"1\" does not exist: the mesh's axes have no names"});
   expect_tensor_error(mesh, R"({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "layout": {"shard": {"0": 1}}})",
                       "w", {"array of mesh axes", "number 1"});
   // Axis used twice, in one dimension or in two.
@@ -238,13 +244,12 @@ TEST(ManifestLayouts, MeshAndParallelErrors) {
   expect_error(manifest(R"("mesh": [4294967296])", t), {"mesh[0]", "4294967296"});
   expect_error(manifest(R"("mesh": [65536, 65536])", t), {"mesh", "too many ranks"});
   // "parallel": unknown keys, missing keys, bad values.
-  expect_error(manifest(R"("parallel": {"tensor": {"mode": "1d", "size": 2}, "pipeline": 2})", t),
-               {"parallel", "\"pipeline\""});
+  expect_error(manifest(R"("parallel": {"tensor": {"mode": "1d", "size": 2}, "pipelines": 2})", t),
+               {"parallel", "\"pipelines\""});
   expect_error(manifest(R"("parallel": {"tensor": {"mode": "2.5d", "size": 8, "dept": 2}})", t),
                {"parallel.tensor", "\"dept\""});
   expect_error(manifest(R"("parallel": {"tensor": {"mode": "2d"}})", t), {"parallel.tensor", "\"size\""});
   expect_error(manifest(R"("parallel": {"tensor": {"size": 4}})", t), {"parallel.tensor", "\"mode\""});
-  expect_error(manifest(R"("parallel": {})", t), {"parallel", "\"tensor\""});
   expect_error(manifest(R"("parallel": 4)", t), {"parallel", "number 4"});
   expect_error(manifest(R"("parallel": {"tensor": [1]})", t), {"parallel.tensor", "array"});
   expect_error(manifest(R"("parallel": {"tensor": {"mode": "4d", "size": 4}})", t), {"parallel.tensor.mode", "\"4d\""});
@@ -409,9 +414,11 @@ TEST(ManifestMesh, DeclaredMeshMustMatchTheWorld) {
 
   const Manifest p = parse_manifest(manifest(R"("parallel": {"tensor": {"mode": "2.5d", "size": 8, "depth": 2}})",
                                              R"({"name": "a", "shape": [4], "init": {"fn": "zeros"}})"));
-  EXPECT_EQ(manifest_mesh(p, 8).shape(), (std::vector<int>{2, 2, 2}));
-  expect_mesh_error(p, 4, {"8", "4"});
-  expect_mesh_error(p, 16, {"8", "16"});
+  EXPECT_EQ(manifest_mesh(p, 8).shape(), (std::vector<int>{1, 1, 2, 2, 2}));
+  // More ranks are data parallel (as Colossal-AI derives it); a world it does not divide is refused.
+  EXPECT_EQ(manifest_mesh(p, 16).shape(), (std::vector<int>{2, 1, 2, 2, 2}));
+  expect_mesh_error(p, 4, {"8", "does not divide the 4 ranks"});
+  expect_mesh_error(p, 12, {"8", "does not divide the 12 ranks"});
 }
 
 TEST(ManifestMesh, OneProcessHoldsEverythingWhole) {
@@ -425,8 +432,8 @@ TEST(ManifestMesh, OneProcessHoldsEverythingWhole) {
     std::size_t axes;
   };
   const std::vector<Case> cases = {
-      {R"("parallel": {"tensor": {"mode": "3d", "size": 8}})", 3},
-      {R"("parallel": {"tensor": {"mode": "2.5d", "size": 8, "depth": 2}})", 3},
+      {R"("parallel": {"tensor": {"mode": "3d", "size": 8}})", 5},  // dp, pp and three tensor axes
+      {R"("parallel": {"tensor": {"mode": "2.5d", "size": 8, "depth": 2}})", 5},
       {R"("mesh": [2, 3, 4])", 3},
   };
   for (const auto& c : cases) {
@@ -444,12 +451,12 @@ TEST(ManifestMesh, OneProcessHoldsEverythingWhole) {
       EXPECT_EQ(box.extent, t.shape) << c.top << " " << t.name;
     }
   }
-  // 2d: two axes; 1d: one.
+  // 2d: dp, pp and two axes; 1d: one.
   const Manifest two = parse_manifest(manifest(kParallel2d, R"({"name": "a", "shape": [4], "init": {"fn": "zeros"}})"));
-  EXPECT_EQ(manifest_mesh(two, 1).shape(), (std::vector<int>{1, 1}));
+  EXPECT_EQ(manifest_mesh(two, 1).shape(), (std::vector<int>{1, 1, 1, 1}));
   const Manifest one = parse_manifest(manifest(R"("parallel": {"tensor": {"mode": "1d", "size": 4}})",
                                                R"({"name": "a", "shape": [4], "init": {"fn": "zeros"}})"));
-  EXPECT_EQ(manifest_mesh(one, 1).shape(), (std::vector<int>{1}));
+  EXPECT_EQ(manifest_mesh(one, 1).shape(), (std::vector<int>{1, 1, 1}));
 }
 
 }  // namespace

@@ -130,11 +130,15 @@ check "the --rank file equals the RANK file" cmp one/rank-00003-of-00008.safeten
 check "mpirun -n 8 init --per-rank" "$mpiexec" -n 8 --oversubscribe "$shardinit" init "$uneven" --per-rank eight -q
 check "rank 3 of 8 alone equals rank 3 of mpirun -n 8" cmp one/rank-00003-of-00008.safetensors eight/rank-00003-of-00008.safetensors
 check "--rank 3 --world 8 verify of the mpirun rank files" plain "$shardinit" verify "$uneven" --per-rank eight --rank 3 --world 8 -q
-# The 2d manifest needs 4 ranks: --world 8 is refused with status 2.
-plain "$shardinit" init "$tp2d" --per-rank bad --rank 3 --world 8 -q 2>bad.err
+# The 2d manifest needs a multiple of 4 ranks (8 is 2 data-parallel replicas): --world 6 is refused
+# with status 2.
+plain "$shardinit" init "$tp2d" --per-rank bad --rank 3 --world 6 -q 2>bad.err
 rc=$?
-check "--world 8 for a size-4 manifest exits 2 (got $rc): $(cat bad.err)" test "$rc" -eq 2
-check "--world 8 for a size-4 manifest writes no rank file" test -z "$(ls -A bad 2>/dev/null)"
+check "--world 6 for a size-4 manifest exits 2 (got $rc): $(cat bad.err)" test "$rc" -eq 2
+check "--world 6 for a size-4 manifest says why: $(cat bad.err)" grep -q "is 4, which does not divide the 6 ranks" bad.err
+check "--world 6 for a size-4 manifest writes no rank file" test -z "$(ls -A bad 2>/dev/null)"
+plain "$shardinit" init "$tp2d" --per-rank dp2 --rank 5 --world 8 -q
+check "--world 8 for a size-4 manifest: data parallel 2, rank 5's file" test -f dp2/rank-00005-of-00008.safetensors
 
 # 7. A file-size limit on every rank (ulimit -f: 100 KiB) while writing a 34 MiB file: a clear
 # error, exit 3, within seconds (a collective write that one failing aggregator leaves half-done

@@ -152,35 +152,90 @@ Index count_of(const Shape& shape) {
 
 // ---- Independent re-derivation of meshes and layouts (docs/layouts.md) ----
 
+// The tensor-parallel part of the mesh (docs/layouts.md): 1d [P], 2d [q, q], 2.5d [d, q, q], 3d [p, p, p].
+std::vector<int> expected_tensor_mesh(const json& parallel) {
+  if (!parallel.contains("tensor")) return {1};
+  const json& tp = parallel["tensor"];
+  const std::string mode = tp["mode"];
+  const int size = tp["size"];
+  if (mode == "1d") return {size};
+  if (mode == "2d") {
+    int q = 1;
+    while (q * q < size) ++q;
+    return {q, q};
+  }
+  if (mode == "2.5d") {
+    const int depth = tp.value("depth", 1);
+    int q = 1;
+    while (q * q * depth < size) ++q;
+    return {depth, q, q};
+  }
+  int p = 1;
+  while (p * p * p < size) ++p;
+  return {p, p, p};
+}
+
+int expected_pipeline(const json& parallel) {
+  if (!parallel.contains("pipeline")) return 1;
+  const json& p = parallel["pipeline"];
+  return p.is_object() ? p["size"].get<int>() : p.get<int>();
+}
+
+std::vector<std::string> expected_order(const json& parallel) {
+  return parallel.contains("order") ? parallel["order"].get<std::vector<std::string>>() : std::vector<std::string>{"dp", "pp", "tp"};
+}
+
+// The first mesh axis of "dp", "pp" or "tp" in the job's mesh: the axes in "order", tp expanded.
+int expected_axis(const json& parallel, const std::string& which) {
+  int first = 0;
+  for (const std::string& a : expected_order(parallel)) {
+    if (a == which) return first;
+    first += a == "tp" ? static_cast<int>(expected_tensor_mesh(parallel).size()) : 1;
+  }
+  throw std::runtime_error("test: no axis " + which);
+}
+
 std::vector<int> expected_mesh(const json& manifest, int world) {
   std::vector<int> shape;
   if (manifest.contains("mesh")) {
-    shape = manifest["mesh"].get<std::vector<int>>();
+    if (manifest["mesh"].is_array()) {
+      shape = manifest["mesh"].get<std::vector<int>>();
+    } else {
+      throw std::runtime_error("test: named meshes are checked by their own test");
+    }
   } else if (manifest.contains("parallel")) {
-    const json& tp = manifest["parallel"]["tensor"];
-    const std::string mode = tp["mode"];
-    const int size = tp["size"];
-    if (mode == "1d") {
-      shape = {size};
-    } else if (mode == "2d") {
-      int q = 1;
-      while (q * q < size) ++q;
-      shape = {q, q};
-    } else if (mode == "2.5d") {
-      const int depth = tp.value("depth", 1);
-      int q = 1;
-      while (q * q * depth < size) ++q;
-      shape = {depth, q, q};
-    } else if (mode == "3d") {
-      int p = 1;
-      while (p * p * p < size) ++p;
-      shape = {p, p, p};
+    const json& parallel = manifest["parallel"];
+    const std::vector<int> tensor = expected_tensor_mesh(parallel);
+    int tp = 1;
+    for (const int d : tensor) tp *= d;
+    const int pp = expected_pipeline(parallel);
+    const int dp = world / (pp * tp);  // Colossal-AI: world // (pipeline * tensor)
+    for (const std::string& a : expected_order(parallel)) {
+      if (a == "dp") shape.push_back(dp);
+      if (a == "pp") shape.push_back(pp);
+      if (a == "tp") shape.insert(shape.end(), tensor.begin(), tensor.end());
     }
   } else {
     shape = {world};
   }
   if (world == 1) std::fill(shape.begin(), shape.end(), 1);  // one process: every axis of size 1
   return shape;
+}
+
+// Layers per stage, re-derived from Colossal-AI's two rules (docs/layouts.md).
+int expected_stage_of_layer(int layer, int layers, int stages, const std::string& rule) {
+  std::vector<int> counts(static_cast<std::size_t>(stages), layers / stages);
+  const int rest = layers % stages;
+  if (rule == "hybrid") {
+    for (int s = stages / 2 - rest / 2; s < stages / 2 - rest / 2 + rest; ++s) ++counts[static_cast<std::size_t>(s)];
+  } else {
+    for (int s = stages - rest; s < stages; ++s) ++counts[static_cast<std::size_t>(s)];
+  }
+  for (int s = 0, end = 0; s < stages; ++s) {
+    end += counts[static_cast<std::size_t>(s)];
+    if (layer < end) return s;
+  }
+  throw std::runtime_error("test: layer beyond the pipeline");
 }
 
 using DimAxes = std::vector<std::vector<int>>;
@@ -221,11 +276,23 @@ DimAxes expected_layout(const json& manifest, const json& tensor, std::size_t te
   if (!tensor.contains("layout")) return DimAxes(tensor_rank);
   const json& layout = tensor["layout"];
   if (layout.is_string()) {
-    const std::string mode = manifest.contains("parallel") ? manifest["parallel"]["tensor"]["mode"].get<std::string>() : "";
-    return preset_layout(mode, layout.get<std::string>(), tensor_rank);
+    const bool parallel = manifest.contains("parallel");
+    const std::string mode = parallel && manifest["parallel"].contains("tensor") ? manifest["parallel"]["tensor"]["mode"].get<std::string>() : "";
+    DimAxes axes = preset_layout(mode, layout.get<std::string>(), tensor_rank);
+    // The presets name tensor-parallel axes: on the job's mesh they come after those before "tp".
+    const int offset = parallel ? expected_axis(manifest["parallel"], "tp") : 0;
+    for (auto& list : axes) {
+      for (int& a : list) a += offset;
+    }
+    return axes;
   }
   DimAxes axes(tensor_rank);
-  for (const auto& [dim, list] : layout["shard"].items()) axes.at(std::stoul(dim)) = list.get<std::vector<int>>();
+  for (const auto& [dim, list] : layout["shard"].items()) {
+    for (const json& axis : list) {
+      // A named axis of "parallel": "dp", "pp", or "tp" (a one-axis tensor part).
+      axes.at(std::stoul(dim)).push_back(axis.is_string() ? expected_axis(manifest["parallel"], axis.get<std::string>()) : axis.get<int>());
+    }
+  }
   return axes;
 }
 
@@ -238,11 +305,28 @@ std::vector<int> coordinates_of(int rank, const std::vector<int>& mesh) {
   return c;
 }
 
+struct Whole {
+  const ManifestTensor* tensor;
+  DimAxes axes;
+  std::vector<std::byte> bytes;  // single-process fill of the whole tensor
+  int stage_axis = -1;           // pipeline: the stage axis and the stages that hold the tensor
+  std::vector<int> stages;
+};
+
+// Whether `rank` holds the tensor at all: its coordinate on the stage axis is one of the stages.
+bool expected_holds(const Whole& w, const std::vector<int>& mesh, int rank) {
+  if (w.stage_axis < 0 || mesh[static_cast<std::size_t>(w.stage_axis)] == 1) return true;
+  const int stage = coordinates_of(rank, mesh)[static_cast<std::size_t>(w.stage_axis)];
+  return std::find(w.stages.begin(), w.stages.end(), stage) != w.stages.end();
+}
+
 // The box of `rank`: per dimension, torch.chunk into prod(mesh[axes]) parts, part number the
 // coordinates along those axes read major first.
-Box expected_box(const Shape& shape, const DimAxes& axes, const std::vector<int>& mesh, int rank) {
+Box expected_box(const Shape& shape, const Whole& w, const std::vector<int>& mesh, int rank) {
+  const DimAxes& axes = w.axes;
   const std::vector<int> c = coordinates_of(rank, mesh);
   Box box;
+  if (!expected_holds(w, mesh, rank)) return Box{std::vector<Index>(shape.size(), 0), std::vector<Index>(shape.size(), 0)};
   for (std::size_t d = 0; d < shape.size(); ++d) {
     Index parts = 1, part = 0;
     for (int a : axes[d]) {
@@ -261,21 +345,19 @@ Box expected_box(const Shape& shape, const DimAxes& axes, const std::vector<int>
 bool same_box(const Box& a, const Box& b) { return a.start == b.start && a.extent == b.extent; }
 
 // Number of ranks holding each element: the mesh axes the layout does not use.
-int expected_replicas(const DimAxes& axes, const std::vector<int>& mesh) {
+// (On the stage axis only the stages that hold the tensor.)
+int expected_replicas(const Whole& w, const std::vector<int>& mesh) {
   int replicas = 1;
   for (std::size_t a = 0; a < mesh.size(); ++a) {
     bool used = false;
-    for (const auto& list : axes) used = used || std::find(list.begin(), list.end(), static_cast<int>(a)) != list.end();
-    if (!used) replicas *= mesh[a];
+    for (const auto& list : w.axes) used = used || std::find(list.begin(), list.end(), static_cast<int>(a)) != list.end();
+    if (used) continue;
+    replicas *= static_cast<int>(a) == w.stage_axis && mesh[a] > 1 ? static_cast<int>(w.stages.size()) : mesh[a];
   }
   return replicas;
 }
 
-struct Whole {
-  const ManifestTensor* tensor;
-  DimAxes axes;
-  std::vector<std::byte> bytes;  // single-process fill of the whole tensor
-};
+
 
 // ---- The checks ----
 
@@ -286,8 +368,9 @@ void check_mesh_and_layouts(const Manifest& manifest, const json& raw, const Pro
   expect(mesh.size() == g_world, "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks, world is " +
                                      std::to_string(g_world));
   for (const Whole& w : wholes) {
-    expect(w.tensor->layout.dim_axes == w.axes, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() +
-                                                    ", expected " + TensorLayout{w.axes}.to_string());
+    const TensorLayout want(w.axes, w.stage_axis, w.stages);
+    expect(w.tensor->layout == want, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() + ", expected " +
+                                         want.to_string());
   }
   (void)manifest;
 }
@@ -297,8 +380,9 @@ void check_fill_local(const Manifest& manifest, const ProcessMesh& mesh, const s
   for (const Whole& w : wholes) {
     const ManifestTensor& t = *w.tensor;
     const std::size_t size = dtype_size(t.dtype);
-    const Box want = expected_box(t.shape, w.axes, mesh.shape(), g_rank);
-    std::vector<std::byte> local(static_cast<std::size_t>(count_of(want.extent)) * size);
+    const Box want = expected_box(t.shape, w, mesh.shape(), g_rank);
+    const bool held = expected_holds(w, mesh.shape(), g_rank);  // another stage's tensor: nothing (a scalar too)
+    std::vector<std::byte> local(held ? static_cast<std::size_t>(count_of(want.extent)) * size : 0);
     Box got;
     try {
       got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, local);
@@ -309,6 +393,8 @@ void check_fill_local(const Manifest& manifest, const ProcessMesh& mesh, const s
     if (!expect(same_box(got, want), "tensor '" + t.name + "': fill_local box " + box_text(got) + ", expected " + box_text(want))) {
       continue;
     }
+    expect(holds(t.layout, mesh, g_rank) == held, "tensor '" + t.name + "': holds() disagrees");
+    if (!held) continue;
     expect(same_box(local_box(t.shape, t.layout, mesh, g_rank), want), "tensor '" + t.name + "': local_box disagrees");
     Index first_bad = -1, bad_flat = -1, bad = 0;
     for_each_in_box(t.shape, want, [&](Index i, Index flat) {
@@ -340,12 +426,16 @@ void check_tiling(const ProcessMesh& mesh, const std::vector<Whole>& wholes) {
   for (const Whole& w : wholes) {
     const ManifestTensor& t = *w.tensor;
     const Index n = count_of(t.shape);
-    const int replicas = expected_replicas(w.axes, mesh.shape());
+    const int replicas = expected_replicas(w, mesh.shape());
     std::vector<int> holders(static_cast<std::size_t>(n), 0), writers(static_cast<std::size_t>(n), 0);
     std::vector<std::vector<int>> holder_list(static_cast<std::size_t>(n));
     for (int r = 0; r < mesh.size(); ++r) {
-      const Box box = expected_box(t.shape, w.axes, mesh.shape(), r);
+      const Box box = expected_box(t.shape, w, mesh.shape(), r);
       const bool writer = is_writer(t.layout, mesh, r, t.stream);
+      if (!expected_holds(w, mesh.shape(), r)) {
+        expect(!writer, "tensor '" + t.name + "': rank " + std::to_string(r) + " of another stage is a writer");
+        continue;
+      }
       for_each_in_box(t.shape, box, [&](Index, Index flat) {
         ++holders[static_cast<std::size_t>(flat)];
         writers[static_cast<std::size_t>(flat)] += writer ? 1 : 0;
@@ -568,12 +658,20 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
         expect(false, who + ": shardinit.shards is not JSON: " + e.what());
         continue;
       }
-      expect(shards.is_object() && shards.size() == wholes.size(),
-             who + ": shardinit.shards lists " + std::to_string(shards.size()) + " tensors, the manifest has " +
-                 std::to_string(wholes.size()));
+      // Exactly the tensors of the rank's pipeline stage(s).
+      std::size_t held_here = 0;
+      for (const Whole& w : wholes) held_here += expected_holds(w, mesh.shape(), r) ? 1 : 0;
+      expect(shards.is_object() && shards.size() == held_here,
+             who + ": shardinit.shards lists " + std::to_string(shards.size()) + " tensors, the rank holds " + std::to_string(held_here));
+      expect(reader->tensors().size() == held_here,
+             who + ": the file stores " + std::to_string(reader->tensors().size()) + " tensors, the rank holds " + std::to_string(held_here));
       for (const Whole& w : wholes) {
         const ManifestTensor& t = *w.tensor;
         const std::string what = who + " tensor '" + t.name + "'";
+        if (!expected_holds(w, mesh.shape(), r)) {
+          expect(!shards.contains(t.name) && reader->find(t.name) == nullptr, what + ": another stage's tensor is in the file");
+          continue;
+        }
         if (!expect(shards.contains(t.name), what + ": missing from shardinit.shards")) continue;
         const json& s = shards[t.name];
         Box box;
@@ -587,7 +685,7 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
           continue;
         }
         if (!expect(shape == t.shape, what + ": global shape " + join(shape) + ", expected " + join(t.shape))) continue;
-        const Box want = expected_box(t.shape, w.axes, mesh.shape(), r);
+        const Box want = expected_box(t.shape, w, mesh.shape(), r);
         if (!expect(same_box(box, want), what + ": box " + box_text(box) + ", expected " + box_text(want))) continue;
         const SafetensorsTensor* stored = reader->find(t.name);
         if (!expect(stored != nullptr, what + ": not in the file")) continue;
@@ -616,7 +714,7 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
     for (const Whole& w : wholes) {
       const ManifestTensor& t = *w.tensor;
       const std::size_t size = dtype_size(t.dtype);
-      const int replicas = expected_replicas(w.axes, mesh.shape());
+      const int replicas = expected_replicas(w, mesh.shape());
       const auto& count = held[t.name];
       const auto& out = assembled[t.name];
       Index uncovered = -1, wrong = -1;
@@ -640,8 +738,8 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
   Index victim_local = -1, victim_flat = -1;
   for (int r = g_world - 1; r >= 0 && victim == nullptr; --r) {
     for (const Whole& w : wholes) {
-      const Box box = expected_box(w.tensor->shape, w.axes, mesh.shape(), r);
-      const Index n = count_of(box.extent);
+      const Box box = expected_box(w.tensor->shape, w, mesh.shape(), r);
+      const Index n = expected_holds(w, mesh.shape(), r) ? count_of(box.extent) : 0;
       if (n > 0) {
         victim_rank = r, victim = w.tensor, victim_local = n - 1;
         for_each_in_box(w.tensor->shape, box, [&](Index i, Index flat) {
@@ -712,6 +810,18 @@ int run(int argc, char** argv) {
       if (j["name"] == t.name) entry = &j;
     }
     Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}};
+    if (raw.contains("parallel") && expected_pipeline(raw["parallel"]) > 1) {
+      const json& parallel = raw["parallel"];
+      w.stage_axis = expected_axis(parallel, "pp");
+      if (entry->contains("stage")) {
+        const json& stage = (*entry)["stage"];
+        w.stages = stage.is_array() ? stage.get<std::vector<int>>() : std::vector<int>{stage.get<int>()};
+      } else {
+        const json& p = parallel["pipeline"];
+        w.stages = {expected_stage_of_layer((*entry)["layer"], p["layers"], p["size"], p.value("partition", "uniform"))};
+      }
+      std::sort(w.stages.begin(), w.stages.end());
+    }
     w.bytes.resize(static_cast<std::size_t>(count_of(t.shape)) * dtype_size(t.dtype));
     TensorFiller(manifest.seed, t.spec()).fill_flat(0, count_of(t.shape), w.bytes);
     wholes.push_back(std::move(w));

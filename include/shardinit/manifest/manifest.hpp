@@ -14,6 +14,7 @@
 #include "shardinit/initializers/colossal.hpp"
 #include "shardinit/layout/colossal_presets.hpp"
 #include "shardinit/layout/mesh.hpp"
+#include "shardinit/layout/topology.hpp"
 
 namespace shardinit {
 
@@ -50,15 +51,17 @@ inline constexpr std::uint64_t kMaxManifestBytes = 100'000'000;
 struct Manifest {
   std::uint64_t seed = 0;
   std::vector<ManifestTensor> tensors;  // in manifest order
-  std::optional<std::vector<int>> mesh;            // "mesh": [d0, d1, ...]
-  std::optional<TensorParallelConfig> parallel;    // "parallel": {"tensor": {"mode", "size", "depth"}}
+  std::optional<std::vector<int>> mesh;            // "mesh": [d0, d1, ...] or {"name": d0, ...}
+  std::vector<std::string> mesh_axis_names;        // the names of a "mesh" object's axes, in order
+  // "parallel": {"data", "pipeline", "tensor": {"mode", "size", "depth"}, "order"}
+  std::optional<Topology> parallel;
   std::optional<ManifestSource> source;            // set by load_manifest
 };
 
-// The process mesh of a run with `world` ranks: Colossal-AI's for "parallel", the given "mesh", or
-// [world]. With world > 1 the mesh must have exactly `world` ranks (Error(invalid_argument)
-// otherwise). A single process fills every tensor whole whatever the mesh: for world == 1 the result
-// has the declared mesh's axes, each of size 1.
+// The process mesh of a run with `world` ranks: the topology's for "parallel" (data derived from the
+// world unless given), the given "mesh", or [world]. With world > 1 the mesh must have exactly `world`
+// ranks (Error(invalid_argument) otherwise). A single process fills every tensor whole whatever the
+// mesh: for world == 1 the result has the declared mesh's axes, each of size 1.
 [[nodiscard]] ProcessMesh manifest_mesh(const Manifest& manifest, int world);
 
 // Parses manifest JSON. Throws Error(parse) with line and column for malformed JSON, and

@@ -1,0 +1,148 @@
+#include "shardinit/layout/topology.hpp"
+
+#include <algorithm>
+
+#include "shardinit/error.hpp"
+#include "util/printable.hpp"
+
+namespace shardinit {
+
+namespace {
+[[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
+
+int tensor_axes(const Topology& topology) { return static_cast<int>(colossal_mesh(topology.tensor).shape().size()); }
+}  // namespace
+
+std::string_view parallel_axis_name(ParallelAxis axis) noexcept {
+  switch (axis) {
+    case ParallelAxis::data: return "dp";
+    case ParallelAxis::pipeline: return "pp";
+    case ParallelAxis::tensor: return "tp";
+  }
+  return "?";
+}
+
+ParallelAxis parse_parallel_axis(std::string_view text) {
+  for (const ParallelAxis a : {ParallelAxis::data, ParallelAxis::pipeline, ParallelAxis::tensor}) {
+    if (text == parallel_axis_name(a)) return a;
+  }
+  fail("unknown parallel axis " + detail::quote(text) + " (expected \"dp\", \"pp\" or \"tp\")");
+}
+
+std::string_view layer_partition_name(LayerPartition rule) noexcept {
+  return rule == LayerPartition::colossal_legacy_uniform ? "uniform" : "hybrid";
+}
+
+LayerPartition parse_layer_partition(std::string_view text) {
+  if (text == "uniform") return LayerPartition::colossal_legacy_uniform;
+  if (text == "hybrid") return LayerPartition::colossal_hybrid;
+  fail("unknown layer partition " + detail::quote(text) +
+       " (expected \"uniform\": Colossal-AI's legacy partition_uniform, or \"hybrid\": HybridParallelPlugin's distribute_layers)");
+}
+
+std::vector<int> layers_per_stage(int layers, int stages, LayerPartition rule) {
+  const int quotient = layers / stages, remainder = layers % stages;
+  std::vector<int> counts(static_cast<std::size_t>(stages), quotient);
+  // legacy partition_uniform: `left = P - L % P`, stages p >= left get one more.
+  // distribute_layers: the `remainder` stages from P // 2 - remainder // 2 get one more.
+  const int first = rule == LayerPartition::colossal_legacy_uniform ? stages - remainder : stages / 2 - remainder / 2;
+  for (int s = first; s < first + remainder; ++s) ++counts[static_cast<std::size_t>(s)];
+  return counts;
+}
+
+int stage_of_layer(int layer, int layers, int stages, LayerPartition rule) {
+  const std::vector<int> counts = layers_per_stage(layers, stages, rule);
+  int end = 0;
+  for (int s = 0; s < stages; ++s) {
+    end += counts[static_cast<std::size_t>(s)];
+    if (layer < end) return s;
+  }
+  return stages - 1;  // unreachable under the precondition
+}
+
+int topology_data_size(const Topology& topology, int world) {
+  const long long inner = static_cast<long long>(topology.pipeline) * topology.tensor.size;
+  if (world % inner != 0) {
+    fail("the pipeline size " + std::to_string(topology.pipeline) + " times the tensor parallel size " +
+         std::to_string(topology.tensor.size) + " is " + std::to_string(inner) + ", which does not divide the " +
+         std::to_string(world) + " ranks that are running");
+  }
+  const int data = static_cast<int>(world / inner);
+  if (topology.data && *topology.data != data) {
+    fail("data " + std::to_string(*topology.data) + " x pipeline " + std::to_string(topology.pipeline) + " x tensor " +
+         std::to_string(topology.tensor.size) + " is " + std::to_string(*topology.data * inner) + " ranks, but " +
+         std::to_string(world) + " ranks are running");
+  }
+  return data;
+}
+
+int topology_axis(const Topology& topology, ParallelAxis axis) {
+  int first = 0;
+  for (const ParallelAxis a : topology.order) {
+    if (a == axis) return first;
+    first += a == ParallelAxis::tensor ? tensor_axes(topology) : 1;
+  }
+  return first;  // unreachable: order holds every axis
+}
+
+int topology_axes(const Topology& topology) { return 2 + tensor_axes(topology); }
+
+ProcessMesh topology_mesh(const Topology& topology, int world) {
+  const int data = topology_data_size(topology, world);
+  std::vector<int> shape;
+  for (const ParallelAxis a : topology.order) {
+    if (a == ParallelAxis::data) shape.push_back(data);
+    if (a == ParallelAxis::pipeline) shape.push_back(topology.pipeline);
+    if (a == ParallelAxis::tensor) {
+      const ProcessMesh tensor = colossal_mesh(topology.tensor);
+      shape.insert(shape.end(), tensor.shape().begin(), tensor.shape().end());
+    }
+  }
+  return ProcessMesh(std::move(shape));
+}
+
+TensorLayout topology_layout(const Topology& topology, const TensorLayout& tensor_layout) {
+  TensorLayout layout = tensor_layout;
+  const int offset = topology_axis(topology, ParallelAxis::tensor);
+  for (auto& axes : layout.dim_axes) {
+    for (int& axis : axes) axis += offset;
+  }
+  return layout;
+}
+
+ParallelCoordinates parallel_coordinates(const Topology& topology, int world, int rank) {
+  const ProcessMesh mesh = topology_mesh(topology, world);
+  const std::vector<int> at = mesh.coordinates(rank);
+  const int tensor_first = topology_axis(topology, ParallelAxis::tensor);
+  int tensor = 0;  // row-major over the tensor axes: Colossal-AI's tensor-parallel rank (colossal_mesh)
+  for (int a = tensor_first; a < tensor_first + tensor_axes(topology); ++a) tensor = tensor * mesh.shape()[a] + at[a];
+  return {at[topology_axis(topology, ParallelAxis::data)], at[topology_axis(topology, ParallelAxis::pipeline)], tensor};
+}
+
+int rank_of(const Topology& topology, int world, const ParallelCoordinates& c) {
+  const ProcessMesh mesh = topology_mesh(topology, world);
+  std::vector<int> at(mesh.shape().size());
+  at[topology_axis(topology, ParallelAxis::data)] = c.data;
+  at[topology_axis(topology, ParallelAxis::pipeline)] = c.pipeline;
+  const int tensor_first = topology_axis(topology, ParallelAxis::tensor);
+  int tensor = c.tensor;
+  for (int a = tensor_first + tensor_axes(topology); a-- > tensor_first;) {
+    at[a] = tensor % mesh.shape()[a];
+    tensor /= mesh.shape()[a];
+  }
+  return mesh.rank_of(at);
+}
+
+std::vector<int> parallel_group(const Topology& topology, int world, int rank, ParallelAxis axis) {
+  const int data = topology_data_size(topology, world);
+  const int size = axis == ParallelAxis::data ? data : axis == ParallelAxis::pipeline ? topology.pipeline : topology.tensor.size;
+  ParallelCoordinates c = parallel_coordinates(topology, world, rank);
+  std::vector<int> group;
+  for (int i = 0; i < size; ++i) {
+    (axis == ParallelAxis::data ? c.data : axis == ParallelAxis::pipeline ? c.pipeline : c.tensor) = i;
+    group.push_back(rank_of(topology, world, c));
+  }
+  return group;
+}
+
+}  // namespace shardinit
