@@ -115,7 +115,12 @@ TransformOf<Real> prepare(const Distribution& distribution) {
         using D = std::decay_t<decltype(d)>;
         if constexpr (std::is_same_v<D, Constant>) return detail::ConstantTransform<Real>(d);
         if constexpr (std::is_same_v<D, Uniform>) return detail::UniformTransform<Real>(d);
-        if constexpr (std::is_same_v<D, Normal>) return detail::NormalTransform<Real>(d);
+        if constexpr (std::is_same_v<D, Normal>) {
+          // std = 0: every element is R(mean) (docs/stream-format.md 5.3); mean + 0 * z would turn a
+          // mean of -0 into +0 wherever the product is +0.
+          if (d.std == 0) return detail::ConstantTransform<Real>(Constant{d.mean});
+          return detail::NormalTransform<Real>(d);
+        }
         if constexpr (std::is_same_v<D, TruncNormal>) return detail::TruncNormalTransform<Real>(d);
       },
       distribution);

@@ -8,6 +8,7 @@
 #include <Random123/philox.h>
 
 #include <algorithm>
+#include <cmath>
 #include <array>
 #include <bit>
 #include <cstddef>
@@ -375,6 +376,25 @@ TEST(FillBox, ScalarTensor) {
     filler.fill_box(Box{}, a);
     filler.fill_flat(0, 1, b);
     EXPECT_EQ(a, b);
+  }
+}
+
+// normal with std = 0 is R(mean) in every element, the sign of a zero mean included (mean + 0 * z
+// gave +0 for a mean of -0 in about half of them).
+TEST(FillBox, NormalWithZeroStdIsTheMeanInEveryElement) {
+  for (const DType dtype : kDTypes) {
+    for (const double mean : {-0.0, 0.0, 1.5, -3.25}) {
+      const TensorFiller filler(8, {"s", {1000}, dtype, 3, Normal{mean, 0}});
+      const TensorFiller constant(8, {"c", {1000}, dtype, 4, Constant{mean}});
+      Bytes a(1000 * shardinit::dtype_size(dtype)), b(a.size());
+      filler.fill_flat(0, 1000, a);
+      constant.fill_flat(0, 1000, b);
+      EXPECT_EQ(a, b) << shardinit::dtype_name(dtype) << " mean " << mean;
+      if (std::signbit(mean)) {
+        const std::size_t size = shardinit::dtype_size(dtype);
+        EXPECT_NE(static_cast<unsigned>(a[size - 1]) & 0x80u, 0u) << "the first element keeps the sign of -0";
+      }
+    }
   }
 }
 
