@@ -194,10 +194,13 @@ struct MeshContext {
 std::size_t mesh_axis(const json& value, const Path& at, const MeshContext& mesh) {
   if (value.is_string()) {
     const std::string name = value.get<std::string>();
-    const auto it = std::find(mesh.axis_names.begin(), mesh.axis_names.end(), name);
+    // Unnamed axes (the tensor part's axes when it has several) have "" here: never matched.
+    const auto it = name.empty() ? mesh.axis_names.end() : std::find(mesh.axis_names.begin(), mesh.axis_names.end(), name);
     if (it == mesh.axis_names.end()) {
       std::string known;
-      for (const auto& n : mesh.axis_names) known += (known.empty() ? "" : ", ") + detail::quote(n);
+      for (const auto& n : mesh.axis_names) {
+        if (!n.empty()) known += (known.empty() ? "" : ", ") + detail::quote(n);
+      }
       fail(at, at.prefix() + "mesh axis " + detail::quote(name) + " does not exist" +
                    (known.empty() ? std::string(": the mesh's axes have no names") : " (the mesh's axes are " + known + ")"));
     }

@@ -178,7 +178,9 @@ TEST(Topology, StagesDecideWhoHoldsAndWrites) {
     EXPECT_EQ(holds(layout, mesh, rank), stage1) << rank;
     EXPECT_EQ(local_box(Shape{4, 3}, layout, mesh, rank).element_count() > 0, stage1) << rank;
     writers += is_writer(layout, mesh, rank, 5) ? 1 : 0;
-    if (!stage1) EXPECT_FALSE(is_writer(layout, mesh, rank, 5));
+    if (!stage1) {
+      EXPECT_FALSE(is_writer(layout, mesh, rank, 5));
+    }
   }
   EXPECT_EQ(writers, 2);  // one per tensor-parallel block
   EXPECT_EQ(owners(Shape{4, 3}, layout, mesh, {0, 0}), (std::vector<int>{2, 6}));
@@ -254,6 +256,9 @@ TEST(TopologyManifest, KeysAndTheirErrors) {
   // With 2d tensor parallelism "tp" is two axes: it cannot name one.
   expect_manifest_error(R"({"seed": 1, "parallel": {"tensor": {"mode": "2d", "size": 4}}, "tensors": [
       {"name": "w", "shape": [4], "init": {"fn": "zeros"}, "layout": {"shard": {"0": ["tp"]}}}]})", {"mesh axis \"tp\" does not exist"});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"tensor": {"mode": "2d", "size": 4}}, "tensors": [
+      {"name": "w", "shape": [4], "init": {"fn": "zeros"}, "layout": {"shard": {"0": [""]}}}]})",
+                        {"mesh axis \"\" does not exist (the mesh's axes are \"dp\", \"pp\")"});
 }
 
 // The run digest of a tensor-parallel-only manifest is unchanged by the topology keys' defaults, and
