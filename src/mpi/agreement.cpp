@@ -74,6 +74,17 @@ long long sum(MPI_Comm comm, long long value, std::string_view what) {
   return total;
 }
 
+std::vector<unsigned long long> gather_all(MPI_Comm comm, std::span<const unsigned long long> mine, std::string_view what) {
+  int ranks = 1;
+  MPI_Comm_size(comm, &ranks);
+  const int count = static_cast<int>(mine.size());
+  std::vector<unsigned long long> all(mine.size() * static_cast<std::size_t>(ranks));
+  MPI_Request request;
+  MPI_Iallgather(mine.data(), count, MPI_UNSIGNED_LONG_LONG, all.data(), count, MPI_UNSIGNED_LONG_LONG, comm, &request);
+  wait(comm, request, what);
+  return all;
+}
+
 long long maximum(MPI_Comm comm, long long value, std::string_view what) {
   long long most = 0;
   MPI_Request request;

@@ -8,8 +8,10 @@
 
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "shardinit/error.hpp"
 #include "shardinit/mpi/mpi.hpp"
@@ -32,6 +34,9 @@ void agree(MPI_Comm comm, const std::optional<Error>& local_error, std::string_v
 void broadcast(MPI_Comm comm, std::string& text, int root, std::string_view what);
 [[nodiscard]] long long sum(MPI_Comm comm, long long value, std::string_view what);
 [[nodiscard]] long long maximum(MPI_Comm comm, long long value, std::string_view what);
+// Every rank's `mine` (the same count on every rank), concatenated in rank order.
+[[nodiscard]] std::vector<unsigned long long> gather_all(MPI_Comm comm, std::span<const unsigned long long> mine,
+                                                         std::string_view what);
 
 // Throws Error(io) naming `what` when an MPI call failed.
 void check(int mpi_result, const std::string& what);

@@ -65,10 +65,7 @@ shardinit::detail::OutputPolicy with_the_inputs_of_this_host(MPI_Comm comm, shar
     mine[1] = policy.inputs.front().identity.device;
     mine[2] = policy.inputs.front().identity.inode;
   }
-  std::vector<unsigned long long> all(3 * static_cast<std::size_t>(ranks));
-  MPI_Request request;
-  MPI_Iallgather(mine, 3, MPI_UNSIGNED_LONG_LONG, all.data(), 3, MPI_UNSIGNED_LONG_LONG, comm, &request);
-  wait(comm, request, "sharing what each rank reads");
+  const std::vector<unsigned long long> all = gather_all(comm, mine, "sharing what each rank reads");
   const int rank = rank_in(comm);
   const std::string host = host_of(comm, rank);
   for (int r = 0; r < ranks; ++r) {
@@ -170,10 +167,7 @@ std::unique_ptr<shardinit::detail::MadeDirectories> check_rank_output(MPI_Comm c
   });
   // 2. The ranks of one host that write to one filesystem need room for all their files together
   // (st_dev tells filesystems apart within a host, not across hosts).
-  std::vector<unsigned long long> all(2 * static_cast<std::size_t>(ranks));
-  MPI_Request request;
-  MPI_Iallgather(mine, 2, MPI_UNSIGNED_LONG_LONG, all.data(), 2, MPI_UNSIGNED_LONG_LONG, comm, &request);
-  wait(comm, request, "sharing the sizes of the rank files");
+  const std::vector<unsigned long long> all = gather_all(comm, mine, "sharing the sizes of the rank files");
   const int rank = rank_in(comm);
   const std::string host = host_of(comm, rank);
   unsigned long long total = 0;

@@ -75,17 +75,6 @@ int run(const fs::path& scratch) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_world);
-  int status = 0;
-  try {
-    status = run(argc > 1 ? fs::path(argv[1]) : fs::path("library_agreement.scratch"));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 3);
-  }
-  MPI_Finalize();
-  return status;
+  return shardinit::mpi_test::run_mpi_test(
+      argc, argv, [&] { return run(argc > 1 ? fs::path(argv[1]) : fs::path("library_agreement.scratch")); });
 }

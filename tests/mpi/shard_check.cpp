@@ -809,7 +809,7 @@ int run(int argc, char** argv) {
     for (const json& j : raw["tensors"]) {
       if (j["name"] == t.name) entry = &j;
     }
-    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}};
+    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, -1, {}};
     if (raw.contains("parallel") && expected_pipeline(raw["parallel"]) > 1) {
       const json& parallel = raw["parallel"];
       w.stage_axis = expected_axis(parallel, "pp");
@@ -841,17 +841,5 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_world);
-  int status = 0;
-  try {
-    status = run(argc, argv);
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 3);
-  }
-  MPI_Finalize();
-  return status;
+  return shardinit::mpi_test::run_mpi_test(argc, argv, [&] { return run(argc, argv); });
 }

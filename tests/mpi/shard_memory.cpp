@@ -170,15 +170,10 @@ void run_write(const Manifest& manifest, const fs::path& scratch) {
 
 int main(int argc, char** argv) {
   setenv(kAggregatorVariable, "4194304", 0);  // before MPI_Init, which reads MCA parameters; the environment wins
-  MPI_Init(&argc, &argv);
-  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &g_world);
-  int status = 0;
-  try {
+  return shardinit::mpi_test::run_mpi_test(argc, argv, [&] {
     const std::string mode = argc > 1 ? argv[1] : "";
     if (argc != 3 || (mode != "fill" && mode != "write")) {
       if (g_rank == 0) std::fprintf(stderr, "usage: shard_memory fill|write SCRATCH_DIR\n");
-      MPI_Finalize();
       return 2;
     }
     const fs::path scratch = argv[2];
@@ -191,12 +186,6 @@ int main(int argc, char** argv) {
     const ProcessMesh mesh = manifest_mesh(manifest, g_world);
     if (mode == "fill") run_fill(manifest, mesh);
     else run_write(manifest, scratch);
-    status = report_totals("shard_memory: " + mode + " np" + std::to_string(g_world));
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "FAIL [rank %d] unexpected exception: %s\n", g_rank, e.what());
-    std::fflush(stderr);
-    MPI_Abort(MPI_COMM_WORLD, 3);
-  }
-  MPI_Finalize();
-  return status;
+    return report_totals("shard_memory: " + mode + " np" + std::to_string(g_world));
+  });
 }
