@@ -2,11 +2,13 @@
 
 #include <Python.h>
 
+#include <algorithm>
 #include <climits>
 #include <utility>
 #include <vector>
 
 #include "shardinit/error.hpp"
+#include "shardinit/manifest/manifest.hpp"
 #include "text.hpp"
 
 namespace shardinit::python {
@@ -119,77 +121,68 @@ std::optional<DType> to_dtype(py::handle value) {
                         "'float16'), got " + python_repr(value));
 }
 
-TensorParallelConfig to_parallel(py::handle value) {
+Topology to_topology(py::handle value) {
   if (!PyDict_Check(value.ptr())) {
-    throw py::type_error("parallel must be a dict like {\"mode\": \"1d\", \"size\": 4}, got " + python_repr(value));
+    throw py::type_error("parallel must be a dict like {\"tensor\": {\"mode\": \"1d\", \"size\": 4}, \"data\": 2} (the "
+                         "manifest's \"parallel\") or {\"mode\": \"1d\", \"size\": 4}, got " + python_repr(value));
   }
-  py::dict config = py::reinterpret_borrow<py::dict>(value);
-  // The manifest's form {"tensor": {...}} too, so that a manifest's "parallel" can be passed as is.
-  if (config.size() == 1 && config.contains("tensor") && PyDict_Check(py::object(config["tensor"]).ptr())) {
-    config = py::reinterpret_borrow<py::dict>(config["tensor"]);
+  py::object config = py::reinterpret_borrow<py::object>(value);
+  // The tensor part alone: {"mode": ..., "size": ...} is {"tensor": {"mode": ..., "size": ...}}.
+  if (py::reinterpret_borrow<py::dict>(value).contains("mode")) config = py::dict(py::arg("tensor") = config);
+  std::string text;
+  try {
+    text = py::module_::import("json").attr("dumps")(config, py::arg("allow_nan") = false).cast<std::string>();
+  } catch (const py::error_already_set& e) {
+    throw py::value_error("parallel " + python_repr(value) + " is not JSON data (" + std::string(e.what()) + ")");
   }
-  for (const auto& [key, item] : config) {
-    const std::string name = key_string(key);
-    if (name != "mode" && name != "size" && name != "depth") {
-      throw py::value_error("parallel: unknown key " + python_repr(key) + " (expected \"mode\", \"size\", \"depth\")");
-    }
-  }
-  if (!config.contains("mode") || !config.contains("size")) {
-    throw py::value_error("parallel needs \"mode\" and \"size\", got " + python_repr(value));
-  }
-  TensorParallelConfig result;
-  const py::object mode = config["mode"];
-  if (!PyUnicode_Check(mode.ptr())) throw py::type_error("parallel[\"mode\"] must be a string, got " + python_repr(mode));
-  result.mode = parse_tensor_parallel_mode(mode.cast<std::string>());
-  const auto small = [&](const char* key, int default_value) {
-    if (!config.contains(key)) return default_value;
-    const Index v = to_index(config[key], std::string("parallel[\"") + key + "\"]", 1);
-    if (v > (1 << 20)) {
-      throw py::value_error(std::string("parallel[\"") + key + "\"] must be between 1 and 2**20, got " + std::to_string(v));
-    }
-    return static_cast<int>(v);
-  };
-  result.size = small("size", 1);
-  result.depth = small("depth", 1);
-  (void)colossal_mesh(result);  // size a square / cube / q^2 * depth: Error(invalid_argument) otherwise
-  return result;
+  return parse_topology_json(text);
 }
 
-LayoutChoice to_layout(py::handle layout, py::handle mesh, py::handle parallel, const Shape& shape) {
-  std::optional<TensorParallelConfig> config;
-  if (!parallel.is_none()) config = to_parallel(parallel);
-  std::optional<ProcessMesh> process_mesh;
+JobChoice to_job(py::handle mesh, py::handle parallel, py::handle world) {
+  if (!mesh.is_none() && !parallel.is_none()) {
+    throw py::value_error("pass either mesh= or parallel=, not both (parallel= defines the mesh)");
+  }
+  std::optional<int> ranks;
+  if (!world.is_none()) {
+    const Index w = to_index(world, "world", 1);
+    if (w > INT_MAX) throw py::value_error("world must be below 2**31, got " + python_repr(world));
+    ranks = static_cast<int>(w);
+  }
+  if (!parallel.is_none()) {
+    const Topology topology = to_topology(parallel);
+    const long long inner = static_cast<long long>(topology.pipeline) * topology.tensor.size;
+    const long long fallback = inner * topology.data.value_or(1);
+    const int w = ranks ? *ranks : static_cast<int>(std::min<long long>(fallback, INT_MAX));
+    JobChoice choice{JobContext{static_cast<std::size_t>(topology_axes(topology)), topology}, topology_mesh(topology, w),
+                     topology_axis_names(topology)};
+    return choice;
+  }
   if (!mesh.is_none()) {
     std::vector<int> axes;
     for (const Index size : to_shape(mesh, "mesh")) {
       if (size < 1 || size > INT_MAX) throw py::value_error("mesh " + python_repr(mesh) + " has a dimension < 1 or too large");
       axes.push_back(static_cast<int>(size));
     }
-    process_mesh = ProcessMesh(std::move(axes));
-  }
-  if (config) {
-    ProcessMesh colossal = colossal_mesh(*config);
-    if (process_mesh && process_mesh->shape() != colossal.shape()) {
-      throw py::value_error("mesh " + process_mesh->to_string() + " is not the mesh of parallel " + python_repr(parallel) +
-                            ", which is " + colossal.to_string() + " (leave mesh= out with parallel=)");
+    ProcessMesh process_mesh(std::move(axes));
+    if (ranks && *ranks != process_mesh.size()) {
+      throw py::value_error("mesh " + process_mesh.to_string() + " has " + std::to_string(process_mesh.size()) + " ranks, but world=" +
+                            std::to_string(*ranks));
     }
-    process_mesh = std::move(colossal);
+    const std::size_t n = process_mesh.shape().size();
+    return JobChoice{JobContext{n, std::nullopt}, std::move(process_mesh), std::vector<std::string>(n)};
   }
-  if (!process_mesh) {
-    throw py::value_error("a layout needs the process mesh: pass mesh=[m0, m1, ...] or parallel={\"mode\": ..., \"size\": ...}");
-  }
+  if (ranks) return JobChoice{JobContext{1, std::nullopt}, ProcessMesh({*ranks}), {""}};
+  throw py::value_error("a layout needs the process mesh: pass parallel={\"tensor\": {\"mode\": ..., \"size\": ...}, ...}, "
+                        "mesh=[m0, m1, ...] or world=N");
+}
 
-  LayoutChoice choice{*process_mesh, TensorLayout::replicated(shape.size()), "replicate", config};
-  if (layout.is_none()) return choice;
+LayoutSpec to_layout_spec(py::handle layout, const Shape& shape, const std::vector<std::string>& axis_names) {
+  LayoutSpec spec;
+  if (layout.is_none()) return spec;
   if (PyUnicode_Check(layout.ptr())) {
-    choice.name = layout.cast<std::string>();
-    if (choice.name == "replicate") return choice;
-    if (!config) {
-      throw py::value_error("layout '" + choice.name + "' is a Colossal-AI preset: it needs parallel={\"mode\": ..., "
-                            "\"size\": ...} (with a plain mesh=, use 'replicate' or a dict {tensor_dim: [mesh axes]})");
-    }
-    choice.layout = colossal_layout(*config, choice.name, shape);
-    return choice;
+    spec.kind = LayoutSpec::Kind::preset;
+    spec.preset = layout.cast<std::string>();
+    return spec;
   }
   if (!PyDict_Check(layout.ptr())) {
     throw py::type_error("layout must be a dict {tensor_dim: [mesh axes]}, 'replicate' or a Colossal-AI preset name, got " +
@@ -200,7 +193,8 @@ LayoutChoice to_layout(py::handle layout, py::handle mesh, py::handle parallel, 
   if (shard.size() == 1 && shard.contains("shard") && PyDict_Check(py::object(shard["shard"]).ptr())) {
     shard = py::reinterpret_borrow<py::dict>(shard["shard"]);
   }
-  choice.name = "custom";
+  spec.kind = LayoutSpec::Kind::custom;
+  spec.shard.assign(shape.size(), {});
   for (const auto& [key, axes] : shard) {
     // Keys are tensor dimensions: ints, or strings of digits as in the manifest's JSON.
     Index dim = -1;
@@ -221,25 +215,68 @@ LayoutChoice to_layout(py::handle layout, py::handle mesh, py::handle parallel, 
                                            : " (expected 0.." + std::to_string(shape.size() - 1) + ")"));
     }
     const std::string what = "layout[" + python_repr(key) + "]";
-    std::vector<Index> mesh_axes;
-    if (PyLong_Check(axes.ptr()) && !PyBool_Check(axes.ptr())) {
-      mesh_axes.push_back(to_index(axes, what, 0));  // {0: 1} is {0: [1]}
-    } else {
-      mesh_axes = to_shape(axes, what);
-    }
-    auto& dim_axes = choice.layout.dim_axes[static_cast<std::size_t>(dim)];
+    auto& dim_axes = spec.shard[static_cast<std::size_t>(dim)];
     if (!dim_axes.empty()) throw py::value_error("layout names dimension " + std::to_string(dim) + " twice");
-    for (const Index axis : mesh_axes) {
-      if (axis >= static_cast<Index>(choice.mesh.shape().size())) {
-        throw py::value_error(what + ": mesh axis " + std::to_string(axis) + " does not exist: the mesh " +
-                              choice.mesh.to_string() + " has " + std::to_string(choice.mesh.shape().size()) +
-                              (choice.mesh.shape().size() == 1 ? " axis" : " axes"));
+    // An axis: its number, or its name ("dp", "tp", ... under parallel=). {0: 1} is {0: [1]}.
+    const auto axis_of = [&](py::handle item, const std::string& at) {
+      if (PyUnicode_Check(item.ptr())) {
+        const std::string name = item.cast<std::string>();
+        const auto it = name.empty() ? axis_names.end() : std::find(axis_names.begin(), axis_names.end(), name);
+        if (it == axis_names.end()) {
+          std::string known;
+          for (const auto& n : axis_names) {
+            if (!n.empty()) known += (known.empty() ? "'" : ", '") + n + "'";
+          }
+          throw py::value_error(at + ": mesh axis '" + name + "' does not exist" +
+                                (known.empty() ? std::string(": the mesh's axes have no names") : " (the mesh's axes are " + known + ")"));
+        }
+        return static_cast<int>(it - axis_names.begin());
       }
-      dim_axes.push_back(static_cast<int>(axis));
+      const Index axis = to_index(item, at, 0);
+      return static_cast<int>(std::min<Index>(axis, INT_MAX));
+    };
+    if (PyUnicode_Check(axes.ptr()) || (PyLong_Check(axes.ptr()) && !PyBool_Check(axes.ptr()))) {
+      dim_axes.push_back(axis_of(axes, what));
+    } else {
+      const std::vector<py::object> items = sequence_items(axes, what, "a mesh axis or a sequence of them");
+      for (std::size_t i = 0; i < items.size(); ++i) dim_axes.push_back(axis_of(items[i], what + "[" + std::to_string(i) + "]"));
     }
   }
-  check_layout(choice.layout, shape.size(), choice.mesh);  // each mesh axis once: Error(invalid_argument)
-  return choice;
+  return spec;
+}
+
+void apply_definition_arguments(const DefinitionArguments& a, const std::vector<std::string>& axis_names, TensorDefinition& d) {
+  d.fans = to_fans(a.fan_in, a.fan_out);
+  if (!a.fan_convention.is_none()) {
+    if (!PyUnicode_Check(a.fan_convention.ptr())) throw py::type_error("fan_convention must be a string, got " + python_repr(a.fan_convention));
+    d.fan_convention = init::parse_fan_convention(a.fan_convention.cast<std::string>());
+  }
+  if (!a.stream.is_none()) d.stream = to_uint64(a.stream, "stream");
+  if (!a.padding_idx.is_none()) {
+    const py::int_ integer = as_integer(a.padding_idx, "padding_idx", "an integer");
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(integer.ptr(), &overflow);
+    if (overflow != 0) throw py::value_error("padding_idx " + python_repr(a.padding_idx) + " is too large");
+    d.padding_idx = v;
+  }
+  d.layout = to_layout_spec(a.layout, d.shape, axis_names);
+  if (!a.stage.is_none()) {
+    d.stages.emplace();
+    if (PyLong_Check(a.stage.ptr()) && !PyBool_Check(a.stage.ptr())) {
+      d.stages->push_back(static_cast<int>(std::min<Index>(to_index(a.stage, "stage", 0), INT_MAX)));
+    } else {
+      for (const Index s : to_shape(a.stage, "stage")) d.stages->push_back(static_cast<int>(std::min<Index>(s, INT_MAX)));
+    }
+  }
+  if (!a.layer.is_none()) d.layer = to_index(a.layer, "layer", 0);
+  if (!a.data_partition.is_none()) {
+    if (!PyUnicode_Check(a.data_partition.ptr())) throw py::type_error("data_partition must be a string, got " + python_repr(a.data_partition));
+    d.data_partition = parse_data_partition(a.data_partition.cast<std::string>());
+  }
+  if (!a.expert.is_none()) {
+    if (!PyBool_Check(a.expert.ptr())) throw py::type_error("expert must be True or False, got " + python_repr(a.expert));
+    d.expert = a.expert.ptr() == Py_True;
+  }
 }
 
 int to_rank(py::handle rank, const ProcessMesh& mesh) {

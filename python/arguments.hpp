@@ -10,10 +10,11 @@
 
 #include <pybind11/pybind11.h>
 
+#include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/dtype.hpp"
 #include "shardinit/initializers/colossal.hpp"
-#include "shardinit/layout/colossal_presets.hpp"
 #include "shardinit/layout/mesh.hpp"
+#include "shardinit/layout/topology.hpp"
 #include "shardinit/tensor/shape.hpp"
 
 namespace shardinit::python {
@@ -39,19 +40,34 @@ namespace py = pybind11;
 // torch.bfloat16 and the like).
 [[nodiscard]] std::optional<DType> to_dtype(py::handle value);
 
-// parallel={"mode": "1d", "size": 4, "depth": 1} (or the manifest's {"tensor": {...}}).
-[[nodiscard]] TensorParallelConfig to_parallel(py::handle value);
+// parallel=: the manifest's "parallel" object ({"tensor": {...}, "data": ..., "pipeline": ..., "order": ...,
+// "expert": ..., "data_partition": ...}) or its tensor part alone ({"mode": "1d", "size": 4}), read by
+// the manifest's own parser (parse_topology_json), so both accept and refuse the same.
+[[nodiscard]] Topology to_topology(py::handle value);
 
-// The mesh and layout of one tensor, from layout= (a dict {tensor_dim: [mesh axes]}, the manifest's
-// {"shard": {...}}, "replicate", a Colossal-AI preset name, or None for replicate), mesh= (a list of
-// axis sizes) and parallel= (a Colossal-AI configuration, which defines the mesh and the presets).
-struct LayoutChoice {
+// The job a tensor is placed on: parallel= (a topology: its mesh [dp, pp, tp...]) or mesh= (a list of
+// axis sizes), on world= ranks (default: data x pipeline x tensor, with data 1 unless the topology
+// gives it; the mesh's size for mesh=).
+struct JobChoice {
+  JobContext job;
   ProcessMesh mesh;
-  TensorLayout layout;
-  std::string name;                             // the preset's name, "replicate" or "custom"
-  std::optional<TensorParallelConfig> parallel;
+  std::vector<std::string> axis_names;  // names layout dicts may use for axes ("" for none)
 };
-[[nodiscard]] LayoutChoice to_layout(py::handle layout, py::handle mesh, py::handle parallel, const Shape& shape);
+[[nodiscard]] JobChoice to_job(py::handle mesh, py::handle parallel, py::handle world);
+
+// layout=: None or 'replicate', a Colossal-AI preset name, or {tensor_dim: [mesh axes]} with axes as
+// numbers or names (the manifest's {"shard": {...}} too).
+[[nodiscard]] LayoutSpec to_layout_spec(py::handle layout, const Shape& shape, const std::vector<std::string>& axis_names);
+
+// The keywords of a tensor's definition beyond its name, shape and initializer, as the manifest's keys.
+struct DefinitionArguments {
+  py::object fan_in = py::none(), fan_out = py::none(), fan_convention = py::none(), stream = py::none(),
+             padding_idx = py::none();
+  py::object layout = py::none(), stage = py::none(), layer = py::none(), data_partition = py::none(), expert = py::none();
+};
+// Puts them into `definition` (checked for their Python types; what they mean is resolve()'s).
+void apply_definition_arguments(const DefinitionArguments& arguments, const std::vector<std::string>& axis_names,
+                                TensorDefinition& definition);
 
 // rank=: an integer in [0, mesh.size()).
 [[nodiscard]] int to_rank(py::handle rank, const ProcessMesh& mesh);

@@ -1,6 +1,10 @@
 #include "fill.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <span>
+
+#include <pybind11/stl.h>
 
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
@@ -9,34 +13,6 @@
 #include "text.hpp"
 
 namespace shardinit::python {
-
-Distribution resolve_distribution(const init::Initializer& initializer, const FillRequest& request,
-                                  const Shape& global_shape, DType dtype, const std::string& label) {
-  // The same steps as the manifest's parse_tensor (src/manifest/manifest.cpp), so that a tensor
-  // filled here equals the CLI's for the same definition.
-  try {
-    const bool empty = element_count(global_shape) == 0;
-    if (empty) {
-      validate(initializer(init::Fans{1, 1}), dtype);
-      return Constant{0.0};
-    }
-    init::Fans resolved = init::resolve_fans(request.explicit_fans, global_shape);
-    if (request.fans_in_out && global_shape.size() >= 2) {
-      if (!request.explicit_fans.fan_in) resolved.fan_in = global_shape[0];
-      if (!request.explicit_fans.fan_out) resolved.fan_out = global_shape[1];
-    }
-    init::Fans read;
-    if (initializer.uses_fan_in()) read.fan_in = resolved.fan_in;
-    if (initializer.uses_fan_out()) read.fan_out = resolved.fan_out;
-    Distribution distribution = initializer(read);
-    validate(distribution, dtype);
-    return distribution;
-  } catch (const Error& e) {
-    const std::string_view kind = init::kind_name(initializer.kind());
-    const std::string_view message = e.what();
-    throw Error(e.kind(), label + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
-  }
-}
 
 namespace {
 
@@ -49,6 +25,8 @@ auto with_label(const std::string& label, Function&& acquire) {
     throw py::type_error(label + ": " + e.what());
   } catch (const py::value_error& e) {
     throw py::value_error(label + ": " + e.what());
+  } catch (const Error& e) {
+    throw Error(e.kind(), label + ": " + e.what());
   }
 }
 
@@ -68,15 +46,81 @@ std::string box_problem(const Shape& shape, const Box& box) {
 
 }  // namespace
 
-void fill_tensor(py::handle tensor, const init::Initializer& initializer, const FillRequest& request) {
-  if (request.name.empty() && !request.stream) {
+std::string tensor_label(const FillRequest& request) {
+  if (!request.name.empty()) return "tensor '" + request.name + "'";
+  if (!request.arguments.stream.is_none()) return "tensor with stream " + python_repr(request.arguments.stream);
+  return "tensor";
+}
+
+Resolved resolve_request(const init::Initializer& initializer, const FillRequest& request, const Shape& shape, DType dtype) {
+  const std::string label = tensor_label(request);
+  if (request.box && request.placement.given(request.arguments)) {
+    throw py::value_error(label + ": pass either box=(start, extent) or a placement (layout=, mesh=, parallel=, world=, rank=, "
+                          "stage=, layer=, data_partition=, expert=), not both");
+  }
+  Resolved resolved;
+  if (request.placement.given(request.arguments)) {
+    resolved.job = with_label(label, [&] { return to_job(request.placement.mesh, request.placement.parallel, request.placement.world); });
+  }
+  TensorDefinition definition;
+  definition.name = request.name;
+  definition.shape = shape;
+  definition.dtype = dtype;
+  definition.initializer = initializer;
+  with_label(label, [&] {
+    apply_definition_arguments(request.arguments, resolved.job ? resolved.job->axis_names : std::vector<std::string>{}, definition);
+    return 0;
+  });
+  if (definition.name.empty() && !definition.stream) {
     throw py::value_error("a tensor name is required: name='fc1.weight' (its stream is stream_from_name(name)), or "
                           "stream=<integer>");
   }
-  const std::uint64_t stream = request.stream ? *request.stream : stream_from_name(request.name);
-  const std::string label =
-      request.name.empty() ? "tensor with stream " + std::to_string(stream) : "tensor '" + request.name + "'";
+  if (definition.name.empty()) definition.name = "stream " + std::to_string(*definition.stream);  // for messages
+  try {
+    resolved.tensor = resolve(definition, resolved.job ? resolved.job->job : JobContext{});
+  } catch (const DefinitionError& e) {
+    // The initializer's messages start with its name; the others say which keyword is wrong.
+    const std::string field = e.field() == DefinitionField::init ? "" : std::string(definition_field_key(e.field())) + ": ";
+    throw Error(e.kind(), label + ": " + field + e.what());
+  }
+  return resolved;
+}
 
+Holding request_holding(const Resolved& resolved, const FillRequest& request) {
+  const ResolvedTensor& t = resolved.tensor;
+  if (resolved.job) {
+    const int rank = with_label(tensor_label(request), [&] { return to_rank(request.placement.rank, resolved.job->mesh); });
+    check_layout(t.layout, t.shape.size(), resolved.job->mesh);
+    return local_holding(t.shape, t.layout, resolved.job->mesh, rank);
+  }
+  Holding h;
+  h.box = request.box ? *request.box : Box::whole(t.shape);
+  h.count = h.buffer = h.box.element_count();
+  return h;
+}
+
+py::dict resolved_dict(const ResolvedTensor& t) {
+  py::dict d;
+  d["name"] = t.name;
+  d["shape"] = py::tuple(py::cast(t.shape));
+  d["dtype"] = std::string(dtype_name(t.dtype));
+  d["stream"] = t.stream;
+  d["fan_in"] = t.fans.fan_in ? py::object(py::int_(*t.fans.fan_in)) : py::none();
+  d["fan_out"] = t.fans.fan_out ? py::object(py::int_(*t.fans.fan_out)) : py::none();
+  d["fan_convention"] = std::string(init::fan_convention_name(t.fan_convention));
+  d["distribution"] = t.empty ? std::string("none (no elements)") : describe(t.distribution);
+  d["layout"] = t.layout.to_string();
+  d["layout_name"] = t.layout_name;
+  d["padding_idx"] = t.padding_idx ? py::object(py::int_(*t.padding_idx)) : py::none();
+  return d;
+}
+
+void fill_tensor(py::handle tensor, const init::Initializer& initializer, const FillRequest& request) {
+  if (request.name.empty() && request.arguments.stream.is_none()) {
+    throw py::value_error("a tensor name is required: name='fc1.weight' (its stream is stream_from_name(name)), or "
+                          "stream=<integer>");
+  }
+  const std::string label = tensor_label(request);
   // The tensor's own problems (dtype, contiguity, device, read-only), prefixed with its name.
   const WritableTensor target = with_label(label, [&] { return WritableTensor::acquire(tensor); });
   const DType dtype = with_label(label, [&] { return target.fill_dtype(request.dtype); });
@@ -85,30 +129,48 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
     throw py::value_error(label + ": box= needs global_shape= (the shape of the whole tensor the box is part of)");
   }
   const Shape global_shape = request.global_shape ? *request.global_shape : target.shape();
-  const Box box = request.box ? *request.box : Box::whole(global_shape);
-  if (const std::string problem = box_problem(global_shape, box); !problem.empty()) {
-    throw py::value_error(label + ": box=(" + tuple_string(box.start) + ", " + tuple_string(box.extent) +
-                          ") is not inside global_shape " + tuple_string(global_shape) + ": " + problem);
+  if (request.box) {
+    if (const std::string problem = box_problem(global_shape, *request.box); !problem.empty()) {
+      throw py::value_error(label + ": box=(" + tuple_string(request.box->start) + ", " + tuple_string(request.box->extent) +
+                            ") is not inside global_shape " + tuple_string(global_shape) + ": " + problem);
+    }
   }
-  if (target.shape() != box.extent) {
+  const Resolved resolved = resolve_request(initializer, request, global_shape, dtype);
+  const Holding h = request_holding(resolved, request);
+  const bool held = !resolved.job || holds(resolved.tensor.layout, resolved.job->mesh, to_rank(request.placement.rank, resolved.job->mesh));
+  if (!held) {
+    if (element_count(target.shape()) != 0) {
+      throw py::value_error(label + ": this rank holds none of it (" + resolved.tensor.layout.to_string() +
+                            "), but the tensor has shape " + tuple_string(target.shape()) + " (pass an empty tensor, or skip it)");
+    }
+    return;
+  }
+  if (h.flat) {
+    // A zero3 partition: a 1-d tensor of the held elements, or of the whole partition (padding after them).
+    const Index n = target.shape().size() == 1 ? target.shape()[0] : -1;
+    if (n != h.count && n != h.buffer) {
+      throw py::value_error(label + ": this rank holds elements [" + std::to_string(h.first) + ", " + std::to_string(h.first + h.count) +
+                            ") of its box " + h.box.to_string() + " (zero3), so the tensor must be 1-d of " + std::to_string(h.count) +
+                            " elements (or " + std::to_string(h.buffer) + ", the partition with its padding), got shape " +
+                            tuple_string(target.shape()));
+    }
+  } else if (target.shape() != h.box.extent) {
     throw py::value_error(
         label + ": the tensor's shape " + tuple_string(target.shape()) +
-        (request.box ? " does not equal the box extent " + tuple_string(box.extent) +
-                           " (the tensor must be exactly the box it holds)"
-                     : " does not equal global_shape " + tuple_string(global_shape) +
-                           " (to fill a piece of the tensor, pass box=(start, extent) or a layout)"));
+        (request.box                  ? " does not equal the box extent " + tuple_string(h.box.extent) + " (the tensor must be exactly the box it holds)"
+         : resolved.job               ? " is not this rank's box " + tuple_string(h.box.extent) + " of global_shape " + tuple_string(global_shape)
+                                      : " does not equal global_shape " + tuple_string(global_shape) +
+                                            " (to fill a piece of the tensor, pass box=(start, extent) or a layout)"));
   }
-
-  const Distribution distribution = resolve_distribution(initializer, request, global_shape, dtype, label);
-  if (box.element_count() == 0) return;
-  const TensorSpec spec{request.name.empty() ? "stream " + std::to_string(stream) : request.name, global_shape, dtype,
-                        stream, distribution};
-  const TensorFiller filler(request.seed, spec, FillOptions{.threads = request.threads});
+  if (h.count == 0 && target.byte_size() == 0) return;
+  const TensorFiller filler(request.seed, resolved.tensor.spec(), FillOptions{.threads = request.threads});
+  const std::size_t element = dtype_size(dtype);
   const std::span<std::byte> out(target.data(), target.byte_size());
   // Pure computation on memory the export keeps alive: other Python threads may run meanwhile. The
   // export itself is released (by `target`'s destructor) after the GIL is taken back.
   py::gil_scoped_release release;
-  filler.fill_box(box, out);
+  filler.fill_box_range(h.box, h.first, h.count, out.first(static_cast<std::size_t>(h.count) * element));
+  std::fill(out.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(h.count) * element), out.end(), std::byte{0});
 }
 
 }  // namespace shardinit::python

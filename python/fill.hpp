@@ -1,6 +1,8 @@
 #pragma once
-// One fill of a Python tensor: the tensor is a box of a global tensor (the whole of it by default),
-// filled in place with exactly the values the CLI and the C++ library give that box.
+// One fill of a Python tensor: the tensor is what one rank holds of a global tensor (the whole of it
+// by default, a box, or its piece under a layout on a job's mesh), filled in place with exactly the
+// values the CLI and the C++ library give there. The tensor's definition is resolved by the library's
+// resolve(), as the manifest's is.
 
 #include <cstdint>
 #include <optional>
@@ -8,7 +10,8 @@
 
 #include <pybind11/pybind11.h>
 
-#include "shardinit/distributions/distribution.hpp"
+#include "arguments.hpp"
+#include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/dtype.hpp"
 #include "shardinit/initializers/colossal.hpp"
 #include "shardinit/tensor/shape.hpp"
@@ -17,26 +20,45 @@ namespace shardinit::python {
 
 namespace py = pybind11;
 
-struct FillRequest {
-  std::uint64_t seed = 0;
-  std::string name;                      // names the tensor; its stream unless `stream` is given
-  std::optional<std::uint64_t> stream;   // one of name / stream is required
-  init::Fans explicit_fans;              // fan_in= / fan_out=
-  // Colossal-AI stores some Linear weights (in, out) (2d / 2.5d / 3d "linear" presets): their fans
-  // default to (shape[0], shape[1]), as in the manifest (docs/layouts.md).
-  bool fans_in_out = false;
-  std::optional<Shape> global_shape;     // default: the tensor's own shape
-  std::optional<Box> box;                // default: the whole global shape; needs global_shape
-  std::optional<DType> dtype;            // default: the tensor's own element type
-  int threads = 1;
+// Where a tensor is placed: layout=, mesh=, parallel=, world=, rank= (and the definition's stage=,
+// layer=, data_partition=, expert=, which need a job).
+struct Placement {
+  py::object mesh = py::none(), parallel = py::none(), world = py::none(), rank = py::none();
+  [[nodiscard]] bool given(const DefinitionArguments& a) const {
+    return !mesh.is_none() || !parallel.is_none() || !world.is_none() || !rank.is_none() || !a.layout.is_none() ||
+           !a.stage.is_none() || !a.layer.is_none() || !a.data_partition.is_none() || !a.expert.is_none();
+  }
 };
 
-// The distribution `initializer` gives a tensor of `global_shape`, with the manifest's rules: explicit
-// fans win, the others come from the global shape; only the fans the formula reads are passed on.
-// A tensor with no element gets Constant{0} after its parameters are checked on unit fans (it is a
-// no-op, as in Colossal-AI). Throws Error(invalid_argument) naming the tensor and the initializer.
-[[nodiscard]] Distribution resolve_distribution(const init::Initializer& initializer, const FillRequest& request,
-                                                const Shape& global_shape, DType dtype, const std::string& label);
+struct FillRequest {
+  std::uint64_t seed = 0;
+  std::string name;                   // names the tensor; its stream unless stream= is given
+  std::optional<Shape> global_shape;  // default: the tensor's own shape
+  std::optional<Box> box;             // default: the whole global shape; needs global_shape
+  std::optional<DType> dtype;         // default: the tensor's own element type
+  int threads = 1;
+  DefinitionArguments arguments;
+  Placement placement;
+};
+
+// The definition of a request's tensor of `shape` and `dtype`, resolved (as resolve() does for the
+// manifest), with the job it was placed on when a placement is given. Errors name the tensor.
+struct Resolved {
+  ResolvedTensor tensor;
+  std::optional<JobChoice> job;
+};
+[[nodiscard]] Resolved resolve_request(const init::Initializer& initializer, const FillRequest& request, const Shape& shape,
+                                       DType dtype);
+
+// What a resolved tensor's rank holds under the request's placement (box= or the whole without one).
+[[nodiscard]] Holding request_holding(const Resolved& resolved, const FillRequest& request);
+
+// "tensor 'fc1.weight'" or "tensor with stream 7", for messages.
+[[nodiscard]] std::string tensor_label(const FillRequest& request);
+
+// The resolved definition as a dict (name, shape, dtype, stream, fans, fan_convention, distribution,
+// layout, layout_name, padding_idx): what the manifest and the keywords must agree on.
+[[nodiscard]] py::dict resolved_dict(const ResolvedTensor& tensor);
 
 // Fills `tensor` (a NumPy array or a torch CPU tensor) in place. Needs the GIL; releases it while the
 // values are computed.

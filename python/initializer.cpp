@@ -55,8 +55,9 @@ py::object call_initializer(const init::Initializer& self, py::object tensor, py
   FillRequest request;
   request.seed = to_uint64(seed, "seed");
   request.name = optional_string(name, "name");
-  if (!stream.is_none()) request.stream = to_uint64(stream, "stream");
-  request.explicit_fans = to_fans(fan_in, fan_out);
+  request.arguments.stream = stream;
+  request.arguments.fan_in = fan_in;
+  request.arguments.fan_out = fan_out;
   if (!global_shape.is_none()) request.global_shape = to_shape(global_shape, "global_shape");
   if (!box.is_none()) request.box = to_box(box);
   request.dtype = to_dtype(dtype);

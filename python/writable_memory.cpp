@@ -23,6 +23,36 @@ bool read_own_memory(std::uintptr_t address, void* out, std::size_t size) {
   return process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
 }
 
+// Whether `object` is a block handed out by a pymalloc pool of the size class of `total` bytes. A
+// small bytes object lives in one; a stale copy of a header elsewhere (in memory malloc reused, e.g.
+// a tensor's) does not sit where a pool's header says its blocks are. Pools are 16 KiB (CPython 3.10
+// and later) or 4 KiB, aligned to their size, and start with their header: struct pool_header {
+// uint count; (padding); block* freeblock; pool* nextpool, prevpool; uint arenaindex, szidx,
+// nextoffset, maxnextoffset; } (Objects/obmalloc.c), 48 bytes with 16-byte alignment.
+bool in_pymalloc_block(std::uintptr_t object, std::uintptr_t total) {
+  struct PoolHeader {
+    std::uint32_t count;
+    std::uint32_t padding;
+    std::uintptr_t freeblock, nextpool, prevpool;
+    std::uint32_t arenaindex, szidx, nextoffset, maxnextoffset;
+  };
+  constexpr std::uintptr_t kOverhead = 48;
+  const std::uintptr_t size_class = (total - 1) >> 4;  // ALIGNMENT_SHIFT 4
+  for (const std::uintptr_t pool_size : {std::uintptr_t{16384}, std::uintptr_t{4096}}) {
+    const std::uintptr_t pool = object & ~(pool_size - 1);
+    PoolHeader header;
+    if (!read_own_memory(pool, &header, sizeof header)) continue;
+    const std::uintptr_t block = (size_class + 1) << 4;
+    const std::uintptr_t offset = object - pool;
+    if (header.szidx == size_class && header.count >= 1 && header.maxnextoffset < pool_size &&
+        header.nextoffset <= header.maxnextoffset + block && offset >= kOverhead && (offset - kOverhead) % block == 0 &&
+        offset < header.nextoffset) {
+      return true;
+    }
+  }
+  return false;
+}
+
 // Whether a live bytes object at `object` has contents that `data` falls in. Freed memory keeps
 // old headers (an allocator's free list overwrites the first word or two), so a header alone does not
 // make an object: it must also be consistent with the allocator's view of that memory. Objects of
@@ -49,7 +79,8 @@ bool bytes_object_covers(std::uintptr_t object, std::uintptr_t data) {
     return chunk_size >= total + sizeof chunk_size && chunk_size < (std::uintptr_t{1} << 48);
   }
   const std::uintptr_t distance = references > object ? references - object : object - references;
-  return distance >= (std::uintptr_t{1} << 16);  // not a free-list pointer into the same pool
+  if (distance < (std::uintptr_t{1} << 16)) return false;  // a free-list pointer into the same pool
+  return in_pymalloc_block(object, total);
 }
 
 // Whether `data` lies in the contents of a bytes object whose header is at most 1 MiB below it

@@ -2,6 +2,7 @@
 // Everything a user of the library needs: the engine, distributions, Colossal-AI initializers,
 // fill-any-box, manifests and checkpoints.
 
+#include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/distributions/distribution.hpp"
 #include "shardinit/dtype.hpp"
 #include "shardinit/engine/element_engine.hpp"

@@ -59,7 +59,7 @@ std::vector<GlobalTensor> whole_file_tensors(const SafetensorsReader& file) {
   std::vector<GlobalTensor> tensors;
   for (const SafetensorsTensor& t : file.tensors()) {
     GlobalTensor g{t.name, t.dtype, t.shape, {}, {}, element_count(t.shape)};
-    if (g.stored > 0) g.pieces.push_back(StoredPiece{&file, &t, Box::whole(t.shape)});
+    if (g.stored > 0) g.pieces.push_back(StoredPiece{&file, &t, Box::whole(t.shape), 0, g.stored, false});
     tensors.push_back(std::move(g));
   }
   return tensors;

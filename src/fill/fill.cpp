@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <cwchar>
 #include <cstdint>
@@ -286,6 +287,16 @@ TensorFiller::TensorFiller(std::uint64_t seed, TensorSpec spec, FillOptions opti
   try {
     (void)element_count(spec_.shape);
     validate(spec_.distribution, spec_.dtype);
+    if (spec_.padding_idx) {
+      const Index row = *spec_.padding_idx;
+      if (spec_.shape.empty() || row < 0 || row >= spec_.shape[0]) {
+        throw Error(ErrorKind::invalid_argument, "padding_idx " + std::to_string(row) + " is not a row of shape " +
+                                                     shape_to_string(spec_.shape));
+      }
+      const Index row_elements = element_count(spec_.shape) / spec_.shape[0];
+      zero_begin_ = row * row_elements;
+      zero_end_ = zero_begin_ + row_elements;
+    }
   } catch (const Error& e) {
     throw Error(e.kind(), "tensor '" + detail::printable(spec_.name) + "': " + e.what());
   }
@@ -326,12 +337,27 @@ void TensorFiller::check_output_size(std::span<const std::byte> out, Index count
   }
 }
 
+namespace {
+std::atomic<std::int64_t> g_generated{0};
+}  // namespace
+
+std::int64_t detail::generated_elements() noexcept { return g_generated.load(std::memory_order_relaxed); }
+void detail::reset_generated_elements() noexcept { g_generated.store(0, std::memory_order_relaxed); }
+
 void TensorFiller::fill_flat_serial(Index first, Index count, std::byte* out) const {
   if (count == 0) return;
+  g_generated.fetch_add(count, std::memory_order_relaxed);
   std::visit([&](const auto& transforms) {
                fill_values(transforms, key_from_seed(seed_), spec_.stream, spec_.dtype, first, count, out);
              },
              prepared_->transform);
+  // The padding row, where the range meets it: +0 in every dtype is all zero bits.
+  const Index zero_first = std::max(first, zero_begin_), zero_last = std::min(first + count, zero_end_);
+  if (zero_first < zero_last) {
+    const std::size_t element_size = dtype_size(spec_.dtype);
+    std::memset(out + static_cast<std::size_t>(zero_first - first) * element_size, 0,
+                static_cast<std::size_t>(zero_last - zero_first) * element_size);
+  }
 }
 
 void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {

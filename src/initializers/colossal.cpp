@@ -130,7 +130,32 @@ double calculate_gain(Nonlinearity nonlinearity, double param) {
   }
 }
 
-Fans fans_from_shape(const Shape& shape) {
+std::string_view fan_convention_name(FanConvention convention) noexcept {
+  switch (convention) {
+    case FanConvention::torch: return "torch";
+    case FanConvention::in_out: return "in_out";
+    case FanConvention::patch: return "patch";
+  }
+  return "?";
+}
+
+FanConvention parse_fan_convention(std::string_view text) {
+  for (const FanConvention c : {FanConvention::torch, FanConvention::in_out, FanConvention::patch}) {
+    if (text == fan_convention_name(c)) return c;
+  }
+  fail("unknown fan convention \"" + std::string(text) +
+       "\" (expected \"torch\": (out, in, *kernel) as PyTorch reads it; \"in_out\": fan_in = shape[0], fan_out = shape[1]; "
+       "\"patch\": fan_in = in * kernel, fan_out = out, as Colossal-AI's PatchEmbedding)");
+}
+
+Fans fans_from_shape(const Shape& shape, FanConvention convention) {
+  if (convention == FanConvention::in_out) {
+    if (shape.size() != 2) fail("fan convention \"in_out\" reads a 2-D (in, out) shape, not " + shape_to_string(shape));
+    return Fans{shape[0], shape[1]};
+  }
+  if (convention == FanConvention::patch && shape.size() < 2) {
+    fail("fan convention \"patch\" reads an (out, in, *kernel) shape, not " + shape_to_string(shape));
+  }
   if (shape.size() < 2) return {};
   const auto multiply = [&shape](Index x, Index y) {
     Index product = 0;
@@ -139,11 +164,12 @@ Fans fans_from_shape(const Shape& shape) {
   };
   Index receptive_field = 1;
   for (std::size_t d = 2; d < shape.size(); ++d) receptive_field = multiply(receptive_field, shape[d]);
-  return Fans{multiply(shape[1], receptive_field), multiply(shape[0], receptive_field)};
+  const Index fan_out = convention == FanConvention::patch ? shape[0] : multiply(shape[0], receptive_field);
+  return Fans{multiply(shape[1], receptive_field), fan_out};
 }
 
-Fans resolve_fans(const Fans& explicit_fans, const Shape& global_shape) {
-  const Fans derived = fans_from_shape(global_shape);
+Fans resolve_fans(const Fans& explicit_fans, const Shape& global_shape, FanConvention convention) {
+  const Fans derived = fans_from_shape(global_shape, convention);
   return Fans{explicit_fans.fan_in ? explicit_fans.fan_in : derived.fan_in,
               explicit_fans.fan_out ? explicit_fans.fan_out : derived.fan_out};
 }

@@ -19,7 +19,7 @@ namespace {
 struct RankPlan {
   SafetensorsMetadata metadata;
   SafetensorsLayout layout;
-  std::map<std::string, Box> boxes;
+  std::map<std::string, Holding> holdings;
 };
 
 RankPlan plan(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
@@ -28,15 +28,22 @@ RankPlan plan(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
                 "rank " + std::to_string(rank) + " is not in mesh " + mesh.to_string() + " (" + std::to_string(mesh.size()) + " ranks)");
   }
   std::vector<SafetensorsLayout::Entry> entries;
-  std::map<std::string, Box> boxes;
+  std::map<std::string, Holding> holdings;
   nlohmann::json shards = nlohmann::json::object();
   for (const ManifestTensor& t : manifest.tensors) {
     check_layout(t.layout, t.shape.size(), mesh);
     if (!holds(t.layout, mesh, rank)) continue;  // another pipeline stage's tensor: not in this rank's file
-    const Box box = local_box(t.shape, t.layout, mesh, rank);
-    entries.push_back({t.name, t.dtype, box.extent});
-    shards[t.name] = {{"shape", t.shape}, {"start", box.start}, {"extent", box.extent}, {"layout", t.layout.to_string()}};
-    boxes.emplace(t.name, box);
+    const Holding h = local_holding(t.shape, t.layout, mesh, rank);
+    // A zero3 range is stored as the 1-d tensor of its real elements (DeepSpeed's ds_tensor less its
+    // padding); "flat" is [first, count] in the row-major order of the box, "partition" the size of
+    // every rank's partition with padding.
+    entries.push_back({t.name, t.dtype, h.flat ? Shape{h.count} : h.box.extent});
+    shards[t.name] = {{"shape", t.shape}, {"start", h.box.start}, {"extent", h.box.extent}, {"layout", t.layout.to_string()}};
+    if (h.flat) {
+      shards[t.name]["flat"] = {h.first, h.count};
+      shards[t.name]["partition"] = h.buffer;
+    }
+    holdings.emplace(t.name, h);
   }
   SafetensorsMetadata metadata = checkpoint_metadata(manifest);
   metadata[kMetaRank] = std::to_string(rank);
@@ -44,12 +51,13 @@ RankPlan plan(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
   metadata[kMetaMesh] = mesh.to_string();
   metadata[kMetaShards] = shards.dump();
   SafetensorsLayout layout(std::move(entries), metadata);
-  return RankPlan{std::move(metadata), std::move(layout), std::move(boxes)};
+  return RankPlan{std::move(metadata), std::move(layout), std::move(holdings)};
 }
 
-TensorProducer shard_producer(const std::map<std::string, TensorFiller>& fillers, const std::map<std::string, Box>& boxes) {
-  return [&fillers, &boxes](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
-    fillers.at(t.name).fill_box_range(boxes.at(t.name), first, count, out);
+TensorProducer shard_producer(const std::map<std::string, TensorFiller>& fillers, const std::map<std::string, Holding>& holdings) {
+  return [&fillers, &holdings](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
+    const Holding& h = holdings.at(t.name);
+    fillers.at(t.name).fill_box_range(h.box, h.first + first, count, out);
   };
 }
 
@@ -74,11 +82,11 @@ StagedFile stage_rank_checkpoint(const Manifest& manifest, const ProcessMesh& me
   const auto fillers = fillers_by_name(manifest, options);
   auto made = std::make_unique<MadeDirectories>(directory);
   StagedFile file = stage_safetensors(directory / rank_file_name(rank, mesh.size()), p.layout,
-                                      shard_producer(fillers, p.boxes), output_policy(manifest, overwrite), heartbeat);
+                                      shard_producer(fillers, p.holdings), output_policy(manifest, overwrite), heartbeat);
   file.attach(std::move(made));
   stats = WriteStats{};
-  stats.tensors = static_cast<std::int64_t>(p.boxes.size());
-  for (const auto& [name, box] : p.boxes) stats.elements += box.element_count();
+  stats.tensors = static_cast<std::int64_t>(p.holdings.size());
+  for (const auto& [name, h] : p.holdings) stats.elements += h.count;
   stats.bytes = p.layout.file_size();
   return file;
 }
@@ -155,21 +163,23 @@ VerifyResult detail::verify_rank_checkpoint(const Manifest& manifest, const Proc
                                             const Heartbeat& heartbeat) {
   const RankPlan p = plan(manifest, mesh, rank);
   const auto fillers = fillers_by_name(manifest, options);
-  VerifyResult result = verify_file(p.layout, p.metadata, shard_producer(fillers, p.boxes),
+  VerifyResult result = verify_file(p.layout, p.metadata, shard_producer(fillers, p.holdings),
                                     directory / rank_file_name(rank, mesh.size()), heartbeat);
   if (result.tensor && result.index) {
     // The file holds the local shard; say where the element sits in the global tensor too.
-    const Box& box = p.boxes.at(*result.tensor);
+    const Holding& h = p.holdings.at(*result.tensor);
+    const Box& box = h.box;
     const ManifestTensor& tensor = *std::find_if(manifest.tensors.begin(), manifest.tensors.end(),
                                                  [&](const ManifestTensor& t) { return t.name == *result.tensor; });
-    std::vector<Index> global = unflatten(box.extent, *result.index);
+    std::vector<Index> global = unflatten(box.extent, h.first + *result.index);
     Index flat = 0;
     const auto strides = row_major_strides(tensor.shape);
     for (std::size_t d = 0; d < global.size(); ++d) {
       global[d] += box.start[d];
       flat += global[d] * strides[d];
     }
-    result.message += " [local shard of box " + box.to_string() + "; global element " + shape_to_string(global) +
+    result.message += std::string(" [local shard of ") + (h.flat ? "the zero3 range [" + std::to_string(h.first) + ", " +
+                      std::to_string(h.first + h.count) + ") of " : "") + "box " + box.to_string() + "; global element " + shape_to_string(global) +
                       ", global flat index " + std::to_string(flat) + "]";
   }
   return result;

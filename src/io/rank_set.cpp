@@ -85,6 +85,10 @@ bool inside(const Shape& shape, const Box& box) {
 
 bool same_box(const Box& x, const Box& y) { return x.start == y.start && x.extent == y.extent; }
 
+bool same_piece(const StoredPiece& x, const StoredPiece& y) {
+  return same_box(x.box, y.box) && x.first == y.first && x.count == y.count && x.flat == y.flat;
+}
+
 bool overlap(const Box& x, const Box& y) {
   for (std::size_t d = 0; d < x.start.size(); ++d) {
     if (x.start[d] + x.extent[d] <= y.start[d] || y.start[d] + y.extent[d] <= x.start[d]) return false;
@@ -104,7 +108,9 @@ std::optional<std::pair<const StoredPiece*, const StoredPiece*>> first_overlap(c
     const Index row = p->box.start[0];
     std::erase_if(active, [row](const StoredPiece* a) { return a->box.start[0] + a->box.extent[0] <= row; });
     for (const StoredPiece* a : active) {
-      if (overlap(a->box, p->box)) return std::pair{a, p};
+      // Ranges of one box (zero3 partitions) overlap only where the ranges do.
+      const bool ranges_apart = same_box(a->box, p->box) && (a->first + a->count <= p->first || p->first + p->count <= a->first);
+      if (overlap(a->box, p->box) && !ranges_apart) return std::pair{a, p};
     }
     active.push_back(p);
   }
@@ -112,6 +118,10 @@ std::optional<std::pair<const StoredPiece*, const StoredPiece*>> first_overlap(c
 }
 
 }  // namespace
+
+std::string StoredPiece::to_string() const {
+  return "box " + box.to_string() + (flat ? " range [" + std::to_string(first) + ", " + std::to_string(first + count) + ")" : "");
+}
 
 RankSet read_rank_set(const fs::path& directory) {
   const std::string dir = printable(directory.string());
@@ -211,7 +221,19 @@ RankSet read_rank_set(const fs::path& directory) {
         bad(dir + ": " + name + ": " + tensor + ": the recorded box " + box.to_string() + " is not inside its shape " +
             shape_to_string(shape));
       }
-      if (t.shape != box.extent) {
+      StoredPiece piece{&file, &t, box, 0, box.element_count(), false};
+      if (const auto flat = s->find("flat"); flat != s->end()) {  // a zero3 range, stored as a 1-d tensor
+        const auto range = index_list(*flat);
+        if (!range || range->size() != 2 || (*range)[0] > piece.count || (*range)[1] > piece.count - (*range)[0]) {
+          bad(dir + ": " + name + ": " + tensor + ": the recorded flat range " + printable(flat->dump(), 80) +
+              " is not [first, count] inside its box " + box.to_string());
+        }
+        piece = StoredPiece{&file, &t, box, (*range)[0], (*range)[1], true};
+        if (t.shape != Shape{piece.count}) {
+          bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records " +
+              piece.to_string());
+        }
+      } else if (t.shape != box.extent) {
         bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records the box " +
             box.to_string());
       }
@@ -226,8 +248,8 @@ RankSet read_rank_set(const fs::path& directory) {
             shape_to_string(g.shape) + " in " + quote(rank_file_name(ranks.front(), set.world)) + ", " +
             std::string(dtype_name(t.dtype)) + " " + shape_to_string(shape) + " in " + name);
       }
-      const bool replica = std::any_of(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_box(p.box, box); });
-      if (box.element_count() > 0) (replica ? g.replicas : g.pieces).push_back(StoredPiece{&file, &t, box});
+      const bool replica = std::any_of(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_piece(p, piece); });
+      if (piece.count > 0) (replica ? g.replicas : g.pieces).push_back(piece);
     }
   }
   // 4. The boxes of a tensor: replicas or disjoint (then the elements stored count each once, and
@@ -240,11 +262,11 @@ RankSet read_rank_set(const fs::path& directory) {
         }
         return std::string("?");
       };
-      bad(dir + ": tensor " + quote(g.name) + ": the box " + pair->first->box.to_string() + " of " + who(pair->first) +
-          " overlaps the box " + pair->second->box.to_string() + " of " + who(pair->second) +
+      bad(dir + ": tensor " + quote(g.name) + ": the " + pair->first->to_string() + " of " + who(pair->first) +
+          " overlaps the " + pair->second->to_string() + " of " + who(pair->second) +
           " without being the same (a replica): these files are not one run's");
     }
-    for (const StoredPiece& p : g.pieces) g.stored += p.box.element_count();
+    for (const StoredPiece& p : g.pieces) g.stored += p.count;
   }
   return set;
 }
@@ -265,7 +287,7 @@ void check_replicas(const RankSet& set, const std::function<void()>& heartbeat) 
   std::vector<std::byte> a(kChunk), b(kChunk);
   for (const GlobalTensor& g : set.tensors) {
     for (const StoredPiece& copy : g.replicas) {
-      const auto original = std::find_if(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_box(p.box, copy.box); });
+      const auto original = std::find_if(g.pieces.begin(), g.pieces.end(), [&](const StoredPiece& p) { return same_piece(p, copy); });
       if (original == g.pieces.end()) continue;
       const std::uint64_t bytes = copy.entry->end - copy.entry->begin;
       for (std::uint64_t at = 0; at < bytes; at += kChunk) {
@@ -275,7 +297,7 @@ void check_replicas(const RankSet& set, const std::function<void()>& heartbeat) 
         if (std::memcmp(a.data(), b.data(), n) != 0) {
           std::size_t i = 0;
           while (a[i] == b[i]) ++i;
-          bad("tensor " + quote(g.name) + ": the copy of box " + copy.box.to_string() + " in " + file_of(set, copy.file) +
+          bad("tensor " + quote(g.name) + ": the copy of " + copy.to_string() + " in " + file_of(set, copy.file) +
               " differs from the one in " + file_of(set, original->file) + " at byte " + std::to_string(at + i) +
               " of the box: replicas must be identical");
         }

@@ -17,19 +17,25 @@
 
 namespace shardinit::detail {
 
-// One stored piece of a global tensor: a tensor entry of one file, and the box it holds.
+// One stored piece of a global tensor: a tensor entry of one file, and what it holds: the elements
+// [first, first + count) of `box` in its row-major order (the whole box, or a zero3 range of it,
+// stored flat).
 struct StoredPiece {
   const SafetensorsReader* file;
   const SafetensorsTensor* entry;
   Box box;
+  Index first = 0;
+  Index count = 0;
+  bool flat = false;
+  [[nodiscard]] std::string to_string() const;  // "box {start [0], extent [8]}", with " range [0, 3)" when flat
 };
 
 struct GlobalTensor {
   std::string name;
   DType dtype = DType::f32;
   Shape shape;
-  std::vector<StoredPiece> pieces;    // distinct boxes (a replicated box is stored by several ranks: once here)
-  std::vector<StoredPiece> replicas;  // the other copies of those boxes
+  std::vector<StoredPiece> pieces;    // distinct pieces (a replicated piece is stored by several ranks: once here)
+  std::vector<StoredPiece> replicas;  // the other copies of those pieces
   Index stored = 0;                   // elements the pieces hold (each element once: the boxes are disjoint)
 };
 

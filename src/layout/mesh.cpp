@@ -45,6 +45,23 @@ int ProcessMesh::rank_of(const std::vector<int>& coordinates) const {
 
 std::string ProcessMesh::to_string() const { return ints_to_string(shape_); }
 
+std::string_view data_partition_name(DataPartition partition) noexcept {
+  switch (partition) {
+    case DataPartition::none: return "none";
+    case DataPartition::zero3: return "zero3";
+    case DataPartition::fsdp2: return "fsdp2";
+  }
+  return "?";
+}
+
+DataPartition parse_data_partition(std::string_view text) {
+  for (const DataPartition p : {DataPartition::none, DataPartition::zero3, DataPartition::fsdp2}) {
+    if (text == data_partition_name(p)) return p;
+  }
+  fail("unknown data partition \"" + std::string(text) +
+       "\" (expected \"none\", \"zero3\": DeepSpeed ZeRO-3's flat partition, or \"fsdp2\": FSDP2's Shard(0))");
+}
+
 std::string TensorLayout::to_string() const {
   std::string text;
   for (std::size_t d = 0; d < dim_axes.size(); ++d) {
@@ -53,6 +70,9 @@ std::string TensorLayout::to_string() const {
   }
   text = text.empty() ? "replicated" : text + "}";
   if (stage_axis >= 0) text += " on stages " + ints_to_string(stages) + " of axis " + std::to_string(stage_axis);
+  if (partition != DataPartition::none || !partition_axes.empty()) {
+    text += " " + std::string(data_partition_name(partition)) + " over axes " + ints_to_string(partition_axes);
+  }
   return text;
 }
 
@@ -71,6 +91,19 @@ void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const Pro
       if (used[axis]) fail("layout " + layout.to_string() + " uses mesh axis " + std::to_string(axis) + " twice");
       used[axis] = true;
     }
+  }
+  if ((layout.partition == DataPartition::none) != layout.partition_axes.empty()) {
+    fail("layout " + layout.to_string() + ": a data partition needs its mesh axes, and axes need a partition");
+  }
+  for (const int axis : layout.partition_axes) {
+    if (axis < 0 || static_cast<std::size_t>(axis) >= used.size() || used[axis] || axis == layout.stage_axis) {
+      fail("layout " + layout.to_string() + ": partition axis " + std::to_string(axis) + " must be an axis of mesh " +
+           mesh.to_string() + " that splits no dimension, is not the stage axis and is named once");
+    }
+    used[axis] = true;
+  }
+  if (layout.partition == DataPartition::fsdp2 && tensor_rank == 0) {
+    fail("layout " + layout.to_string() + ": fsdp2 shards dimension 0, and a scalar has none");
   }
   if (layout.stage_axis < 0) {
     if (!layout.stages.empty()) fail("layout " + layout.to_string() + " names stages without a stage axis");
@@ -116,6 +149,25 @@ Index part_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh
   return part;
 }
 
+Index partition_parts(const TensorLayout& layout, const ProcessMesh& mesh) {
+  Index parts = 1;
+  for (const int axis : layout.partition_axes) parts *= mesh.shape()[axis];
+  return parts;
+}
+
+Index partition_index(const TensorLayout& layout, const ProcessMesh& mesh, const std::vector<int>& coordinates) {
+  Index index = 0;
+  for (const int axis : layout.partition_axes) index = index * mesh.shape()[axis] + coordinates[axis];
+  return index;
+}
+
+FlatPartition zero3_partition(Index numel, Index parts, Index index) {
+  // ceil(numel / parts) == (numel + _padding_size) / parts, without forming numel + padding.
+  const Index size = numel / parts + (numel % parts != 0 ? 1 : 0);
+  const Index start = size == 0 || index > numel / size ? numel : std::min(numel, index * size);
+  return FlatPartition{size, start, std::min(size, numel - start)};
+}
+
 Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   const std::vector<int> coordinates = mesh.coordinates(rank);
   Box box{std::vector<Index>(shape.size()), std::vector<Index>(shape.size())};
@@ -125,7 +177,33 @@ Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh&
     box.start[d] = c.start;
     box.extent[d] = c.extent;
   }
+  if (layout.partition == DataPartition::fsdp2) {
+    // FSDP2 chunks the tensor-parallel-local tensor (its DTensor's local shard), not the global one.
+    const Chunk c = torch_chunk(box.extent[0], partition_parts(layout, mesh), partition_index(layout, mesh, coordinates));
+    box.start[0] += c.start;
+    box.extent[0] = c.extent;
+  }
   return box;
+}
+
+std::vector<Box> Holding::boxes() const { return box_range_boxes(box, first, count); }
+
+Holding local_holding(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
+  Holding holding;
+  holding.box = local_box(shape, layout, mesh, rank);
+  if (!holds(layout, mesh, rank)) return holding;
+  const Index elements = holding.box.element_count();
+  if (layout.partition == DataPartition::zero3) {
+    const FlatPartition p = zero3_partition(elements, partition_parts(layout, mesh),
+                                            partition_index(layout, mesh, mesh.coordinates(rank)));
+    holding.first = p.first;
+    holding.count = p.count;
+    holding.buffer = p.size;
+    holding.flat = true;
+  } else {
+    holding.count = holding.buffer = elements;
+  }
+  return holding;
 }
 
 std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh,
@@ -133,11 +211,15 @@ std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const Pr
   std::vector<int> result;
   for (int rank = 0; rank < mesh.size(); ++rank) {
     if (!holds(layout, mesh, rank)) continue;
-    const Box box = local_box(shape, layout, mesh, rank);
+    const Holding holding = local_holding(shape, layout, mesh, rank);
+    const Box& box = holding.box;
     bool inside = true;
+    Index position = 0;  // in the box's row-major order
     for (std::size_t d = 0; d < shape.size() && inside; ++d) {
       inside = index[d] >= box.start[d] && index[d] < box.start[d] + box.extent[d];
+      position = position * box.extent[d] + (index[d] - box.start[d]);
     }
+    inside = inside && box.element_count() > 0 && position >= holding.first && position < holding.first + holding.count;
     if (inside) result.push_back(rank);
   }
   return result;
@@ -148,6 +230,7 @@ bool is_writer(const TensorLayout& layout, const ProcessMesh& mesh, int rank, st
   for (const auto& axes : layout.dim_axes) {
     for (const int axis : axes) used[axis] = true;
   }
+  for (const int axis : layout.partition_axes) used[axis] = true;  // a partition's parts are not replicas
   if (!holds(layout, mesh, rank)) return false;
   const std::vector<int> coordinates = mesh.coordinates(rank);
   std::uint64_t replicas = 1, replica = 0;

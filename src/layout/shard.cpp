@@ -1,11 +1,13 @@
 #include "shardinit/layout/shard.hpp"
 
+#include <algorithm>
+
 #include "shardinit/error.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit {
 
-Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
+Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
                int rank, std::span<std::byte> out) {
   try {
     check_layout(layout, spec.shape.size(), mesh);
@@ -16,7 +18,7 @@ Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& l
   } catch (const Error& e) {
     throw Error(e.kind(), "tensor '" + detail::printable(spec.name) + "': " + e.what());
   }
-  const Box box = local_box(spec.shape, layout, mesh, rank);
+  const Holding holding = local_holding(spec.shape, layout, mesh, rank);
   if (!holds(layout, mesh, rank)) {
     // Another stage's tensor: nothing to fill (a scalar's box would otherwise read as one element).
     if (!out.empty()) {
@@ -24,10 +26,27 @@ Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& l
                                                    " does not hold it (" + layout.to_string() + "), but the output buffer holds " +
                                                    std::to_string(out.size()) + " bytes");
     }
-    return box;
+    return holding;
   }
-  fill_box(seed, spec, box, out);
-  return box;
+  const std::size_t element = dtype_size(spec.dtype);
+  if (holding.flat && holding.buffer != holding.count && out.size() == static_cast<std::size_t>(holding.buffer) * element) {
+    const std::size_t held = static_cast<std::size_t>(holding.count) * element;
+    TensorFiller(seed, spec).fill_box_range(holding.box, holding.first, holding.count, out.first(held));
+    std::fill(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(), std::byte{0});  // DeepSpeed's padding
+    return holding;
+  }
+  if (holding.flat) {
+    if (out.size() != static_cast<std::size_t>(holding.count) * element) {
+      throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec.name) + "': rank " + std::to_string(rank) +
+                                                   " holds " + std::to_string(holding.count) + " elements (its zero3 partition has " +
+                                                   std::to_string(holding.buffer) + " with padding), but the output buffer holds " +
+                                                   std::to_string(out.size()) + " bytes");
+    }
+    TensorFiller(seed, spec).fill_box_range(holding.box, holding.first, holding.count, out);
+    return holding;
+  }
+  fill_box(seed, spec, holding.box, out);
+  return holding;
 }
 
 }  // namespace shardinit

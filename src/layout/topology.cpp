@@ -11,6 +11,7 @@ namespace {
 [[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::invalid_argument, message); }
 
 int tensor_axes(const Topology& topology) { return static_cast<int>(colossal_mesh(topology.tensor).shape().size()); }
+int data_axes(const Topology& topology) { return topology.expert > 1 ? 2 : 1; }
 }  // namespace
 
 std::string_view parallel_axis_name(ParallelAxis axis) noexcept {
@@ -18,15 +19,18 @@ std::string_view parallel_axis_name(ParallelAxis axis) noexcept {
     case ParallelAxis::data: return "dp";
     case ParallelAxis::pipeline: return "pp";
     case ParallelAxis::tensor: return "tp";
+    case ParallelAxis::expert: return "ep";
+    case ParallelAxis::expert_data: return "edp";
   }
   return "?";
 }
 
 ParallelAxis parse_parallel_axis(std::string_view text) {
-  for (const ParallelAxis a : {ParallelAxis::data, ParallelAxis::pipeline, ParallelAxis::tensor}) {
+  for (const ParallelAxis a : {ParallelAxis::data, ParallelAxis::pipeline, ParallelAxis::tensor, ParallelAxis::expert,
+                               ParallelAxis::expert_data}) {
     if (text == parallel_axis_name(a)) return a;
   }
-  fail("unknown parallel axis " + detail::quote(text) + " (expected \"dp\", \"pp\" or \"tp\")");
+  fail("unknown parallel axis " + detail::quote(text) + " (expected \"dp\", \"pp\", \"tp\", \"ep\" or \"edp\")");
 }
 
 std::string_view layer_partition_name(LayerPartition rule) noexcept {
@@ -73,25 +77,42 @@ int topology_data_size(const Topology& topology, int world) {
          std::to_string(topology.tensor.size) + " is " + std::to_string(*topology.data * inner) + " ranks, but " +
          std::to_string(world) + " ranks are running");
   }
+  if (data % topology.expert != 0) {
+    fail("the expert parallel size " + std::to_string(topology.expert) + " does not divide the data parallel size " +
+         std::to_string(data) + " (" + std::to_string(world) + " ranks / (pipeline " + std::to_string(topology.pipeline) +
+         " x tensor " + std::to_string(topology.tensor.size) + "))");
+  }
   return data;
 }
 
 int topology_axis(const Topology& topology, ParallelAxis axis) {
+  if (axis == ParallelAxis::expert_data) return topology_axis(topology, ParallelAxis::data);
+  if (axis == ParallelAxis::expert) return topology_axis(topology, ParallelAxis::data) + data_axes(topology) - 1;
   int first = 0;
   for (const ParallelAxis a : topology.order) {
     if (a == axis) return first;
-    first += a == ParallelAxis::tensor ? tensor_axes(topology) : 1;
+    first += a == ParallelAxis::tensor ? tensor_axes(topology) : a == ParallelAxis::data ? data_axes(topology) : 1;
   }
   return first;  // unreachable: order holds every axis
 }
 
-int topology_axes(const Topology& topology) { return 2 + tensor_axes(topology); }
+int topology_axes(const Topology& topology) { return 1 + data_axes(topology) + tensor_axes(topology); }
+
+std::vector<int> topology_data_axes(const Topology& topology) {
+  const int first = topology_axis(topology, ParallelAxis::data);
+  return data_axes(topology) == 1 ? std::vector<int>{first} : std::vector<int>{first, first + 1};
+}
 
 ProcessMesh topology_mesh(const Topology& topology, int world) {
   const int data = topology_data_size(topology, world);
   std::vector<int> shape;
   for (const ParallelAxis a : topology.order) {
-    if (a == ParallelAxis::data) shape.push_back(data);
+    if (a == ParallelAxis::data && topology.expert > 1) {
+      shape.push_back(data / topology.expert);
+      shape.push_back(topology.expert);
+    } else if (a == ParallelAxis::data) {
+      shape.push_back(data);
+    }
     if (a == ParallelAxis::pipeline) shape.push_back(topology.pipeline);
     if (a == ParallelAxis::tensor) {
       const ProcessMesh tensor = colossal_mesh(topology.tensor);
@@ -99,6 +120,19 @@ ProcessMesh topology_mesh(const Topology& topology, int world) {
     }
   }
   return ProcessMesh(std::move(shape));
+}
+
+std::vector<std::string> topology_axis_names(const Topology& topology) {
+  std::vector<std::string> names(static_cast<std::size_t>(topology_axes(topology)));
+  if (topology.expert > 1) {
+    names[topology_axis(topology, ParallelAxis::expert_data)] = "edp";
+    names[topology_axis(topology, ParallelAxis::expert)] = "ep";
+  } else {
+    names[topology_axis(topology, ParallelAxis::data)] = "dp";
+  }
+  names[topology_axis(topology, ParallelAxis::pipeline)] = "pp";
+  if (tensor_axes(topology) == 1) names[topology_axis(topology, ParallelAxis::tensor)] = "tp";
+  return names;
 }
 
 TensorLayout topology_layout(const Topology& topology, const TensorLayout& tensor_layout) {
@@ -116,13 +150,28 @@ ParallelCoordinates parallel_coordinates(const Topology& topology, int world, in
   const int tensor_first = topology_axis(topology, ParallelAxis::tensor);
   int tensor = 0;  // row-major over the tensor axes: Colossal-AI's tensor-parallel rank (colossal_mesh)
   for (int a = tensor_first; a < tensor_first + tensor_axes(topology); ++a) tensor = tensor * mesh.shape()[a] + at[a];
-  return {at[topology_axis(topology, ParallelAxis::data)], at[topology_axis(topology, ParallelAxis::pipeline)], tensor};
+  ParallelCoordinates c;
+  c.pipeline = at[topology_axis(topology, ParallelAxis::pipeline)];
+  c.tensor = tensor;
+  if (topology.expert > 1) {
+    c.expert_data = at[topology_axis(topology, ParallelAxis::expert_data)];
+    c.expert = at[topology_axis(topology, ParallelAxis::expert)];
+    c.data = c.expert_data * topology.expert + c.expert;
+  } else {
+    c.data = c.expert_data = at[topology_axis(topology, ParallelAxis::data)];
+  }
+  return c;
 }
 
 int rank_of(const Topology& topology, int world, const ParallelCoordinates& c) {
   const ProcessMesh mesh = topology_mesh(topology, world);
   std::vector<int> at(mesh.shape().size());
-  at[topology_axis(topology, ParallelAxis::data)] = c.data;
+  if (topology.expert > 1) {
+    at[topology_axis(topology, ParallelAxis::expert_data)] = c.data / topology.expert;
+    at[topology_axis(topology, ParallelAxis::expert)] = c.data % topology.expert;
+  } else {
+    at[topology_axis(topology, ParallelAxis::data)] = c.data;
+  }
   at[topology_axis(topology, ParallelAxis::pipeline)] = c.pipeline;
   const int tensor_first = topology_axis(topology, ParallelAxis::tensor);
   int tensor = c.tensor;
@@ -135,13 +184,25 @@ int rank_of(const Topology& topology, int world, const ParallelCoordinates& c) {
 
 std::vector<int> parallel_group(const Topology& topology, int world, int rank, ParallelAxis axis) {
   const int data = topology_data_size(topology, world);
-  const int size = axis == ParallelAxis::data ? data : axis == ParallelAxis::pipeline ? topology.pipeline : topology.tensor.size;
-  ParallelCoordinates c = parallel_coordinates(topology, world, rank);
+  const ParallelCoordinates at = parallel_coordinates(topology, world, rank);
   std::vector<int> group;
-  for (int i = 0; i < size; ++i) {
-    (axis == ParallelAxis::data ? c.data : axis == ParallelAxis::pipeline ? c.pipeline : c.tensor) = i;
-    group.push_back(rank_of(topology, world, c));
-  }
+  const auto member = [&](int i) {
+    ParallelCoordinates c = at;
+    switch (axis) {
+      case ParallelAxis::data: c.data = i; break;
+      case ParallelAxis::pipeline: c.pipeline = i; break;
+      case ParallelAxis::tensor: c.tensor = i; break;
+      case ParallelAxis::expert: c.data = at.expert_data * topology.expert + i; break;
+      case ParallelAxis::expert_data: c.data = i * topology.expert + at.expert; break;
+    }
+    return rank_of(topology, world, c);
+  };
+  const int size = axis == ParallelAxis::data          ? data
+                   : axis == ParallelAxis::pipeline    ? topology.pipeline
+                   : axis == ParallelAxis::tensor      ? topology.tensor.size
+                   : axis == ParallelAxis::expert      ? topology.expert
+                                                       : data / topology.expert;
+  for (int i = 0; i < size; ++i) group.push_back(member(i));
   return group;
 }
 

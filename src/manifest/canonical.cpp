@@ -57,6 +57,7 @@ std::string canonical_spec_json(const Manifest& manifest) {
     if (t->fans.fan_in) j["fan_in"] = *t->fans.fan_in;
     if (t->fans.fan_out) j["fan_out"] = *t->fans.fan_out;
     if (!t->empty) j["distribution"] = describe(t->distribution);
+    if (t->padding_idx) j["padding_idx"] = *t->padding_idx;  // only where given: other digests stay the same
     tensors.push_back(std::move(j));
   }
   json spec;
@@ -88,6 +89,8 @@ std::string manifest_run_digest(const Manifest& manifest) {
       run["parallel"]["partition"] = std::string(layer_partition_name(t.layers->partition));
     }
     const Topology defaults;
+    if (t.expert != 1) run["parallel"]["expert"] = t.expert;
+    if (t.data_partition != DataPartition::none) run["parallel"]["data_partition"] = std::string(data_partition_name(t.data_partition));
     if (t.order != defaults.order) {
       for (const ParallelAxis a : t.order) run["parallel"]["order"].push_back(std::string(parallel_axis_name(a)));
     }

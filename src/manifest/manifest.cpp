@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "io/regular_file.hpp"
+#include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/io/safetensors.hpp"
+#include "shardinit/layout/shard.hpp"
 #include "util/checked.hpp"
 #include "util/format_number.hpp"
 #include "util/printable.hpp"
@@ -182,16 +184,15 @@ init::Initializer parse_initializer(const json& spec, const Path& where) {
   fail(where, where.text + ": unknown initializer");
 }
 
-// How many axes the run's mesh has, and the Colossal-AI configuration if there is one: what a
-// tensor's "layout" is checked against.
+// The run's mesh as a tensor's definition is resolved against (its axes, the topology if there is
+// one) and the names a {"shard": ...} list may use for its axes.
 struct MeshContext {
-  std::size_t axes = 1;  // the default mesh [world] has one axis
-  std::vector<std::string> axis_names;  // names a {"shard": ...} list may use for axes
-  std::optional<Topology> parallel;
+  JobContext job;                       // the default mesh [world] has one axis
+  std::vector<std::string> axis_names;  // "" for an unnamed axis
 };
 
 // A mesh axis in a {"shard": ...} list: its number, or its name.
-std::size_t mesh_axis(const json& value, const Path& at, const MeshContext& mesh) {
+int mesh_axis(const json& value, const Path& at, const MeshContext& mesh) {
   if (value.is_string()) {
     const std::string name = value.get<std::string>();
     // Unnamed axes (the tensor part's axes when it has several) have "" here: never matched.
@@ -204,27 +205,23 @@ std::size_t mesh_axis(const json& value, const Path& at, const MeshContext& mesh
       fail(at, at.prefix() + "mesh axis " + detail::quote(name) + " does not exist" +
                    (known.empty() ? std::string(": the mesh's axes have no names") : " (the mesh's axes are " + known + ")"));
     }
-    return static_cast<std::size_t>(it - mesh.axis_names.begin());
+    return static_cast<int>(it - mesh.axis_names.begin());
   }
   const std::uint64_t axis = unsigned_integer(value, at);
-  if (axis >= mesh.axes) {
-    fail(at, at.prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " + std::to_string(mesh.axes) +
-                 (mesh.axes == 1 ? " axis" : " axes"));
+  if (axis >= mesh.job.mesh_axes) {  // here too, to point at the very element
+    fail(at, at.prefix() + "mesh axis " + std::to_string(axis) + " does not exist: the mesh has " + std::to_string(mesh.job.mesh_axes) +
+                 (mesh.job.mesh_axes == 1 ? " axis" : " axes"));
   }
-  return static_cast<std::size_t>(axis);
+  return static_cast<int>(axis);
 }
 
-TensorLayout parse_layout(const json& value, const Path& where, const Shape& shape, const MeshContext& mesh,
-                          std::string& name) {
+// "layout": a preset name, or {"shard": {"tensor dim": [mesh axes]}}.
+LayoutSpec parse_layout(const json& value, const Path& where, const Shape& shape, const MeshContext& mesh) {
+  LayoutSpec spec;
   if (value.is_string()) {
-    name = value.get<std::string>();
-    if (name == "replicate") return TensorLayout::replicated(shape.size());
-    if (!mesh.parallel) {
-      fail(where, where.prefix() + "layout \"" + name +
-           "\" is a Colossal-AI preset: it needs \"parallel\": {\"tensor\": {\"mode\": ..., \"size\": ...}} in the manifest "
-           "(with a plain \"mesh\", use \"replicate\" or {\"shard\": {...}})");
-    }
-    return parse_at(where, [&] { return topology_layout(*mesh.parallel, colossal_layout(mesh.parallel->tensor, name, shape)); });
+    spec.kind = LayoutSpec::Kind::preset;
+    spec.preset = value.get<std::string>();
+    return spec;
   }
   if (!value.is_object()) {
     fail(where, where.prefix() + "expected a preset name or {\"shard\": {\"0\": [mesh axes], ...}}, got " + type_of(value));
@@ -232,8 +229,8 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
   reject_unknown_keys(value, where, {"shard"});
   const json& shard = require_key(value, where, "shard");
   if (!shard.is_object()) fail(where.key("shard"), where.key("shard").text + ": expected an object {\"tensor dim\": [mesh axes]}, got " + type_of(shard));
-  name = "custom";
-  TensorLayout layout = TensorLayout::replicated(shape.size());
+  spec.kind = LayoutSpec::Kind::custom;
+  spec.shard.assign(shape.size(), {});
   for (const auto& [dim_text, axes] : shard.items()) {
     const Path at = where.key("shard").key(dim_text);
     std::size_t dim = 0;
@@ -243,23 +240,17 @@ TensorLayout parse_layout(const json& value, const Path& where, const Shape& sha
            " (expected \"0\".." + (shape.empty() ? std::string("none: a scalar cannot be split") : "\"" + std::to_string(shape.size() - 1) + "\"") + ")");
     }
     if (!axes.is_array()) fail(at, at.prefix() + "expected an array of mesh axes, got " + type_of(axes));
-    for (std::size_t i = 0; i < axes.size(); ++i) layout.dim_axes[dim].push_back(static_cast<int>(mesh_axis(axes[i], at.element(i), mesh)));
+    for (std::size_t i = 0; i < axes.size(); ++i) spec.shard[dim].push_back(mesh_axis(axes[i], at.element(i), mesh));
   }
-  // Each mesh axis splits at most one dimension, once.
-  std::vector<int> all;
-  for (const auto& axes : layout.dim_axes) all.insert(all.end(), axes.begin(), axes.end());
-  std::sort(all.begin(), all.end());
-  if (const auto twice = std::adjacent_find(all.begin(), all.end()); twice != all.end()) {
-    fail(where, where.prefix() + "mesh axis " + std::to_string(*twice) + " is used twice in " + layout.to_string());
-  }
-  return layout;
+  return spec;
 }
 
 // "parallel": {"data": D, "pipeline": P or {"size": P, "layers": L, "partition": "uniform"},
-//              "tensor": {"mode", "size", "depth"}, "order": ["dp", "pp", "tp"]}
+//              "tensor": {"mode", "size", "depth"}, "order": ["dp", "pp", "tp"], "expert": E,
+//              "data_partition": "zero3"}
 Topology parse_topology(const json& value, const Path& at) {
   if (!value.is_object()) fail(at, at.prefix() + "expected {\"tensor\": {\"mode\": ..., \"size\": ...}, \"data\": ..., \"pipeline\": ...}, got " + type_of(value));
-  reject_unknown_keys(value, at, {"tensor", "data", "pipeline", "order"});
+  reject_unknown_keys(value, at, {"tensor", "data", "pipeline", "order", "expert", "data_partition"});
   Topology topology;
   const auto small_int = [](const json& v, const Path& p) {
     const std::uint64_t n = unsigned_integer(v, p);
@@ -306,10 +297,23 @@ Topology parse_topology(const json& value, const Path& at) {
     for (std::size_t i = 0; i < 3; ++i) {
       const std::string name = string_value((*order)[i], p.element(i));
       topology.order[i] = parse_at(p.element(i), [&] { return parse_parallel_axis(name); });
+      if (topology.order[i] != ParallelAxis::data && topology.order[i] != ParallelAxis::pipeline && topology.order[i] != ParallelAxis::tensor) {
+        fail(p.element(i), p.element(i).prefix() + "the order lists \"dp\", \"pp\" and \"tp\" (the expert axes are parts of \"dp\")");
+      }
     }
     auto sorted = topology.order;
     std::sort(sorted.begin(), sorted.end());
     if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end()) fail(p, p.prefix() + "each of \"dp\", \"pp\" and \"tp\" must appear once");
+  }
+  if (const auto expert = value.find("expert"); expert != value.end()) topology.expert = small_int(*expert, at.key("expert"));
+  if (topology.data && *topology.data % topology.expert != 0) {
+    fail(at.key("expert"), at.key("expert").prefix() + "the expert parallel size " + std::to_string(topology.expert) +
+                               " does not divide the data parallel size " + std::to_string(*topology.data));
+  }
+  if (const auto partition = value.find("data_partition"); partition != value.end()) {
+    const Path p = at.key("data_partition");
+    const std::string name = string_value(*partition, p);
+    topology.data_partition = parse_at(p, [&] { return parse_data_partition(name); });
   }
   if (topology.data) {
     const long long ranks = static_cast<long long>(*topology.data) * topology.pipeline * topology.tensor.size;
@@ -318,127 +322,86 @@ Topology parse_topology(const json& value, const Path& at) {
   return topology;
 }
 
-// A tensor's pipeline stages: "stage": s or [s, ...], or "layer": i under "pipeline": {"layers": L}.
-// With a pipeline of more than one stage every tensor must say; with one stage (or none) the tensor
-// is everywhere and "stage" may only be 0.
-void place_on_stages(const json& object, const Path& where, const MeshContext& mesh, TensorLayout& layout) {
-  const auto stage = object.find("stage"), layer = object.find("layer");
-  const int stages = mesh.parallel ? mesh.parallel->pipeline : 1;
-  if (stage != object.end() && layer != object.end()) fail(where.key("layer"), where.prefix() + "give either \"stage\" or \"layer\", not both");
-  std::vector<int> chosen;
-  if (stage != object.end()) {
+// The definition's keys, each parsed as JSON requires; what they mean is resolve()'s to decide.
+TensorDefinition parse_definition(const json& object, const Path& where, const std::string& name, const MeshContext& mesh) {
+  TensorDefinition d;
+  d.name = name;
+  const json& shape = require_key(object, where, "shape");
+  if (!shape.is_array()) fail(where.key("shape"), where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
+  for (std::size_t i = 0; i < shape.size(); ++i) d.shape.push_back(positive_or_zero_index(shape[i], where.key("shape").element(i)));
+  if (const auto it = object.find("dtype"); it != object.end()) {
+    const Path at = where.key("dtype");
+    const std::string dtype = string_value(*it, at);
+    d.dtype = parse_at(at, [&] { return parse_dtype(dtype); });
+  }
+  d.initializer = parse_initializer(require_key(object, where, "init"), where.key("init"));
+  for (const char* key : {"fan_in", "fan_out"}) {
+    if (const auto it = object.find(key); it != object.end()) {
+      const Index fan = positive_or_zero_index(*it, where.key(key));
+      (std::string_view(key) == "fan_in" ? d.fans.fan_in : d.fans.fan_out) = fan;
+    }
+  }
+  if (const auto it = object.find("fan_convention"); it != object.end()) {
+    const Path at = where.key("fan_convention");
+    const std::string text = string_value(*it, at);
+    d.fan_convention = parse_at(at, [&] { return init::parse_fan_convention(text); });
+  }
+  if (const auto it = object.find("stream"); it != object.end()) d.stream = unsigned_integer(*it, where.key("stream"));
+  if (const auto it = object.find("layout"); it != object.end()) d.layout = parse_layout(*it, where.key("layout"), d.shape, mesh);
+  if (const auto it = object.find("stage"); it != object.end()) {
     const Path at = where.key("stage");
     const auto one = [&](const json& value, const Path& p) {
       const std::uint64_t s = unsigned_integer(value, p);
-      if (s >= static_cast<std::uint64_t>(stages)) {
-        fail(p, p.prefix() + "stage " + std::to_string(s) + " does not exist: the pipeline has " + std::to_string(stages) +
-                    (stages == 1 ? " stage" : " stages") + (mesh.parallel ? "" : " (stages need \"parallel\": {\"pipeline\": P})"));
-      }
-      return static_cast<int>(s);
+      return static_cast<int>(std::min<std::uint64_t>(s, std::numeric_limits<int>::max()));
     };
-    if (stage->is_array()) {
-      if (stage->empty()) fail(at, at.prefix() + "expected at least one stage");
-      for (std::size_t i = 0; i < stage->size(); ++i) chosen.push_back(one((*stage)[i], at.element(i)));
+    d.stages.emplace();
+    if (it->is_array()) {
+      for (std::size_t i = 0; i < it->size(); ++i) d.stages->push_back(one((*it)[i], at.element(i)));
     } else {
-      chosen.push_back(one(*stage, at));
+      d.stages->push_back(one(*it, at));
     }
-    std::sort(chosen.begin(), chosen.end());
-    if (std::adjacent_find(chosen.begin(), chosen.end()) != chosen.end()) fail(at, at.prefix() + "a stage is listed twice");
-  } else if (layer != object.end()) {
-    const Path at = where.key("layer");
-    if (!mesh.parallel || !mesh.parallel->layers) {
-      fail(at, at.prefix() + "\"layer\" needs \"parallel\": {\"pipeline\": {\"size\": P, \"layers\": L}} to place layers on stages");
-    }
-    const PipelineLayers& p = *mesh.parallel->layers;
-    const std::uint64_t i = unsigned_integer(*layer, at);
-    if (i >= static_cast<std::uint64_t>(p.layers)) {
-      fail(at, at.prefix() + "layer " + std::to_string(i) + " does not exist: the pipeline has " + std::to_string(p.layers) + " layers");
-    }
-    chosen.push_back(stage_of_layer(static_cast<int>(i), p.layers, stages, p.partition));
-  } else if (stages > 1) {
-    fail(where, where.prefix() + "the pipeline has " + std::to_string(stages) +
-                    " stages: say which hold this tensor, with \"stage\": s (or [s, ...]) or \"layer\": i");
   }
-  if (stages > 1) {
-    layout.stage_axis = topology_axis(*mesh.parallel, ParallelAxis::pipeline);
-    layout.stages = chosen;
+  if (const auto it = object.find("layer"); it != object.end()) {
+    d.layer = static_cast<std::int64_t>(std::min<std::uint64_t>(unsigned_integer(*it, where.key("layer")), std::numeric_limits<std::int64_t>::max()));
   }
+  if (const auto it = object.find("data_partition"); it != object.end()) {
+    const Path at = where.key("data_partition");
+    const std::string text = string_value(*it, at);
+    d.data_partition = parse_at(at, [&] { return parse_data_partition(text); });
+  }
+  if (const auto it = object.find("expert"); it != object.end()) {
+    if (!it->is_boolean()) fail(where.key("expert"), where.key("expert").prefix() + "expected true or false, got " + type_of(*it));
+    d.expert = it->get<bool>();
+  }
+  if (const auto it = object.find("padding_idx"); it != object.end()) {
+    const Path at = where.key("padding_idx");
+    if (!it->is_number_integer()) fail(at, at.prefix() + "expected an integer row, got " + type_of(*it));
+    if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+      fail(at, at.prefix() + it->dump() + " is too large");
+    }
+    d.padding_idx = it->get<std::int64_t>();
+  }
+  return d;
 }
 
 ManifestTensor parse_tensor(const json& object, const Path& where_index, const MeshContext& mesh) {
   if (!object.is_object()) fail(where_index, where_index.text + ": expected a tensor object, got " + type_of(object));
-  ManifestTensor t;
-  t.name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
-  if (t.name.empty()) fail(where_index.key("name"), where_index.text + ".name: the name is empty");
-  // The safetensors header's own key for the file's metadata.
-  if (t.name == "__metadata__") fail(where_index.key("name"), where_index.text + ".name: \"__metadata__\" is reserved by safetensors");
-  const Path where{where_index.text + " (" + detail::quote(t.name) + ")", where_index.steps};
-  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "stream", "layout", "stage", "layer"});
-
-  const json& shape = require_key(object, where, "shape");
-  if (!shape.is_array()) fail(where.key("shape"), where.key("shape").text + ": expected an array of dimensions, got " + type_of(shape));
-  for (std::size_t d = 0; d < shape.size(); ++d) t.shape.push_back(positive_or_zero_index(shape[d], where.key("shape").element(d)));
+  const std::string name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
+  const Path where{where_index.text + " (" + detail::quote(name) + ")", where_index.steps};
+  reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "fan_convention", "stream", "layout",
+                                      "stage", "layer", "data_partition", "expert", "padding_idx"});
+  const TensorDefinition definition = parse_definition(object, where, name, mesh);
   try {
-    t.empty = element_count(t.shape) == 0;
-  } catch (const Error& e) {
-    fail(where.key("shape"), where.key("shape").text + ": " + e.what());
+    return resolve(definition, mesh.job);
+  } catch (const DefinitionError& e) {
+    const std::string_view key = definition_field_key(e.field());
+    if (e.field() == DefinitionField::name) fail(where_index.key("name"), where_index.text + ".name: " + e.what());
+    if (e.field() == DefinitionField::init) fail(where.key("init"), where.text + ": " + e.what());
+    // The key itself where the definition has it; the tensor where the error is about a missing one.
+    const Path at = object.contains(std::string(key)) ? where.key(key) : where;
+    fail(at, at.prefix() + e.what());
   }
-
-  if (const auto it = object.find("dtype"); it != object.end()) {
-    const Path at = where.key("dtype");
-    const std::string dtype = string_value(*it, at);
-    t.dtype = parse_at(at, [&] { return parse_dtype(dtype); });
-  }
-  // Its bytes must fit in a file (a signed 64-bit offset): [2^62] f32 would wrap to zero bytes.
-  if (!t.empty && !detail::checked_mul(element_count(t.shape), static_cast<std::int64_t>(dtype_size(t.dtype)))) {
-    fail(where.key("shape"), where.key("shape").text + ": " + shape_to_string(t.shape) + " elements of " +
-                                 std::string(dtype_name(t.dtype)) + " are more than 2^63 - 1 bytes, more than any file holds");
-  }
-  t.initializer = parse_initializer(require_key(object, where, "init"), where.key("init"));
-  for (const char* key : {"fan_in", "fan_out"}) {
-    if (const auto it = object.find(key); it != object.end()) {
-      const Index fan = positive_or_zero_index(*it, where.key(key));
-      if (fan == 0) fail(where.key(key), where.key(key).text + ": a fan must be positive, got 0");
-      (std::string_view(key) == "fan_in" ? t.explicit_fans.fan_in : t.explicit_fans.fan_out) = fan;
-    }
-  }
-  if (const auto it = object.find("stream"); it != object.end()) t.explicit_stream = unsigned_integer(*it, where.key("stream"));
-  t.layout = TensorLayout::replicated(t.shape.size());
-  t.layout_name = "replicate";
-  if (const auto it = object.find("layout"); it != object.end()) {
-    t.layout = parse_layout(*it, where.key("layout"), t.shape, mesh, t.layout_name);
-  }
-  place_on_stages(object, where, mesh, t.layout);
-  t.stream = t.explicit_stream ? *t.explicit_stream : stream_from_name(t.name);
-
-  // Resolve fans and the distribution now, so that a manifest that loads can always be generated.
-  try {
-    // A zero-element tensor may have other dimensions whose fans overflow; it keeps only explicit fans.
-    init::Fans resolved = t.empty ? t.explicit_fans : init::resolve_fans(t.explicit_fans, t.shape);
-    if (!t.empty && mesh.parallel && colossal_weight_in_out(mesh.parallel->tensor.mode, t.layout_name)) {
-      // Colossal-AI stores these Linear weights (in, out) and passes in_features / out_features.
-      resolved.fan_in = t.explicit_fans.fan_in ? t.explicit_fans.fan_in : std::optional<Index>(t.shape[0]);
-      resolved.fan_out = t.explicit_fans.fan_out ? t.explicit_fans.fan_out : std::optional<Index>(t.shape[1]);
-    }
-    if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;
-    if (t.initializer.uses_fan_out()) t.fans.fan_out = resolved.fan_out;
-    if (t.empty) {
-      // Colossal-AI treats a zero-element tensor as a no-op before looking at its fans (which may be
-      // 0 here); the initializer's own parameters are still checked, on unit fans.
-      validate(t.initializer(init::Fans{1, 1}), t.dtype);
-      t.distribution = Constant{0.0};
-    } else {
-      t.distribution = t.initializer(t.fans);
-      validate(t.distribution, t.dtype);
-    }
-  } catch (const Error& e) {
-    const std::string_view kind = init::kind_name(t.initializer.kind());
-    const std::string_view message = e.what();
-    fail(where.key("init"), where.text + ": " + (message.starts_with(kind) ? "" : std::string(kind) + ": ") + std::string(message));
-  }
-  return t;
 }
-
 // "tensors[1] ("fc1.bias").init: key "std" appears twice in the same object"
 std::string describe_duplicate(const json& document, const detail::DuplicateKey& duplicate) {
   Path where{"", {}};
@@ -500,17 +463,13 @@ Manifest interpret(const json& document, std::string_view text) {
       mesh_context.axis_names = manifest.mesh_axis_names;
     }
     manifest.mesh = parse_at(at, [&] { return ProcessMesh(shape); }).shape();
-    mesh_context.axes = shape.size();
+    mesh_context.job.mesh_axes = shape.size();
   }
   if (const auto it = document.find("parallel"); it != document.end()) {
     manifest.parallel = parse_topology(*it, root.key("parallel"));
-    mesh_context.axes = static_cast<std::size_t>(topology_axes(*manifest.parallel));
-    mesh_context.parallel = manifest.parallel;
-    // Named axes for {"shard": ...} lists: "dp", "pp", and "tp" where the tensor part is one axis.
-    mesh_context.axis_names.assign(mesh_context.axes, std::string());
-    mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::data)] = "dp";
-    mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::pipeline)] = "pp";
-    if (mesh_context.axes == 3) mesh_context.axis_names[topology_axis(*manifest.parallel, ParallelAxis::tensor)] = "tp";
+    mesh_context.job.mesh_axes = static_cast<std::size_t>(topology_axes(*manifest.parallel));
+    mesh_context.job.parallel = manifest.parallel;
+    mesh_context.axis_names = topology_axis_names(*manifest.parallel);
   }
   const json& tensors = require_key(document, root, "tensors");
   if (!tensors.is_array()) fail(root.key("tensors"), root.key("tensors").text + ": expected an array of tensors, got " + type_of(tensors));
@@ -557,6 +516,36 @@ Manifest parse_manifest(std::string_view json_text, std::string_view source) {
   } catch (const Error& e) {
     throw Error(e.kind(), std::string(source) + ": " + e.what());
   }
+}
+
+Topology parse_topology_json(std::string_view json_text) {
+  const detail::StrictJson parsed = detail::parse_strict_json(json_text, "parallel");
+  try {
+    if (parsed.duplicate) fail(Path{"parallel", parsed.duplicate->object}, describe_duplicate(parsed.document, *parsed.duplicate));
+    return parse_topology(parsed.document, Path{"parallel", {}});
+  } catch (const ValueError& e) {
+    throw Error(e.kind(), e.what());
+  }
+}
+
+std::vector<TensorHolding> manifest_holdings(const Manifest& manifest, int world, int rank) {
+  const ProcessMesh mesh = manifest_mesh(manifest, world);
+  if (rank < 0 || rank >= mesh.size()) {
+    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " is not one of the " + std::to_string(mesh.size()) + " ranks");
+  }
+  std::vector<TensorHolding> held;
+  for (const ManifestTensor& t : manifest.tensors) {
+    if (holds(t.layout, mesh, rank)) held.push_back(TensorHolding{&t, local_holding(t.shape, t.layout, mesh, rank)});
+  }
+  return held;
+}
+
+Holding fill_shard(const Manifest& manifest, std::string_view name, int world, int rank, std::span<std::byte> out) {
+  const auto it = std::find_if(manifest.tensors.begin(), manifest.tensors.end(), [&](const ManifestTensor& t) { return t.name == name; });
+  if (it == manifest.tensors.end()) {
+    throw Error(ErrorKind::invalid_argument, "the manifest has no tensor " + detail::quote(name));
+  }
+  return fill_shard(manifest.seed, it->spec(), it->layout, manifest_mesh(manifest, world), rank, out);
 }
 
 ProcessMesh manifest_mesh(const Manifest& manifest, int world) {

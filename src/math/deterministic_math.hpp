@@ -6,7 +6,9 @@
 // compiled with -ffp-contract=off so that no multiply-add is fused behind our back.
 //
 // The polynomial coefficients are the published ones of Cephes (logf, sinf/cosf, sin/cos),
-// fdlibm (log, exp) and Wichura's AS 241 (PPND7, PPND16); docs/stream-format.md points here for them.
+// fdlibm's general formulas for log and exp (without its branches for small arguments) and Wichura's
+// AS 241 (PPND7, PPND16). docs/stream-format.md section 8 states every step and constant normatively:
+// a change here is a change of the stream format.
 
 #include <bit>
 #include <cstdint>

@@ -49,8 +49,8 @@ struct Communicator {
   }
 };
 
-// What this rank writes (or reads back) of one tensor: the pieces of its box, if it is the writer
-// among the replicas of that box.
+// What this rank writes (or reads back) of one tensor: the pieces of what it holds (its box, or the
+// boxes of its zero3 range), if it is the writer among the replicas of that.
 struct TensorPlan {
   const SafetensorsTensor* file_entry;
   const ManifestTensor* tensor;
@@ -68,7 +68,9 @@ std::vector<TensorPlan> plan_pieces(const Manifest& manifest, const SafetensorsL
     check_layout(it->layout, it->shape.size(), mesh);
     if (is_writer(it->layout, mesh, rank, it->stream)) {
       const Index max_elements = static_cast<Index>(kPieceBytes / dtype_size(it->dtype));
-      plan.pieces = split_box(local_box(it->shape, it->layout, mesh, rank), max_elements);
+      for (const Box& box : local_holding(it->shape, it->layout, mesh, rank).boxes()) {
+        for (Box& piece : split_box(box, max_elements)) plan.pieces.push_back(std::move(piece));
+      }
     }
     plans.push_back(std::move(plan));
   }
@@ -204,7 +206,7 @@ struct CollectivePlan {
 
 }  // namespace
 
-Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
+Holding fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
                const ProcessMesh& mesh, std::span<std::byte> out) {
   const Communicator c(comm);
   if (mesh.size() != c.size) {
@@ -213,6 +215,11 @@ Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const 
                                                  std::to_string(c.size));
   }
   return fill_shard(seed, spec, layout, mesh, c.rank, out);
+}
+
+Holding fill_local(MPI_Comm comm, const Manifest& manifest, std::string_view name, std::span<std::byte> out) {
+  const Communicator c(comm);
+  return fill_shard(manifest, name, c.size, c.rank, out);
 }
 
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,

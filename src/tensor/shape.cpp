@@ -117,3 +117,49 @@ std::vector<Box> split_box(const Box& box, Index max_elements) {
 }
 
 }  // namespace shardinit
+
+namespace shardinit {
+
+namespace {
+// Appends the boxes of elements [first, end) of `box`, whose dimensions before `dim` have extent 1.
+void append_range_boxes(const Box& box, std::size_t dim, Index first, Index end, std::vector<Box>& out) {
+  if (first >= end) return;
+  if (dim == box.extent.size()) {  // a single element (rank 0, or the last level)
+    out.push_back(box);
+    return;
+  }
+  Index inner = 1;  // elements per index of `dim`
+  for (std::size_t d = dim + 1; d < box.extent.size(); ++d) inner *= box.extent[d];
+  const auto row = [&](Index r) {
+    Box one = box;
+    one.start[dim] = box.start[dim] + r;
+    one.extent[dim] = 1;
+    return one;
+  };
+  Index first_row = first / inner;
+  const Index end_row = end / inner;
+  if (first_row == end_row) {  // inside one index of `dim`
+    append_range_boxes(row(first_row), dim + 1, first - first_row * inner, end - first_row * inner, out);
+    return;
+  }
+  if (first % inner != 0) {  // the partial index at the start
+    append_range_boxes(row(first_row), dim + 1, first % inner, inner, out);
+    ++first_row;
+  }
+  if (end_row > first_row) {  // whole indices
+    Box whole = box;
+    whole.start[dim] = box.start[dim] + first_row;
+    whole.extent[dim] = end_row - first_row;
+    out.push_back(std::move(whole));
+  }
+  if (end % inner != 0) append_range_boxes(row(end_row), dim + 1, 0, end % inner, out);
+}
+}  // namespace
+
+std::vector<Box> box_range_boxes(const Box& box, Index first, Index count) {
+  std::vector<Box> out;
+  if (count > 0) append_range_boxes(box, 0, first, first + count, out);
+  return out;
+}
+
+}  // namespace shardinit

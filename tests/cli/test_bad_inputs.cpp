@@ -380,7 +380,7 @@ TEST_F(Cli, AHeaderTheReferenceReaderRefusesIsNeverWritten) {
             R"(", "shape": [1024, 1024], "init": {"fn": "normal"}})";
   }
   const fs::path m = manifest(text + "]}");
-  for (const std::string target : {"-o " + q(work_ / "out.safetensors"), "--per-rank " + q(work_ / "ranks") + " --rank 0 --world 2"}) {
+  for (const std::string& target : {"-o " + q(work_ / "out.safetensors"), "--per-rank " + q(work_ / "ranks") + " --rank 0 --world 2"}) {
     const Result r = run_bounded("init " + q(m) + " " + target);
     EXPECT_EQ(r.status, kBadInput) << r.err;
     EXPECT_THAT(r.err, HasSubstr("bytes, more than the 100000000 bytes the safetensors library reads"));

@@ -69,13 +69,16 @@ void check_presets(const TensorParallelConfig& config, const std::vector<Expecta
 std::vector<std::string_view> expected_names(Mode mode) {
   switch (mode) {
     case Mode::one_d:
-      return {"linear_col", "linear_col_bias", "linear_row", "linear_row_bias", "vocab_embedding", "embedding"};
+      return {"linear_col", "linear_col_bias", "linear_row", "linear_row_bias", "vocab_embedding", "embedding",
+              "classifier", "classifier_bias", "vocab_classifier", "vocab_classifier_bias"};
     case Mode::two_d:
-      return {"linear", "linear_bias", "layernorm"};
     case Mode::two_p5_d:
-      return {"linear", "linear_bias", "layernorm"};
+      return {"linear", "linear_bias", "layernorm", "embedding", "vocab_embedding", "classifier", "classifier_bias",
+              "vocab_classifier", "vocab_classifier_bias", "patch_embedding", "patch_embedding_bias", "cls_token", "pos_embed"};
     case Mode::three_d:
-      return {"linear", "linear_bias", "layernorm", "linear_swapped", "linear_bias_swapped", "layernorm_swapped"};
+      return {"linear", "linear_bias", "layernorm", "linear_swapped", "linear_bias_swapped", "layernorm_swapped",
+              "embedding", "vocab_embedding", "classifier", "classifier_bias", "vocab_classifier", "vocab_classifier_bias",
+              "patch_embedding", "patch_embedding_bias", "cls_token", "pos_embed"};
   }
   return {};
 }
@@ -136,6 +139,12 @@ TEST(ColossalPresets, OneD) {
                       // Embedding1D.weight (V, E): column chunk t.
                       {"embedding", {odd, 4 * Index{P}},
                        [&](int t) { return box_of({whole(odd), chunk(4 * Index{P}, P, t)}); }},
+                      // Classifier1D.weight (C, in): column chunk t; its bias whole.
+                      {"classifier", {odd, in}, [&](int t) { return box_of({whole(odd), chunk(in, P, t)}); }},
+                      {"classifier_bias", {odd}, [&](int) { return box_of({whole(odd)}); }},
+                      // VocabParallelClassifier1D.weight (C, in): row chunk t; its bias chunk t.
+                      {"vocab_classifier", {out, odd}, [&](int t) { return box_of({chunk(out, P, t), whole(odd)}); }},
+                      {"vocab_classifier_bias", {out}, [&](int t) { return box_of({chunk(out, P, t)}); }},
                       {"replicate", {odd, 3}, [&](int) { return box_of({whole(odd), whole(3)}); }},
                   });
   }
@@ -163,6 +172,22 @@ TEST(ColossalPresets, TwoD) {
                        [&](int t) { return box_of({chunk(bias, Index{q} * q, j_of(t) * q + i_of(t))}); }},
                       // LayerNorm2D (H,): chunk j*q + i of q^2.
                       {"layernorm", {h}, [&](int t) { return box_of({chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      // The row group's local rank is j, the column group's i (initializer_2d.py); a
+                      // chunk "of q^2" is cut by the row group first, then the column group.
+                      // Embedding2D.weight (V, E): columns chunk j*q + i of q^2; Classifier2D.weight (C, in) alike.
+                      {"embedding", {7, h}, [&](int t) { return box_of({whole(7), chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      {"classifier", {7, h}, [&](int t) { return box_of({whole(7), chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      {"classifier_bias", {7}, [&](int) { return box_of({whole(7)}); }},
+                      // VocabParallelEmbedding2D.weight (V, E) and VocabParallelClassifier2D.weight (C, in): block [i, j].
+                      {"vocab_embedding", {in, out}, [&](int t) { return box_of({chunk(in, q, i_of(t)), chunk(out, q, j_of(t))}); }},
+                      {"vocab_classifier", {in, out}, [&](int t) { return box_of({chunk(in, q, i_of(t)), chunk(out, q, j_of(t))}); }},
+                      {"vocab_classifier_bias", {h}, [&](int t) { return box_of({chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      // PatchEmbedding2D: the embedding dimension chunk j*q + i of q^2.
+                      {"patch_embedding", {h, 3, 2, 2},
+                       [&](int t) { return box_of({chunk(h, Index{q} * q, j_of(t) * q + i_of(t)), whole(3), whole(2), whole(2)}); }},
+                      {"patch_embedding_bias", {h}, [&](int t) { return box_of({chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      {"cls_token", {1, 1, h}, [&](int t) { return box_of({whole(1), whole(1), chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
+                      {"pos_embed", {1, 5, h}, [&](int t) { return box_of({whole(1), whole(5), chunk(h, Index{q} * q, j_of(t) * q + i_of(t))}); }},
                       {"replicate", {in, out, 3}, [&](int) { return box_of({whole(in), whole(out), whole(3)}); }},
                   });
   }
@@ -185,7 +210,7 @@ TEST(ColossalPresets, TwoPointFiveD) {
   for (int q = 1; q <= 3; ++q) {
     for (int depth = 1; depth <= 3; ++depth) {
       const int P = q * q * depth;
-      const Index in = 2 * q, out = 3 * q, h = 4 * q;
+      const Index in = 2 * q, out = 3 * q, h = 4 * q, qq = 2 * Index{q} * q;
       const auto i_of = [q](int t) { return t % q; };
       const auto j_of = [q](int t) { return (t / q) % q; };
       const auto k_of = [q](int t) { return t / (q * q); };
@@ -204,6 +229,19 @@ TEST(ColossalPresets, TwoPointFiveD) {
                         {"linear_bias", {out}, [&](int t) { return box_of({chunk(out, q, i_of(t))}); }},
                         // LayerNorm2p5D (H,): chunk i of q.
                         {"layernorm", {h}, [&](int t) { return box_of({chunk(h, q, i_of(t))}); }},
+                        // Row group: i, column group: j (initializer_2p5d.py); "of q^2" cut by the row
+                        // group first: chunk i*q + j. Every depth k holds the same.
+                        {"embedding", {7, qq}, [&](int t) { return box_of({whole(7), chunk(qq, Index{q} * q, i_of(t) * q + j_of(t))}); }},
+                        {"classifier", {7, qq}, [&](int t) { return box_of({whole(7), chunk(qq, Index{q} * q, i_of(t) * q + j_of(t))}); }},
+                        {"classifier_bias", {7}, [&](int) { return box_of({whole(7)}); }},
+                        {"vocab_embedding", {in, out}, [&](int t) { return box_of({chunk(in, q, j_of(t)), chunk(out, q, i_of(t))}); }},
+                        {"vocab_classifier", {in, out}, [&](int t) { return box_of({chunk(in, q, j_of(t)), chunk(out, q, i_of(t))}); }},
+                        {"vocab_classifier_bias", {out}, [&](int t) { return box_of({chunk(out, q, i_of(t))}); }},
+                        {"patch_embedding", {qq, 3, 2, 2},
+                         [&](int t) { return box_of({chunk(qq, Index{q} * q, i_of(t) * q + j_of(t)), whole(3), whole(2), whole(2)}); }},
+                        {"patch_embedding_bias", {qq}, [&](int t) { return box_of({chunk(qq, Index{q} * q, i_of(t) * q + j_of(t))}); }},
+                        {"cls_token", {1, 1, qq}, [&](int t) { return box_of({whole(1), whole(1), chunk(qq, Index{q} * q, i_of(t) * q + j_of(t))}); }},
+                        {"pos_embed", {1, 5, qq}, [&](int t) { return box_of({whole(1), whole(5), chunk(qq, Index{q} * q, i_of(t) * q + j_of(t))}); }},
                         {"replicate", {5}, [&](int) { return box_of({whole(5)}); }},
                     });
     }
@@ -239,6 +277,20 @@ TEST(ColossalPresets, ThreeD) {
              [&](int t) { return box_of({chunk(in, pp, j_of(t) * p + i_of(t)), chunk(out, p, k_of(t))}); }},
             {"linear_bias_swapped", {out}, [&](int t) { return box_of({chunk(out, p, k_of(t))}); }},
             {"layernorm_swapped", {h}, [&](int t) { return box_of({chunk(h, p, j_of(t))}); }},
+            // Output group: k, input group: j, weight group: i (initializer_3d.py).
+            // Embedding3D.weight (V, E) and Classifier3D.weight (C, in): columns chunk k; bias whole.
+            {"embedding", {7, h}, [&](int t) { return box_of({whole(7), chunk(h, p, k_of(t))}); }},
+            {"classifier", {7, h}, [&](int t) { return box_of({whole(7), chunk(h, p, k_of(t))}); }},
+            {"classifier_bias", {7}, [&](int) { return box_of({whole(7)}); }},
+            // VocabParallelEmbedding3D / VocabParallelClassifier3D (rows, cols): row chunk j*p + i of p^2, column chunk k.
+            {"vocab_embedding", {in, out}, [&](int t) { return box_of({chunk(in, pp, j_of(t) * p + i_of(t)), chunk(out, p, k_of(t))}); }},
+            {"vocab_classifier", {in, out}, [&](int t) { return box_of({chunk(in, pp, j_of(t) * p + i_of(t)), chunk(out, p, k_of(t))}); }},
+            {"vocab_classifier_bias", {h}, [&](int t) { return box_of({chunk(h, p, j_of(t))}); }},
+            // PatchEmbedding3D: the embedding dimension chunk k.
+            {"patch_embedding", {h, 3, 2, 2}, [&](int t) { return box_of({chunk(h, p, k_of(t)), whole(3), whole(2), whole(2)}); }},
+            {"patch_embedding_bias", {h}, [&](int t) { return box_of({chunk(h, p, k_of(t))}); }},
+            {"cls_token", {1, 1, h}, [&](int t) { return box_of({whole(1), whole(1), chunk(h, p, k_of(t))}); }},
+            {"pos_embed", {1, 5, h}, [&](int t) { return box_of({whole(1), whole(5), chunk(h, p, k_of(t))}); }},
             {"replicate", {}, [&](int) { return box_of({}); }},
         });
   }
@@ -366,19 +418,26 @@ TEST(ColossalLayout, IndivisibleDimensions) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// colossal_weight_in_out
+// colossal_fan_convention
 
-TEST(ColossalLayout, WeightInOutExactlyForTheTransposedLinearWeights) {
+TEST(ColossalLayout, FanConventionsOfTheLayers) {
   std::set<std::string_view> every_name = {"replicate", "bogus", ""};
   for (const Mode mode : kModes) {
     for (const auto n : expected_names(mode)) every_name.insert(n);
   }
+  // (in, out) Linear weights and every embedding read fan_in = shape[0]; PatchEmbedding weights
+  // fan_out = embed_size; everything else as PyTorch.
   const std::set<std::pair<Mode, std::string_view>> in_out = {
-      {Mode::two_d, "linear"}, {Mode::two_p5_d, "linear"}, {Mode::three_d, "linear"}, {Mode::three_d, "linear_swapped"}};
+      {Mode::two_d, "linear"},          {Mode::two_p5_d, "linear"},          {Mode::three_d, "linear"},
+      {Mode::three_d, "linear_swapped"}, {Mode::one_d, "embedding"},         {Mode::one_d, "vocab_embedding"},
+      {Mode::two_d, "embedding"},       {Mode::two_d, "vocab_embedding"},    {Mode::two_p5_d, "embedding"},
+      {Mode::two_p5_d, "vocab_embedding"}, {Mode::three_d, "embedding"},     {Mode::three_d, "vocab_embedding"}};
   for (const Mode mode : kModes) {
     for (const auto n : every_name) {
-      EXPECT_EQ(colossal_weight_in_out(mode, n), in_out.contains({mode, n}))
-          << tensor_parallel_mode_name(mode) << " " << n;
+      const init::FanConvention expected = in_out.contains({mode, n})                          ? init::FanConvention::in_out
+                                           : mode != Mode::one_d && n == "patch_embedding" ? init::FanConvention::patch
+                                                                                              : init::FanConvention::torch;
+      EXPECT_EQ(colossal_fan_convention(mode, n), expected) << tensor_parallel_mode_name(mode) << " " << n;
     }
   }
 }

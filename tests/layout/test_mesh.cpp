@@ -537,7 +537,7 @@ TEST(FillShard, EachRankEqualsTheSameBoxOfTheWholeTensor) {
       for (int rank = 0; rank < mesh.size(); ++rank) {
         const Box expected_box = local_box(c.shape, c.layout, mesh, rank);
         Bytes out(static_cast<std::size_t>(expected_box.element_count()) * size, std::byte{0xAB});
-        const Box box = fill_shard(seed, spec, c.layout, mesh, rank, out);
+        const Box box = fill_shard(seed, spec, c.layout, mesh, rank, out).box;
         EXPECT_TRUE(boxes_equal(box, expected_box)) << "rank " << rank;
         EXPECT_EQ(out, cut(whole, c.shape, box, size))
             << "mesh " << mesh.to_string() << " shape " << shape_to_string(c.shape) << " layout " << c.layout.to_string()

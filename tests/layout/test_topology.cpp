@@ -88,7 +88,7 @@ TEST(Topology, LegacyOrderIsColossalAisGroups) {
       const auto [tg, tl] = group_of(tensor, rank);
       const auto [pg, pl] = group_of(pipeline, rank);
       const auto [dg, dl] = group_of(data, rank);
-      EXPECT_EQ(at, (ParallelCoordinates{dl, pl, tl})) << "rank " << rank;
+      EXPECT_EQ(at, (ParallelCoordinates{dl, pl, tl, 0, dl})) << "rank " << rank;
       EXPECT_EQ(parallel_group(t, world, rank, ParallelAxis::tensor), tg) << "rank " << rank;
       EXPECT_EQ(parallel_group(t, world, rank, ParallelAxis::pipeline), pg) << "rank " << rank;
       EXPECT_EQ(parallel_group(t, world, rank, ParallelAxis::data), dg) << "rank " << rank;
@@ -107,9 +107,9 @@ TEST(Topology, HybridPluginOrders) {
   EXPECT_EQ(topology_mesh(inside, world).shape(), (std::vector<int>{2, 3, 2}));
   for (int rank = 0; rank < world; ++rank) {
     const int c0 = rank / (dp * tp), c1 = rank / tp % dp, c2 = rank % tp;  // unravel over (pp, dp, tp)
-    EXPECT_EQ(parallel_coordinates(inside, world, rank), (ParallelCoordinates{c1, c0, c2})) << rank;
+    EXPECT_EQ(parallel_coordinates(inside, world, rank), (ParallelCoordinates{c1, c0, c2, 0, c1})) << rank;
     const int o0 = rank / (pp * tp), o1 = rank / tp % pp, o2 = rank % tp;  // unravel over (dp, pp, tp)
-    EXPECT_EQ(parallel_coordinates(outside, world, rank), (ParallelCoordinates{o0, o1, o2})) << rank;
+    EXPECT_EQ(parallel_coordinates(outside, world, rank), (ParallelCoordinates{o0, o1, o2, 0, o0})) << rank;
   }
   EXPECT_EQ(parallel_group(inside, world, 5, ParallelAxis::data), (std::vector<int>{1, 3, 5}));
   EXPECT_EQ(parallel_group(inside, world, 5, ParallelAxis::pipeline), (std::vector<int>{5, 11}));
@@ -246,7 +246,8 @@ TEST(TopologyManifest, KeysAndTheirErrors) {
   expect_manifest_error(R"({"seed": 1, "parallel": {"pipeline": {"size": 2, "layers": 3, "partition": "even"}}, "tensors": []})",
                         {"parallel.pipeline.partition", "\"even\"", "uniform", "hybrid"});
   expect_manifest_error(R"({"seed": 1, "parallel": {"order": ["dp", "dp", "tp"]}, "tensors": []})", {"must appear once"});
-  expect_manifest_error(R"({"seed": 1, "parallel": {"order": ["dp", "ep", "tp"]}, "tensors": []})", {"parallel.order[1]", "\"ep\""});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"order": ["dp", "xp", "tp"]}, "tensors": []})", {"parallel.order[1]", "\"xp\""});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"order": ["dp", "ep", "tp"]}, "tensors": []})", {"parallel.order[1]", "the order lists"});
   expect_manifest_error(R"({"seed": 1, "parallel": {"data": 0}, "tensors": []})", {"parallel.data", "got 0"});
   expect_manifest_error(R"({"seed": 1, "mesh": [2], "tensors": [{"name": "w", "shape": [4], "init": {"fn": "zeros"}, "stage": 1}]})",
                         {"stage 1 does not exist: the pipeline has 1 stage", "\"parallel\": {\"pipeline\": P}"});

@@ -8,8 +8,15 @@
 //   * every rank's box (shardinit::mpi::fill_local) is the box derived here (row-major rank
 //     numbering, torch.chunk splits), and its bytes are bit-for-bit the same box cut out of a
 //     single-process whole-tensor fill (TensorFiller::fill_flat);
+//   * under a data partition (docs/layouts.md), zero3 ranges are DeepSpeed ZeRO-3's (re-derived here
+//     from partition_parameters.py's _padding_size / _aligned_size / partition_size) and fsdp2 boxes
+//     torch.chunk of the tensor-parallel box's dimension 0; expert tensors split dimension 0 over
+//     the expert axis, inside the data part as Megatron-Core numbers it;
 //   * the boxes of all ranks tile the tensor with the right replication, exactly one replica is the
 //     writer of each element (is_writer), and owners() lists the holders;
+//   * a rank generates exactly the elements it holds (rank files) or writes (the global file):
+//     counted by shardinit::detail::generated_elements, so a rank of one pipeline stage never
+//     computes a tensor of another;
 // then, for the whole manifest:
 //   * the collective file (mpi::write_checkpoint) is byte-identical to the single-process file;
 //   * mpi::verify_checkpoint matches; a corrupted data byte is reported (match == false) on every
@@ -185,12 +192,17 @@ std::vector<std::string> expected_order(const json& parallel) {
   return parallel.contains("order") ? parallel["order"].get<std::vector<std::string>>() : std::vector<std::string>{"dp", "pp", "tp"};
 }
 
-// The first mesh axis of "dp", "pp" or "tp" in the job's mesh: the axes in "order", tp expanded.
+int expected_expert(const json& parallel) { return parallel.value("expert", 1); }
+
+// The first mesh axis of "dp", "pp" or "tp" in the job's mesh: the axes in "order", tp expanded, dp
+// two axes [edp, ep] with expert parallelism; "edp" and "ep" are those two.
 int expected_axis(const json& parallel, const std::string& which) {
+  if (which == "edp") return expected_axis(parallel, "dp");
+  if (which == "ep") return expected_axis(parallel, "dp") + 1;
   int first = 0;
   for (const std::string& a : expected_order(parallel)) {
     if (a == which) return first;
-    first += a == "tp" ? static_cast<int>(expected_tensor_mesh(parallel).size()) : 1;
+    first += a == "tp" ? static_cast<int>(expected_tensor_mesh(parallel).size()) : a == "dp" && expected_expert(parallel) > 1 ? 2 : 1;
   }
   throw std::runtime_error("test: no axis " + which);
 }
@@ -211,7 +223,9 @@ std::vector<int> expected_mesh(const json& manifest, int world) {
     const int pp = expected_pipeline(parallel);
     const int dp = world / (pp * tp);  // Colossal-AI: world // (pipeline * tensor)
     for (const std::string& a : expected_order(parallel)) {
-      if (a == "dp") shape.push_back(dp);
+      const int ep = expected_expert(parallel);
+      if (a == "dp" && ep > 1) shape.push_back(dp / ep), shape.push_back(ep);  // Megatron-Core: ep inner in dp
+      if (a == "dp" && ep == 1) shape.push_back(dp);
       if (a == "pp") shape.push_back(pp);
       if (a == "tp") shape.insert(shape.end(), tensor.begin(), tensor.end());
     }
@@ -248,9 +262,10 @@ DimAxes preset_layout(const std::string& mode, const std::string& name, std::siz
   };
   if (name == "replicate") return axes;
   if (mode == "1d") {
-    if (name == "linear_col" || name == "linear_col_bias" || name == "vocab_embedding") set(0, {0});
-    else if (name == "linear_row" || name == "embedding") set(1, {0});
-    else if (name == "linear_row_bias") {}
+    if (name == "linear_col" || name == "linear_col_bias" || name == "vocab_embedding" || name == "vocab_classifier" ||
+        name == "vocab_classifier_bias") set(0, {0});
+    else if (name == "linear_row" || name == "embedding" || name == "classifier") set(1, {0});
+    else if (name == "linear_row_bias" || name == "classifier_bias") {}
     else throw std::runtime_error("test: unknown 1d preset " + name);
   } else if (mode == "2d") {
     if (name == "linear") set(0, {0}), set(1, {1});
@@ -273,26 +288,27 @@ DimAxes preset_layout(const std::string& mode, const std::string& name, std::siz
 }
 
 DimAxes expected_layout(const json& manifest, const json& tensor, std::size_t tensor_rank) {
-  if (!tensor.contains("layout")) return DimAxes(tensor_rank);
-  const json& layout = tensor["layout"];
-  if (layout.is_string()) {
+  const bool expert = tensor.value("expert", false);  // a stack of experts: the layout is each one's, shape[1:]
+  DimAxes axes(tensor_rank);
+  if (tensor.contains("layout") && tensor["layout"].is_string()) {
     const bool parallel = manifest.contains("parallel");
     const std::string mode = parallel && manifest["parallel"].contains("tensor") ? manifest["parallel"]["tensor"]["mode"].get<std::string>() : "";
-    DimAxes axes = preset_layout(mode, layout.get<std::string>(), tensor_rank);
+    axes = preset_layout(mode, tensor["layout"].get<std::string>(), expert ? tensor_rank - 1 : tensor_rank);
+    if (expert) axes.insert(axes.begin(), std::vector<int>{});
     // The presets name tensor-parallel axes: on the job's mesh they come after those before "tp".
     const int offset = parallel ? expected_axis(manifest["parallel"], "tp") : 0;
     for (auto& list : axes) {
       for (int& a : list) a += offset;
     }
-    return axes;
-  }
-  DimAxes axes(tensor_rank);
-  for (const auto& [dim, list] : layout["shard"].items()) {
-    for (const json& axis : list) {
-      // A named axis of "parallel": "dp", "pp", or "tp" (a one-axis tensor part).
-      axes.at(std::stoul(dim)).push_back(axis.is_string() ? expected_axis(manifest["parallel"], axis.get<std::string>()) : axis.get<int>());
+  } else if (tensor.contains("layout")) {
+    for (const auto& [dim, list] : tensor["layout"]["shard"].items()) {
+      for (const json& axis : list) {
+        // A named axis of "parallel": "dp", "pp", "ep", "edp", or "tp" (a one-axis tensor part).
+        axes.at(std::stoul(dim)).push_back(axis.is_string() ? expected_axis(manifest["parallel"], axis.get<std::string>()) : axis.get<int>());
+      }
     }
   }
+  if (expert) axes[0].insert(axes[0].begin(), expected_axis(manifest["parallel"], "ep"));
   return axes;
 }
 
@@ -311,7 +327,35 @@ struct Whole {
   std::vector<std::byte> bytes;  // single-process fill of the whole tensor
   int stage_axis = -1;           // pipeline: the stage axis and the stages that hold the tensor
   std::vector<int> stages;
+  std::string partition = "none";   // "zero3", "fsdp2": over the data axes the layout does not split
+  std::vector<int> partition_axes;
 };
+
+// A rank's part of a partition over `axes`: row-major over them; and the number of parts.
+std::pair<Index, Index> partition_part(const Whole& w, const std::vector<int>& mesh, int rank) {
+  const std::vector<int> c = coordinates_of(rank, mesh);
+  Index parts = 1, part = 0;
+  for (const int a : w.partition_axes) {
+    parts *= mesh[static_cast<std::size_t>(a)];
+    part = part * mesh[static_cast<std::size_t>(a)] + c[static_cast<std::size_t>(a)];
+  }
+  return {part, parts};
+}
+
+// DeepSpeed ZeRO-3 (deepspeed/runtime/zero/partition_parameters.py, Init._partition_param), written
+// as it computes it: pad to a multiple of the group, equal partitions, rank r's from r * size.
+struct ZeroRange {
+  Index first = 0, count = 0, partition = 0;
+};
+ZeroRange expected_zero3(Index numel, Index parts, Index index) {
+  const Index remainder = numel % parts;
+  const Index padding = remainder ? parts - remainder : 0;  // _padding_size
+  const Index aligned = numel + padding;                    // _aligned_size
+  const Index partition = aligned / parts;                  // partition_size = tensor_size // num_partitions
+  const Index start = partition * index;                    // partition_size * get_partition_rank()
+  const Index count = start < numel ? std::min(partition, numel - start) : 0;  // elems_to_copy past the end
+  return ZeroRange{std::min(start, numel), count, partition};
+}
 
 // Whether `rank` holds the tensor at all: its coordinate on the stage axis is one of the stages.
 bool expected_holds(const Whole& w, const std::vector<int>& mesh, int rank) {
@@ -339,7 +383,35 @@ Box expected_box(const Shape& shape, const Whole& w, const std::vector<int>& mes
     box.start.push_back(start);
     box.extent.push_back(std::min(chunk, n - start));
   }
+  if (w.partition == "fsdp2") {  // FSDP2: torch.chunk of the tensor-parallel box's dimension 0
+    const auto [part, parts] = partition_part(w, mesh, rank);
+    const Index n = box.extent[0];
+    const Index chunk = (n + parts - 1) / parts;
+    const Index start = std::min(part * chunk, n);
+    box.start[0] += start;
+    box.extent[0] = std::min(chunk, n - start);
+  }
   return box;
+}
+
+// The range of `rank`'s box it holds, in the box's row-major order: all of it, or its zero3 range.
+ZeroRange expected_range(const Shape& shape, const Whole& w, const std::vector<int>& mesh, int rank) {
+  const Box box = expected_box(shape, w, mesh, rank);
+  const Index n = expected_holds(w, mesh, rank) ? count_of(box.extent) : 0;
+  if (w.partition != "zero3") return ZeroRange{0, n, n};
+  const auto [part, parts] = partition_part(w, mesh, rank);
+  return expected_zero3(n, parts, part);
+}
+
+// f(local index, global flat index) for every element `rank` holds, in the order it stores them.
+template <class F>
+void for_each_held(const Shape& shape, const Whole& w, const std::vector<int>& mesh, int rank, F f) {
+  if (!expected_holds(w, mesh, rank)) return;
+  const Box box = expected_box(shape, w, mesh, rank);
+  const ZeroRange range = expected_range(shape, w, mesh, rank);
+  for_each_in_box(shape, box, [&](Index i, Index flat) {
+    if (i >= range.first && i < range.first + range.count) f(i - range.first, flat);
+  });
 }
 
 bool same_box(const Box& a, const Box& b) { return a.start == b.start && a.extent == b.extent; }
@@ -351,6 +423,7 @@ int expected_replicas(const Whole& w, const std::vector<int>& mesh) {
   for (std::size_t a = 0; a < mesh.size(); ++a) {
     bool used = false;
     for (const auto& list : w.axes) used = used || std::find(list.begin(), list.end(), static_cast<int>(a)) != list.end();
+    used = used || std::find(w.partition_axes.begin(), w.partition_axes.end(), static_cast<int>(a)) != w.partition_axes.end();
     if (used) continue;
     replicas *= static_cast<int>(a) == w.stage_axis && mesh[a] > 1 ? static_cast<int>(w.stages.size()) : mesh[a];
   }
@@ -368,7 +441,9 @@ void check_mesh_and_layouts(const Manifest& manifest, const json& raw, const Pro
   expect(mesh.size() == g_world, "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks, world is " +
                                      std::to_string(g_world));
   for (const Whole& w : wholes) {
-    const TensorLayout want(w.axes, w.stage_axis, w.stages);
+    TensorLayout want(w.axes, w.stage_axis, w.stages);
+    want.partition = parse_data_partition(w.partition);
+    want.partition_axes = w.partition_axes;
     expect(w.tensor->layout == want, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() + ", expected " +
                                          want.to_string());
   }
@@ -381,31 +456,49 @@ void check_fill_local(const Manifest& manifest, const ProcessMesh& mesh, const s
     const ManifestTensor& t = *w.tensor;
     const std::size_t size = dtype_size(t.dtype);
     const Box want = expected_box(t.shape, w, mesh.shape(), g_rank);
+    const ZeroRange range = expected_range(t.shape, w, mesh.shape(), g_rank);
     const bool held = expected_holds(w, mesh.shape(), g_rank);  // another stage's tensor: nothing (a scalar too)
-    std::vector<std::byte> local(held ? static_cast<std::size_t>(count_of(want.extent)) * size : 0);
-    Box got;
-    try {
-      got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, local);
-    } catch (const Error& e) {
-      expect(false, "tensor '" + t.name + "': fill_local threw: " + e.what());
-      continue;
-    }
-    if (!expect(same_box(got, want), "tensor '" + t.name + "': fill_local box " + box_text(got) + ", expected " + box_text(want))) {
-      continue;
-    }
-    expect(holds(t.layout, mesh, g_rank) == held, "tensor '" + t.name + "': holds() disagrees");
-    if (!held) continue;
-    expect(same_box(local_box(t.shape, t.layout, mesh, g_rank), want), "tensor '" + t.name + "': local_box disagrees");
-    Index first_bad = -1, bad_flat = -1, bad = 0;
-    for_each_in_box(t.shape, want, [&](Index i, Index flat) {
-      if (std::memcmp(local.data() + i * size, w.bytes.data() + flat * size, size) != 0) {
-        if (first_bad < 0) first_bad = i, bad_flat = flat;
-        ++bad;
+    // Under zero3 twice: the held elements alone, and DeepSpeed's whole partition (padding zeroed).
+    for (const bool padded : w.partition == "zero3" ? std::vector<bool>{false, true} : std::vector<bool>{false}) {
+      const Index elements = held ? (padded ? range.partition : range.count) : 0;
+      std::vector<std::byte> local(static_cast<std::size_t>(elements) * size, std::byte{0x5A});
+      Holding got;
+      try {
+        got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, local);
+      } catch (const Error& e) {
+        expect(false, "tensor '" + t.name + "': fill_local threw: " + e.what());
+        continue;
       }
-    });
-    expect(bad == 0, "tensor '" + t.name + "' (" + std::string(dtype_name(t.dtype)) + "): fill_local differs from the whole fill at " +
-                         std::to_string(bad) + " elements, first at local index " + std::to_string(first_bad) +
-                         " = global flat index " + std::to_string(bad_flat));
+      if (!expect(same_box(got.box, want), "tensor '" + t.name + "': fill_local box " + box_text(got.box) + ", expected " + box_text(want))) {
+        continue;
+      }
+      if (held && !expect(got.first == range.first && got.count == range.count && (w.partition != "zero3" || got.buffer == range.partition),
+                          "tensor '" + t.name + "': holds [" + std::to_string(got.first) + ", +" + std::to_string(got.count) + ") of its box (partition " +
+                              std::to_string(got.buffer) + "), expected [" + std::to_string(range.first) + ", +" + std::to_string(range.count) +
+                              ") (partition " + std::to_string(range.partition) + ")")) {
+        continue;
+      }
+      expect(holds(t.layout, mesh, g_rank) == held, "tensor '" + t.name + "': holds() disagrees");
+      if (!held) continue;
+      expect(same_box(local_box(t.shape, t.layout, mesh, g_rank), want), "tensor '" + t.name + "': local_box disagrees");
+      Index first_bad = -1, bad_flat = -1, bad = 0;
+      for_each_held(t.shape, w, mesh.shape(), g_rank, [&](Index i, Index flat) {
+        if (std::memcmp(local.data() + i * size, w.bytes.data() + flat * size, size) != 0) {
+          if (first_bad < 0) first_bad = i, bad_flat = flat;
+          ++bad;
+        }
+      });
+      expect(bad == 0, "tensor '" + t.name + "' (" + std::string(dtype_name(t.dtype)) + "): fill_local differs from the whole fill at " +
+                           std::to_string(bad) + " elements, first at local index " + std::to_string(first_bad) +
+                           " = global flat index " + std::to_string(bad_flat));
+      // The same through the manifest's name (fill_local(comm, manifest, name, out)).
+      std::vector<std::byte> by_name(local.size());
+      (void)mpi::fill_local(MPI_COMM_WORLD, manifest, t.name, by_name);
+      expect(by_name == local, "tensor '" + t.name + "': fill_local by name differs from fill_local by spec and layout");
+      const bool zero_padding = std::all_of(local.begin() + static_cast<std::ptrdiff_t>(range.count * static_cast<Index>(size)), local.end(),
+                                            [](std::byte b) { return b == std::byte{0}; });
+      expect(zero_padding, "tensor '" + t.name + "': the padding of the zero3 partition is not zero");
+    }
   }
   // A mesh of the wrong size is refused.
   const Whole& w = wholes.front();
@@ -430,13 +523,12 @@ void check_tiling(const ProcessMesh& mesh, const std::vector<Whole>& wholes) {
     std::vector<int> holders(static_cast<std::size_t>(n), 0), writers(static_cast<std::size_t>(n), 0);
     std::vector<std::vector<int>> holder_list(static_cast<std::size_t>(n));
     for (int r = 0; r < mesh.size(); ++r) {
-      const Box box = expected_box(t.shape, w, mesh.shape(), r);
       const bool writer = is_writer(t.layout, mesh, r, t.stream);
       if (!expected_holds(w, mesh.shape(), r)) {
         expect(!writer, "tensor '" + t.name + "': rank " + std::to_string(r) + " of another stage is a writer");
         continue;
       }
-      for_each_in_box(t.shape, box, [&](Index, Index flat) {
+      for_each_held(t.shape, w, mesh.shape(), r, [&](Index, Index flat) {
         ++holders[static_cast<std::size_t>(flat)];
         writers[static_cast<std::size_t>(flat)] += writer ? 1 : 0;
         holder_list[static_cast<std::size_t>(flat)].push_back(r);
@@ -527,9 +619,20 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
     expect(!single_error, "single-process write_checkpoint: " + std::string(single_error ? single_error->what() : ""));
   }
   WriteStats stats;
+  MPI_Barrier(MPI_COMM_WORLD);
+  detail::reset_generated_elements();
   const auto written = collective("mpi::write_checkpoint", [&] { stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, true); });
+  const std::int64_t generated = detail::generated_elements();
   expect(!written, "mpi::write_checkpoint succeeds: " + std::string(written ? written->what() : ""));
   if (written) return;
+  // Each rank computes exactly what it writes: what it holds of the tensors it is the writer of.
+  Index writes = 0;
+  const ProcessMesh mesh = manifest_mesh(manifest, g_world);
+  for (const Whole& w : wholes) {
+    if (is_writer(w.tensor->layout, mesh, g_rank, w.tensor->stream)) writes += expected_range(w.tensor->shape, w, mesh.shape(), g_rank).count;
+  }
+  expect(generated == writes, "mpi::write_checkpoint: rank " + std::to_string(g_rank) + " generated " + std::to_string(generated) +
+                                  " elements, it writes " + std::to_string(writes));
   long long mine = stats.elements, elements = 0;
   MPI_Allreduce(&mine, &elements, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
   expect(elements == total, "mpi::write_checkpoint: the ranks wrote " + std::to_string(elements) + " elements in all, the manifest has " +
@@ -614,11 +717,22 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
   const fs::path dir = scratch / "ranks";
   if (g_rank == 0) fs::create_directories(dir);  // the library writes into an existing directory
   MPI_Barrier(MPI_COMM_WORLD);
+  detail::reset_generated_elements();
   const auto written = collective("mpi::write_rank_checkpoints", [&] {
     (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, dir, true);
   });
+  const std::int64_t generated = detail::generated_elements();
   expect(!written, "mpi::write_rank_checkpoints succeeds: " + std::string(written ? written->what() : ""));
   if (written) return;
+  // A rank computes exactly what it holds: nothing of another stage's tensors, only its partitions.
+  Index held_elements = 0, other_stages = 0;
+  for (const Whole& w : wholes) {
+    held_elements += expected_range(w.tensor->shape, w, mesh.shape(), g_rank).count;
+    if (!expected_holds(w, mesh.shape(), g_rank)) other_stages += count_of(w.tensor->shape);
+  }
+  expect(generated == held_elements, "mpi::write_rank_checkpoints: rank " + std::to_string(g_rank) + " generated " +
+                                         std::to_string(generated) + " elements, it holds " + std::to_string(held_elements) +
+                                         " (the tensors of other stages have " + std::to_string(other_stages) + ")");
   MPI_Barrier(MPI_COMM_WORLD);
 
   if (g_rank == 0) {
@@ -690,17 +804,23 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
         const SafetensorsTensor* stored = reader->find(t.name);
         if (!expect(stored != nullptr, what + ": not in the file")) continue;
         expect(stored->dtype == t.dtype, what + ": dtype " + std::string(dtype_name(stored->dtype)));
-        if (!expect(stored->shape == box.extent, what + ": stored shape " + join(stored->shape) + ", expected the extent " +
-                                                     join(box.extent))) {
+        const ZeroRange range = expected_range(t.shape, w, mesh.shape(), r);
+        if (w.partition == "zero3") {  // stored flat, its range recorded
+          const json want_flat = {range.first, range.count};
+          expect(s.contains("flat") && s["flat"] == want_flat && s.value("partition", Index{-1}) == range.partition,
+                 what + ": records " + s.dump() + ", expected flat " + want_flat.dump() + " and partition " + std::to_string(range.partition));
+        }
+        const Shape stored_shape = w.partition == "zero3" ? Shape{range.count} : box.extent;
+        if (!expect(stored->shape == stored_shape, what + ": stored shape " + join(stored->shape) + ", expected " + join(stored_shape))) {
           continue;
         }
         const std::size_t size = dtype_size(t.dtype);
-        std::vector<std::byte> data(static_cast<std::size_t>(count_of(box.extent)) * size);
+        std::vector<std::byte> data(static_cast<std::size_t>(range.count) * size);
         if (!data.empty()) reader->read(reader->data_start() + stored->begin, data);
         auto& out = assembled[t.name];
         auto& count = held[t.name];
         Index replica_mismatch = -1;
-        for_each_in_box(t.shape, box, [&](Index i, Index flat) {
+        for_each_held(t.shape, w, mesh.shape(), r, [&](Index i, Index flat) {
           const auto k = static_cast<std::size_t>(flat);
           if (count[k] > 0 && std::memcmp(out.data() + flat * size, data.data() + i * size, size) != 0 && replica_mismatch < 0) {
             replica_mismatch = flat;
@@ -738,11 +858,10 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
   Index victim_local = -1, victim_flat = -1;
   for (int r = g_world - 1; r >= 0 && victim == nullptr; --r) {
     for (const Whole& w : wholes) {
-      const Box box = expected_box(w.tensor->shape, w, mesh.shape(), r);
-      const Index n = expected_holds(w, mesh.shape(), r) ? count_of(box.extent) : 0;
+      const Index n = expected_range(w.tensor->shape, w, mesh.shape(), r).count;
       if (n > 0) {
         victim_rank = r, victim = w.tensor, victim_local = n - 1;
-        for_each_in_box(w.tensor->shape, box, [&](Index i, Index flat) {
+        for_each_held(w.tensor->shape, w, mesh.shape(), r, [&](Index i, Index flat) {
           if (i == n - 1) victim_flat = flat;
         });
       }
@@ -809,7 +928,7 @@ int run(int argc, char** argv) {
     for (const json& j : raw["tensors"]) {
       if (j["name"] == t.name) entry = &j;
     }
-    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, -1, {}};
+    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, -1, {}, "none", {}};
     if (raw.contains("parallel") && expected_pipeline(raw["parallel"]) > 1) {
       const json& parallel = raw["parallel"];
       w.stage_axis = expected_axis(parallel, "pp");
@@ -821,6 +940,19 @@ int run(int argc, char** argv) {
         w.stages = {expected_stage_of_layer((*entry)["layer"], p["layers"], p["size"], p.value("partition", "uniform"))};
       }
       std::sort(w.stages.begin(), w.stages.end());
+    }
+    if (raw.contains("parallel")) {
+      const json& parallel = raw["parallel"];
+      w.partition = entry->value("data_partition", parallel.value("data_partition", std::string("none")));
+      if (w.partition != "none") {
+        const std::vector<int> data_axes = expected_expert(parallel) > 1 ? std::vector<int>{expected_axis(parallel, "edp"), expected_axis(parallel, "ep")}
+                                                                         : std::vector<int>{expected_axis(parallel, "dp")};
+        for (const int a : data_axes) {
+          bool splits = false;
+          for (const auto& list : w.axes) splits = splits || std::find(list.begin(), list.end(), a) != list.end();
+          if (!splits) w.partition_axes.push_back(a);
+        }
+      }
     }
     w.bytes.resize(static_cast<std::size_t>(count_of(t.shape)) * dtype_size(t.dtype));
     TensorFiller(manifest.seed, t.spec()).fill_flat(0, count_of(t.shape), w.bytes);

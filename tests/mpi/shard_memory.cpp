@@ -119,7 +119,7 @@ void run_fill(const Manifest& manifest, const ProcessMesh& mesh) {
   const double before = peak_rss_mib();
   // Uninitialized on purpose: the pages become resident as fill_local writes them.
   std::unique_ptr<std::byte[]> shard(new std::byte[shard_bytes]);
-  const Box got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, std::span(shard.get(), shard_bytes));
+  const Box got = mpi::fill_local(MPI_COMM_WORLD, manifest.seed, t.spec(), t.layout, mesh, std::span(shard.get(), shard_bytes)).box;
   const double after = peak_rss_mib();
   expect(got.start == box.start && got.extent == box.extent, "fill_local returned the expected box");
   if (g_rank == 0) {

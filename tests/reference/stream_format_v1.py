@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """Independent reimplementation of shardinit's stream format v1 (docs/stream-format.md).
 
-Pure Python 3 + NumPy, written from the specification text and the constants of
-src/math/deterministic_math.hpp (which section 8 of the specification makes part of it). It does not
-use any other part of the C++ implementation.
+Pure Python 3 + NumPy, written from the specification text (section 8 states the elementary
+functions, their steps and constants, which src/math/deterministic_math.hpp implements). It does not
+use any part of the C++ implementation.
 
 Arithmetic discipline:
   * binary32 ("Real" for f32, bf16, f16) is computed with np.float32 *arrays* and np.float32

@@ -34,12 +34,26 @@ struct Fans {
   std::optional<Index> fan_out;
 };
 
-// PyTorch's _calculate_fan_in_and_fan_out for shape (d0, d1, *k): fan_in = d1 * prod(k),
-// fan_out = d0 * prod(k). Tensors of rank < 2 have no derivable fans (both empty).
-[[nodiscard]] Fans fans_from_shape(const Shape& shape);
+// How fans are read from a shape (docs/initializers.md), each rule named after who reads it so:
+//   torch:  PyTorch's _calculate_fan_in_and_fan_out, shape (out, in, *kernel): fan_in = in * prod(kernel),
+//           fan_out = out * prod(kernel); tensors of rank < 2 have no derivable fans;
+//   in_out: shape (in, out): fan_in = shape[0], fan_out = shape[1], as Colossal-AI passes them for its
+//           2d / 2.5d / 3d Linear weights (stored (in, out)) and its embeddings (num_embeddings,
+//           embedding_dim: Embedding1D.reset_parameters and the like); 2-D shapes only;
+//   patch:  shape (out, in, *kernel): fan_in = in * prod(kernel), fan_out = out, as Colossal-AI's
+//           PatchEmbedding2D / 2p5D / 3D pass them (fan_in from the weight, fan_out = embed_size);
+//           rank >= 2 only.
+enum class FanConvention { torch, in_out, patch };
+[[nodiscard]] std::string_view fan_convention_name(FanConvention convention) noexcept;  // "torch", "in_out", "patch"
+[[nodiscard]] FanConvention parse_fan_convention(std::string_view text);
+
+// The fans of `shape` under `convention`. Throws Error(invalid_argument) for a shape the convention
+// does not read (in_out: not 2-D; patch: rank < 2) or fans that overflow 64 bits.
+[[nodiscard]] Fans fans_from_shape(const Shape& shape, FanConvention convention = FanConvention::torch);
 
 // Each fan explicitly given wins; a missing one is derived from the global shape when it can be.
-[[nodiscard]] Fans resolve_fans(const Fans& explicit_fans, const Shape& global_shape);
+[[nodiscard]] Fans resolve_fans(const Fans& explicit_fans, const Shape& global_shape,
+                                FanConvention convention = FanConvention::torch);
 
 struct UniformOptions { double a = 0.0; double b = 1.0; };
 struct NormalOptions { double mean = 0.0; double std = 1.0; };

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shardinit/initializers/colossal.hpp"
 #include "shardinit/layout/mesh.hpp"
 
 namespace shardinit {
@@ -35,10 +36,11 @@ struct TensorParallelConfig {
 [[nodiscard]] TensorLayout colossal_layout(const TensorParallelConfig& config, std::string_view name,
                                            const Shape& shape);
 
-// Whether preset `name` is a Linear weight that Colossal-AI stores (in, out) (2d, 2.5d, 3d): its fans
-// default to fan_in = shape[0], fan_out = shape[1], the layer's in_features and out_features, rather
-// than PyTorch's reading of an (out, in) shape.
-[[nodiscard]] bool colossal_weight_in_out(TensorParallelMode mode, std::string_view name);
+// How Colossal-AI's layer of preset `name` reads its weight's fans (torch for names it does not have):
+// in_out for the 2d / 2.5d / 3d Linear weights, stored (in, out) (fan_in = in_features) and for every
+// embedding (fan_in = num_embeddings, fan_out = embedding_dim, as Embedding1D.reset_parameters and
+// its siblings pass them); patch for PatchEmbedding weights (fan_out = embed_size).
+[[nodiscard]] init::FanConvention colossal_fan_convention(TensorParallelMode mode, std::string_view name);
 
 // The preset names of a mode ("replicate" belongs to every mode).
 [[nodiscard]] std::vector<std::string_view> colossal_preset_names(TensorParallelMode mode);

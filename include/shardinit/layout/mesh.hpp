@@ -9,6 +9,7 @@
 // the last ones smaller or empty.
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "shardinit/tensor/shape.hpp"
@@ -33,6 +34,16 @@ class ProcessMesh {
   int size_ = 1;
 };
 
+// How the data-parallel ranks share a tensor's box among themselves (docs/layouts.md).
+enum class DataPartition {
+  none,   // replicas: each of them holds the whole box
+  zero3,  // DeepSpeed ZeRO-3: each holds a contiguous range of the box's row-major order (zero3_partition)
+  fsdp2,  // FSDP2 fully_shard's Shard(0): each holds torch.chunk of the box's dimension 0
+};
+[[nodiscard]] std::string_view data_partition_name(DataPartition partition) noexcept;  // "none", "zero3", "fsdp2"
+// Throws Error(invalid_argument) naming the valid ones.
+[[nodiscard]] DataPartition parse_data_partition(std::string_view text);
+
 struct TensorLayout {
   TensorLayout(std::vector<std::vector<int>> dims = {}, int stage_axis_ = -1, std::vector<int> stages_ = {})
       : dim_axes(std::move(dims)), stage_axis(stage_axis_), stages(std::move(stages_)) {}
@@ -44,16 +55,23 @@ struct TensorLayout {
   // process filling the whole job) every rank holds every tensor.
   int stage_axis = -1;
   std::vector<int> stages;
+  // Data partition: the box above is shared among the ranks that differ only along `partition_axes`
+  // (major first; a rank's place in that group is row-major over them), as DeepSpeed or FSDP2 do over
+  // the data-parallel group. `none` with no axes: those ranks are replicas.
+  DataPartition partition = DataPartition::none;
+  std::vector<int> partition_axes;
 
   [[nodiscard]] static TensorLayout replicated(std::size_t tensor_rank) { return TensorLayout(std::vector<std::vector<int>>(tensor_rank)); }
-  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " on stages [0, 1] of axis 1".
+  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " on stages [0, 1] of axis 1",
+  // then " zero3 over axes [0]".
   [[nodiscard]] std::string to_string() const;
   friend bool operator==(const TensorLayout&, const TensorLayout&) = default;
 };
 
 // Throws Error(invalid_argument) unless the layout has one entry per tensor dimension, names only
 // mesh axes that exist, and uses each mesh axis at most once; a stage axis must exist, split no
-// dimension, and its stages be distinct coordinates of it.
+// dimension, and its stages be distinct coordinates of it; partition axes must exist, be distinct,
+// split no dimension and not be the stage axis, and be present exactly when there is a partition.
 void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const ProcessMesh& mesh);
 
 // Whether `rank` holds any of the tensor: its stage is one of the layout's (always, without stages).
@@ -72,9 +90,43 @@ struct Chunk {
 [[nodiscard]] Index part_of_dim(const TensorLayout& layout, std::size_t dim, const ProcessMesh& mesh,
                                 const std::vector<int>& coordinates);
 
-// The box of the global tensor that `rank` holds (possibly empty; for a rank that does not hold the
-// tensor at all, every extent is 0). Preconditions: check_layout passed, 0 <= rank < mesh.size().
+// DeepSpeed ZeRO-3's partition of a flattened parameter of `numel` elements over `parts` ranks
+// (deepspeed/runtime/zero/partition_parameters.py, Init._partition_param): the parameter is padded to
+// a multiple of `parts` (_padding_size, _aligned_size), each rank's partition has
+// size = aligned / parts = ceil(numel / parts) elements (ds_tensor.ds_numel) and starts at
+// size * index (index = the rank in the partition group, get_partition_rank); it holds the
+// count = min(size, numel - start) real elements there (none when start >= numel), the rest of its
+// partition is padding. Preconditions: numel >= 0, parts >= 1, 0 <= index < parts.
+struct FlatPartition {
+  Index size = 0;   // elements of every rank's partition, padding included
+  Index first = 0;  // the first element held (clipped to numel)
+  Index count = 0;  // real elements held
+};
+[[nodiscard]] FlatPartition zero3_partition(Index numel, Index parts, Index index);
+
+// The box of the global tensor that `rank`'s holding lies in (possibly empty; for a rank that does
+// not hold the tensor at all, every extent is 0): under zero3 the rank holds only a range of it
+// (local_holding). Preconditions: check_layout passed, 0 <= rank < mesh.size().
 [[nodiscard]] Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank);
+
+// What one rank holds of a tensor: `count` elements from `first` in the row-major order of `box`
+// (the whole box, unless a zero3 partition cuts a range of it). `buffer` is the size of the rank's
+// buffer in elements: zero3's partition size (the held elements, then padding), else `count`.
+struct Holding {
+  Box box;
+  Index first = 0;
+  Index count = 0;
+  Index buffer = 0;
+  bool flat = false;  // a zero3 range: store it as a 1-d tensor of `count` elements, not as the box
+  // The held elements as boxes of the global tensor, in order (box_range_boxes).
+  [[nodiscard]] std::vector<Box> boxes() const;
+};
+// Preconditions: as local_box.
+[[nodiscard]] Holding local_holding(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank);
+
+// Which part of `partition_axes`' group the rank at `coordinates` is, and how many parts there are.
+[[nodiscard]] Index partition_parts(const TensorLayout& layout, const ProcessMesh& mesh);
+[[nodiscard]] Index partition_index(const TensorLayout& layout, const ProcessMesh& mesh, const std::vector<int>& coordinates);
 
 // Every rank that holds the element at `index` (several when the layout replicates), ascending.
 [[nodiscard]] std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh,

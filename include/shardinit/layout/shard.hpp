@@ -11,10 +11,13 @@
 
 namespace shardinit {
 
-// Fills `rank`'s box of `spec` into `out` (dense, row-major within the box; local_box(...).element_count()
-// elements) and returns the box. Throws Error(invalid_argument) for a layout that does not fit the
-// tensor or the mesh, a rank outside the mesh, or an output of the wrong size.
-Box fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
+// Fills what `rank` holds of `spec` (local_holding) into `out` and returns the holding: the box, dense
+// and row-major, or under zero3 the held range of the flattened box. `out` holds holding.count
+// elements, or for zero3 also holding.buffer (DeepSpeed's partition size: the padding after the held
+// elements is filled with zeros, where DeepSpeed leaves it uninitialized). Throws
+// Error(invalid_argument) for a layout that does not fit the tensor or the mesh, a rank outside the
+// mesh, or an output of the wrong size.
+Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
                int rank, std::span<std::byte> out);
 
 }  // namespace shardinit

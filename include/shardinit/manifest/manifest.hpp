@@ -6,10 +6,12 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/fill/fill.hpp"
 #include "shardinit/initializers/colossal.hpp"
 #include "shardinit/layout/colossal_presets.hpp"
@@ -18,24 +20,8 @@
 
 namespace shardinit {
 
-struct ManifestTensor {
-  std::string name;
-  Shape shape;  // global shape
-  DType dtype = DType::f32;
-  init::Initializer initializer = init::zeros_();
-  init::Fans explicit_fans;                     // as written in the manifest
-  std::optional<std::uint64_t> explicit_stream; // as written in the manifest
-  // Resolved from the above:
-  init::Fans fans;        // the fans the initializer reads (explicit, else from the global shape)
-  std::uint64_t stream;   // explicit_stream, else stream_from_name(name)
-  Distribution distribution;
-  bool empty = false;     // zero elements: a valid no-op (parameters are still checked)
-  // Who holds what under MPI (docs/layouts.md): never changes the values or the file's bytes.
-  TensorLayout layout;       // replicated unless the manifest says otherwise
-  std::string layout_name;   // the preset's name, "replicate", or "custom" for {"shard": ...}
-
-  [[nodiscard]] TensorSpec spec() const { return TensorSpec{name, shape, dtype, stream, distribution}; }
-};
+// A manifest's tensor: its definition resolved for the manifest's job.
+using ManifestTensor = ResolvedTensor;
 
 // The file a manifest was read from, as load_manifest found it: writers refuse to replace it.
 struct ManifestSource {
@@ -53,7 +39,7 @@ struct Manifest {
   std::vector<ManifestTensor> tensors;  // in manifest order
   std::optional<std::vector<int>> mesh;            // "mesh": [d0, d1, ...] or {"name": d0, ...}
   std::vector<std::string> mesh_axis_names;        // the names of a "mesh" object's axes, in order
-  // "parallel": {"data", "pipeline", "tensor": {"mode", "size", "depth"}, "order"}
+  // "parallel": {"data", "pipeline", "tensor": {"mode", "size", "depth"}, "order", "expert", "data_partition"}
   std::optional<Topology> parallel;
   std::optional<ManifestSource> source;            // set by load_manifest
 };
@@ -63,6 +49,24 @@ struct Manifest {
 // ranks (Error(invalid_argument) otherwise). A single process fills every tensor whole whatever the
 // mesh: for world == 1 the result has the declared mesh's axes, each of size 1.
 [[nodiscard]] ProcessMesh manifest_mesh(const Manifest& manifest, int world);
+
+// What `rank` of a run with `world` ranks holds of each tensor it holds (those of other pipeline stages
+// are left out), in manifest order: the box, or the zero3 range of it. Throws as manifest_mesh, and
+// Error(invalid_argument) for a rank outside the world.
+struct TensorHolding {
+  const ManifestTensor* tensor;
+  Holding holding;
+};
+[[nodiscard]] std::vector<TensorHolding> manifest_holdings(const Manifest& manifest, int world, int rank);
+
+// Fills what `rank` of a run with `world` ranks holds of the manifest's tensor `name` into `out`, as
+// fill_shard does for its spec and layout on manifest_mesh(manifest, world). Throws
+// Error(invalid_argument) for an unknown name, and as fill_shard.
+Holding fill_shard(const Manifest& manifest, std::string_view name, int world, int rank, std::span<std::byte> out);
+
+// Parses a "parallel" object alone, with the rules and messages of a manifest's (the Python
+// module's parallel=). Throws Error(parse) for malformed JSON, Error(invalid_argument) otherwise.
+[[nodiscard]] Topology parse_topology_json(std::string_view json_text);
 
 // Parses manifest JSON. Throws Error(parse) with line and column for malformed JSON, and
 // Error(invalid_argument) naming the tensor, the key and the bad value for anything else.

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <span>
+#include <string_view>
 
 #include "shardinit/error.hpp"
 #include "shardinit/io/checkpoint.hpp"
@@ -29,10 +30,14 @@ class JobError : public Error {
   using Error::Error;
 };
 
-// This rank's shard of `spec` (see fill_shard): the mesh must have as many ranks as `comm`.
+// What this rank holds of `spec` (see fill_shard): the mesh must have as many ranks as `comm`.
 // Not collective: no communication beyond asking `comm` for this rank's number.
-Box fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
+Holding fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout,
                const ProcessMesh& mesh, std::span<std::byte> out);
+
+// What this rank holds of the manifest's tensor `name`, on the manifest's job ("parallel" or "mesh")
+// with as many ranks as `comm` (see fill_shard(const Manifest&, ...)). Not collective.
+Holding fill_local(MPI_Comm comm, const Manifest& manifest, std::string_view name, std::span<std::byte> out);
 
 // Called on rank 0 after each tensor: (elements written so far, elements in all).
 using Progress = std::function<void(std::int64_t done, std::int64_t total)>;

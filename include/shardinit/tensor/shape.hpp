@@ -43,4 +43,9 @@ void check_box_inside(const Shape& shape, const Box& box);
 // a box of rank 0 is one piece.
 [[nodiscard]] std::vector<Box> split_box(const Box& box, Index max_elements);
 
+// Elements [first, first + count) of `box` in its row-major order, as at most 2 * rank - 1 boxes
+// (a partial row, whole rows, a partial row at each level), in order. Precondition: the range lies
+// inside the box.
+[[nodiscard]] std::vector<Box> box_range_boxes(const Box& box, Index first, Index count);
+
 }  // namespace shardinit

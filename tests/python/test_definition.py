@@ -1,0 +1,161 @@
+#!/usr/bin/python3
+"""The manifest's keys and fill_'s keywords resolve to the same definition: for every initializer
+and every Colossal-AI preset of every mode (and the keys of a whole job: fans, fan conventions,
+padding rows, experts, data partitions, stages), shardinit.resolve(...) with keywords equals
+shardinit.resolve_manifest(...) of the same tensor written as JSON. Both go through the library's one
+resolve(); this test fails if either parser drifts (a keyword dropped, a default that differs).
+
+Exits 77 (CTest SKIP) when NumPy cannot be imported (the module needs it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import unittest
+
+try:
+    import numpy  # noqa: F401
+except ImportError as error:
+    print(f"SKIP: {sys.executable} cannot import NumPy ({error})", flush=True)
+    sys.exit(77)
+
+import shardinit  # noqa: E402
+from shardinit import init  # noqa: E402
+
+# (manifest "init", the same initializer in Python): every kind, defaults and explicit parameters.
+INITIALIZERS = [
+    ({"fn": "zeros"}, init.zeros_()),
+    ({"fn": "ones"}, init.ones_()),
+    ({"fn": "constant", "val": 0.25}, init.constant_(0.25)),
+    ({"fn": "uniform"}, init.uniform_()),
+    ({"fn": "uniform", "a": -0.3, "b": 0.7}, init.uniform_(-0.3, 0.7)),
+    ({"fn": "normal"}, init.normal_()),
+    ({"fn": "normal", "mean": 0.1, "std": 0.02}, init.normal_(0.1, 0.02)),
+    ({"fn": "trunc_normal", "std": 0.5, "a": -1, "b": 1.5}, init.trunc_normal_(0.0, 0.5, -1.0, 1.5)),
+    ({"fn": "kaiming_uniform", "a": math.sqrt(5)}, init.kaiming_uniform_(a=math.sqrt(5))),
+    ({"fn": "kaiming_uniform", "mode": "fan_out", "nonlinearity": "relu"}, init.kaiming_uniform_(mode="fan_out", nonlinearity="relu")),
+    ({"fn": "kaiming_normal", "nonlinearity": "tanh"}, init.kaiming_normal_(nonlinearity="tanh")),
+    ({"fn": "xavier_uniform"}, init.xavier_uniform_()),
+    ({"fn": "xavier_uniform", "a": 1, "scale": 1}, init.xavier_uniform_(a=1.0, scale=1.0)),
+    ({"fn": "xavier_normal", "scale": 1.5, "gain": 0.8}, init.xavier_normal_(scale=1.5, gain=0.8)),
+    ({"fn": "lecun_uniform"}, init.lecun_uniform_()),
+    ({"fn": "lecun_normal"}, init.lecun_normal_()),
+]
+
+MODES = [
+    {"mode": "1d", "size": 2},
+    {"mode": "2d", "size": 4},
+    {"mode": "2.5d", "size": 8, "depth": 2},
+    {"mode": "3d", "size": 8},
+]
+
+# A shape each preset accepts in every mode above (dimensions divisible by 4).
+SHAPE_BY_PRESET_RANK = {1: [16], 2: [16, 8], 3: [1, 4, 16], 4: [16, 3, 2, 2]}
+PRESET_RANK = {"patch_embedding": 4, "cls_token": 3, "pos_embed": 3}
+ONE_D = {"linear_col_bias", "linear_row_bias", "linear_bias", "layernorm", "classifier_bias", "vocab_classifier_bias",
+         "patch_embedding_bias", "linear_bias_swapped", "layernorm_swapped"}
+
+
+def presets(mode: str) -> list[str]:
+    names = {
+        "1d": ["linear_col", "linear_col_bias", "linear_row", "linear_row_bias", "vocab_embedding", "embedding",
+               "classifier", "classifier_bias", "vocab_classifier", "vocab_classifier_bias"],
+        "2d": ["linear", "linear_bias", "layernorm", "embedding", "vocab_embedding", "classifier", "classifier_bias",
+               "vocab_classifier", "vocab_classifier_bias", "patch_embedding", "patch_embedding_bias", "cls_token", "pos_embed"],
+    }
+    names["2.5d"] = names["2d"]
+    names["3d"] = names["2d"] + ["linear_swapped", "linear_bias_swapped", "layernorm_swapped"]
+    return names[mode] + ["replicate"]
+
+
+def shape_of(preset: str) -> list[int]:
+    return SHAPE_BY_PRESET_RANK[PRESET_RANK.get(preset, 1 if preset in ONE_D else 2)]
+
+
+def from_manifest(parallel: dict, entry: dict) -> dict:
+    return shardinit.resolve_manifest(json.dumps({"seed": 0, "parallel": parallel, "tensors": [entry]}))[0]
+
+
+KEYWORD_OF_KEY = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_convention": "fan_convention", "padding_idx": "padding_idx",
+                  "stream": "stream", "layout": "layout", "stage": "stage", "layer": "layer",
+                  "data_partition": "data_partition", "expert": "expert", "dtype": "dtype"}
+
+
+def from_keywords(parallel: dict, entry: dict, initializer) -> dict:
+    keywords = {KEYWORD_OF_KEY[k]: v for k, v in entry.items() if k in KEYWORD_OF_KEY}
+    if isinstance(keywords.get("layout"), dict):
+        keywords["layout"] = keywords["layout"]["shard"]
+    return shardinit.resolve(entry["shape"], initializer, entry["name"], parallel=parallel, world=None, **keywords)
+
+
+class ManifestAndKeywordsAgree(unittest.TestCase):
+    def check(self, parallel: dict, entry: dict, initializer):
+        manifest = from_manifest(parallel, entry)
+        keywords = from_keywords(parallel, entry, initializer)
+        self.assertEqual(manifest, keywords, json.dumps(entry))
+        return manifest
+
+    def test_every_initializer_and_preset(self):
+        checked = 0
+        for mode in MODES:
+            parallel = {"tensor": mode}
+            for preset in presets(mode["mode"]):
+                for spec, initializer in INITIALIZERS:
+                    entry = {"name": f"{mode['mode']}.{preset}.{spec['fn']}", "shape": shape_of(preset), "init": spec,
+                             "layout": preset}
+                    if len(entry["shape"]) < 2:  # a bias: Colossal-AI passes the layer's fans
+                        entry.update(fan_in=16, fan_out=8)
+                    with self.subTest(mode=mode["mode"], preset=preset, init=spec):
+                        got = self.check(parallel, entry, initializer)
+                        checked += 1
+                        if spec["fn"] == "kaiming_uniform" and preset in ("embedding", "vocab_embedding"):
+                            # Colossal-AI's embeddings read fan_in = num_embeddings (16), not PyTorch's 8,
+                            # and fan_out = embedding_dim (8), not 16.
+                            fan_out_mode = spec.get("mode") == "fan_out"
+                            self.assertEqual(got["fan_out" if fan_out_mode else "fan_in"], 8 if fan_out_mode else 16)
+                            self.assertEqual(got["fan_convention"], "in_out")
+        self.assertEqual(checked, 16 * (11 + 14 + 14 + 17))
+
+    def test_the_other_keys(self):
+        job = {"tensor": {"mode": "1d", "size": 2}, "data": 4, "expert": 2, "pipeline": {"size": 2, "layers": 4},
+               "data_partition": "zero3"}
+        entries = [
+            {"name": "fans", "shape": [12, 6], "init": {"fn": "xavier_uniform"}, "fan_in": 7, "fan_out": 9, "stage": 0},
+            {"name": "convention", "shape": [12, 6], "init": {"fn": "kaiming_normal"}, "fan_convention": "in_out", "stage": [0, 1]},
+            {"name": "patch", "shape": [8, 3, 2, 2], "init": {"fn": "xavier_normal"}, "fan_convention": "patch", "layer": 3},
+            {"name": "wte", "shape": [10, 4], "init": {"fn": "normal"}, "layout": "vocab_embedding", "padding_idx": -1, "stage": 0},
+            {"name": "experts", "shape": [4, 6, 4], "init": {"fn": "lecun_normal"}, "expert": True, "layout": "linear_col",
+             "layer": 1, "data_partition": "fsdp2"},
+            {"name": "custom", "shape": [8, 6], "init": {"fn": "uniform"}, "layout": {"shard": {"0": ["tp"], "1": ["ep"]}},
+             "stage": 1, "data_partition": "none"},
+            {"name": "stream", "shape": [5], "init": {"fn": "normal"}, "stream": 12345, "stage": 1, "dtype": "bf16"},
+        ]
+        for entry in entries:
+            with self.subTest(entry=entry["name"]):
+                self.check(job, entry, {"xavier_uniform": init.xavier_uniform_(), "kaiming_normal": init.kaiming_normal_(),
+                                        "xavier_normal": init.xavier_normal_(), "normal": init.normal_(),
+                                        "lecun_normal": init.lecun_normal_(), "uniform": init.uniform_()}[entry["init"]["fn"]])
+
+    def test_errors_are_the_same(self):
+        # The same bad definition is refused by both, with the same reason.
+        job = {"tensor": {"mode": "1d", "size": 2}, "pipeline": 2}
+        for entry, reason in [
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}}, "say which hold this tensor"),
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 2}, "stage 2 does not exist"),
+            ({"name": "w", "shape": [5, 4], "init": {"fn": "zeros"}, "stage": 0, "layout": "linear_col"}, "divide it evenly"),
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "expert": True}, "needs expert parallelism"),
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "padding_idx": 4}, "not a row"),
+        ]:
+            with self.subTest(entry=entry):
+                with self.assertRaises(ValueError) as manifest_error:
+                    from_manifest(job, entry)
+                with self.assertRaises(ValueError) as keyword_error:
+                    from_keywords(job, entry, init.zeros_())
+                self.assertIn(reason, str(manifest_error.exception))
+                self.assertIn(reason, str(keyword_error.exception))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
