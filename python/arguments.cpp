@@ -54,7 +54,6 @@ std::vector<py::object> sequence_items(py::handle value, std::string_view what, 
   return items;
 }
 
-std::string key_string(py::handle key) { return PyUnicode_Check(key.ptr()) ? key.cast<std::string>() : python_repr(key); }
 
 }  // namespace
 
@@ -260,15 +259,19 @@ void apply_definition_arguments(const DefinitionArguments& a, const std::vector<
     d.padding_idx = v;
   }
   d.layout = to_layout_spec(a.layout, d.shape, axis_names);
+  const auto small = [](Index v, const char* what) {
+    if (v > INT_MAX) throw py::value_error(std::string(what) + " " + std::to_string(v) + " does not exist: a pipeline has at most 2**20 " + what + "s");
+    return static_cast<int>(v);
+  };
   if (!a.stage.is_none()) {
     d.stages.emplace();
     if (PyLong_Check(a.stage.ptr()) && !PyBool_Check(a.stage.ptr())) {
-      d.stages->push_back(static_cast<int>(std::min<Index>(to_index(a.stage, "stage", 0), INT_MAX)));
+      d.stages->push_back(small(to_index(a.stage, "stage", 0), "stage"));
     } else {
-      for (const Index s : to_shape(a.stage, "stage")) d.stages->push_back(static_cast<int>(std::min<Index>(s, INT_MAX)));
+      for (const Index s : to_shape(a.stage, "stage")) d.stages->push_back(small(s, "stage"));
     }
   }
-  if (!a.layer.is_none()) d.layer = to_index(a.layer, "layer", 0);
+  if (!a.layer.is_none()) d.layer = small(to_index(a.layer, "layer", 0), "layer");
   if (!a.data_partition.is_none()) {
     if (!PyUnicode_Check(a.data_partition.ptr())) throw py::type_error("data_partition must be a string, got " + python_repr(a.data_partition));
     d.data_partition = parse_data_partition(a.data_partition.cast<std::string>());

@@ -352,7 +352,10 @@ TensorDefinition parse_definition(const json& object, const Path& where, const s
     const Path at = where.key("stage");
     const auto one = [&](const json& value, const Path& p) {
       const std::uint64_t s = unsigned_integer(value, p);
-      return static_cast<int>(std::min<std::uint64_t>(s, std::numeric_limits<int>::max()));
+      if (s > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+        fail(p, p.prefix() + "stage " + std::to_string(s) + " does not exist: a pipeline has at most 2^20 stages");
+      }
+      return static_cast<int>(s);
     };
     d.stages.emplace();
     if (it->is_array()) {
@@ -362,7 +365,11 @@ TensorDefinition parse_definition(const json& object, const Path& where, const s
     }
   }
   if (const auto it = object.find("layer"); it != object.end()) {
-    d.layer = static_cast<std::int64_t>(std::min<std::uint64_t>(unsigned_integer(*it, where.key("layer")), std::numeric_limits<std::int64_t>::max()));
+    const std::uint64_t layer = unsigned_integer(*it, where.key("layer"));
+    if (layer > static_cast<std::uint64_t>(std::numeric_limits<int>::max())) {
+      fail(where.key("layer"), where.key("layer").prefix() + "layer " + std::to_string(layer) + " does not exist: a pipeline has at most 2^20 layers");
+    }
+    d.layer = static_cast<std::int64_t>(layer);
   }
   if (const auto it = object.find("data_partition"); it != object.end()) {
     const Path at = where.key("data_partition");

@@ -564,7 +564,9 @@ TEST(HalfPrecision, DecodingRoundTripsEveryPattern) {
   for (std::uint32_t bits = 0; bits <= 0xFFFFu; ++bits) {
     const auto h = static_cast<std::uint16_t>(bits);
     const float b = detail::f32_from_bf16(h), f = detail::f32_from_f16(h);
-    if (!std::isnan(b)) EXPECT_EQ(detail::bf16_from_f32(b), h) << std::hex << bits;
+    if (!std::isnan(b)) {
+      EXPECT_EQ(detail::bf16_from_f32(b), h) << std::hex << bits;
+    }
     if (std::isnan(f)) {
       EXPECT_EQ(bits & 0x7C00u, 0x7C00u) << std::hex << bits;
       continue;
