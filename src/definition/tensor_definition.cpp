@@ -228,9 +228,12 @@ ResolvedTensor resolve(const TensorDefinition& d, const JobContext& job) {
   try {
     // A zero-element tensor may have other dimensions whose fans overflow; it keeps only explicit fans.
     init::Fans resolved = t.explicit_fans;
-    if (!t.empty && d.fan_convention) {  // a convention the user chose: its error is about that choice
+    // The shape is read only for a fan the formula reads and the definition does not give: a
+    // convention that is not needed is never applied (nor refused).
+    const bool derive = (t.initializer.uses_fan_in() && !t.explicit_fans.fan_in) || (t.initializer.uses_fan_out() && !t.explicit_fans.fan_out);
+    if (!t.empty && derive && d.fan_convention) {  // a convention the user chose: its error is about that choice
       resolved = under(Field::fan_convention, [&] { return init::resolve_fans(t.explicit_fans, matrix_shape, t.fan_convention); });
-    } else if (!t.empty) {
+    } else if (!t.empty && derive) {
       resolved = init::resolve_fans(t.explicit_fans, matrix_shape, t.fan_convention);
     }
     if (t.initializer.uses_fan_in()) t.fans.fan_in = resolved.fan_in;

@@ -230,8 +230,12 @@ TEST(Resolve, ManifestErrorsPointAtTheKey) {
               HasSubstr("tensors[0] (\"w\").expert: expected true or false"));
   EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2], "init": {"fn": "zeros"}, "data_partition": "zero2"}]})"),
               HasSubstr("tensors[0] (\"w\").data_partition: unknown data partition \"zero2\""));
-  EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2, 2], "init": {"fn": "zeros"}, "fan_convention": "in_out"}]})"),
+  EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2, 2], "init": {"fn": "xavier_normal"}, "fan_convention": "in_out"}]})"),
               HasSubstr("tensors[0] (\"w\").fan_convention: fan convention \"in_out\" reads a 2-D"));
+  // A convention is applied only where a fan must be read from the shape.
+  EXPECT_EQ(error_of(head + R"({"name": "w", "shape": [4, 2, 2], "init": {"fn": "zeros"}, "fan_convention": "in_out"}]})"), "accepted");
+  EXPECT_EQ(error_of(head + R"({"name": "w", "shape": [4], "init": {"fn": "xavier_normal"}, "fan_convention": "in_out",
+                                "fan_in": 3, "fan_out": 5}]})"), "accepted");
   EXPECT_THAT(error_of(R"({"seed": 1, "mesh": [2], "tensors": [{"name": "w", "shape": [4], "init": {"fn": "zeros"}, "data_partition": "zero3"}]})"),
               HasSubstr("needs the data-parallel axis"));
   EXPECT_THAT(error_of(R"({"seed": 1, "parallel": {"data": 3, "expert": 2}, "tensors": []})"),
