@@ -265,7 +265,12 @@ void apply_definition_arguments(const DefinitionArguments& a, const std::vector<
   };
   if (!a.stage.is_none()) {
     d.stages.emplace();
-    if (PyLong_Check(a.stage.ptr()) && !PyBool_Check(a.stage.ptr())) {
+    // One stage: anything operator.index takes (a Python or NumPy integer); else a sequence of them.
+    PyObject* index = PyBool_Check(a.stage.ptr()) ? nullptr : PyNumber_Index(a.stage.ptr());
+    if (index == nullptr) PyErr_Clear();
+    const bool single = index != nullptr;
+    Py_XDECREF(index);
+    if (single) {
       d.stages->push_back(small(to_index(a.stage, "stage", 0), "stage"));
     } else {
       for (const Index s : to_shape(a.stage, "stage")) d.stages->push_back(small(s, "stage"));

@@ -21,12 +21,18 @@ namespace shardinit::python {
 namespace py = pybind11;
 
 // Where a tensor is placed: layout=, mesh=, parallel=, world=, rank= (and the definition's stage=,
-// layer=, data_partition=, expert=, which need a job).
+// layer= and a data_partition= other than 'none', which need a job). Keywords that place nothing
+// (layout='replicate', data_partition='none', expert=) do not make a placement, as in a manifest
+// without "parallel".
 struct Placement {
   py::object mesh = py::none(), parallel = py::none(), world = py::none(), rank = py::none();
   [[nodiscard]] bool given(const DefinitionArguments& a) const {
-    return !mesh.is_none() || !parallel.is_none() || !world.is_none() || !rank.is_none() || !a.layout.is_none() ||
-           !a.stage.is_none() || !a.layer.is_none() || !a.data_partition.is_none() || !a.expert.is_none();
+    const auto is_text = [](py::handle v, const char* text) {
+      return PyUnicode_Check(v.ptr()) && v.cast<std::string>() == text;
+    };
+    return !mesh.is_none() || !parallel.is_none() || !world.is_none() || !rank.is_none() ||
+           (!a.layout.is_none() && !is_text(a.layout, "replicate")) || !a.stage.is_none() || !a.layer.is_none() ||
+           (!a.data_partition.is_none() && !is_text(a.data_partition, "none"));
   }
 };
 

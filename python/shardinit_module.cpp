@@ -241,7 +241,7 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
   m.def(
       "holdings",
       [](py::object manifest, py::object world, py::object rank) {
-        const std::string path = py::str(py::module_::import("os").attr("fspath")(manifest));
+        const std::string path = py::str(py::module_::import("os").attr("fsdecode")(manifest));
         const Manifest m = load_manifest(path);
         const int w = world_of(world);
         py::list out;

@@ -4,7 +4,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <iterator>
+#include <string_view>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,6 +25,25 @@ bool read_own_memory(std::uintptr_t address, void* out, std::size_t size) {
   iovec local{out, size};
   iovec remote{reinterpret_cast<void*>(address), size};
   return process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(size);
+}
+
+// glibc malloc: whether the chunk header (its size, flags in the low 3 bits, in the word before the
+// block) spans a block of `size` bytes.
+bool malloc_chunk_spans(std::uintptr_t block, std::uintptr_t size) {
+  std::uintptr_t chunk_size = 0;
+  if (!read_own_memory(block - sizeof chunk_size, &chunk_size, sizeof chunk_size)) return false;
+  chunk_size &= ~std::uintptr_t{7};
+  return chunk_size >= size + sizeof chunk_size && chunk_size < (std::uintptr_t{1} << 48);
+}
+
+// Whether small objects come from pymalloc's pools: not under PYTHONMALLOC=malloc or malloc_debug,
+// where every object comes from malloc.
+bool pymalloc_serves_objects() {
+  static const bool pools = [] {
+    const char* allocator = std::getenv("PYTHONMALLOC");
+    return allocator == nullptr || (std::string_view(allocator) != "malloc" && std::string_view(allocator) != "malloc_debug");
+  }();
+  return pools;
 }
 
 // Whether `object` is a block handed out by a pymalloc pool of the size class of `total` bytes. A
@@ -72,15 +95,33 @@ bool bytes_object_covers(std::uintptr_t object, std::uintptr_t data) {
   char terminator = 1;
   if (!read_own_memory(contents + length, &terminator, 1) || terminator != '\0') return false;
   const std::uintptr_t total = offsetof(PyBytesObject, ob_sval) + length + 1;
-  if (total > 512) {
-    std::uintptr_t chunk_size = 0;  // glibc: the size of the chunk, with flags in the low 3 bits
-    if (!read_own_memory(object - sizeof chunk_size, &chunk_size, sizeof chunk_size)) return false;
-    chunk_size &= ~std::uintptr_t{7};
-    return chunk_size >= total + sizeof chunk_size && chunk_size < (std::uintptr_t{1} << 48);
+  // Python's debug hooks (python -X dev, PYTHONMALLOC=debug, pymalloc_debug, malloc_debug) put the
+  // object 2 words into its block, after the requested size, an API id and FORBIDDENBYTE (0xFD) pads,
+  // with another word of pads after it (Objects/obmalloc.c, _PyMem_DebugRawAlloc).
+  // Above 512 bytes the object allocator's hooks wrap the raw allocator's own: two such headers.
+  // A header is the requested size (big-endian: write_size_t), then the pads; the size tells it from
+  // another block's trailing pads.
+  const auto hooked = [](std::uintptr_t at, std::uintptr_t size) {
+    unsigned char pad[7] = {};
+    std::uintptr_t requested = 0;
+    return read_own_memory(at - sizeof pad, pad, sizeof pad) &&
+           std::all_of(std::begin(pad), std::end(pad), [](unsigned char b) { return b == 0xFD; }) &&
+           read_own_memory(at - 2 * sizeof requested, &requested, sizeof requested) &&
+           __builtin_bswap64(static_cast<std::uint64_t>(requested)) == size;
+  };
+  std::uintptr_t block = object, block_size = total;
+  for (int layer = 0; layer < 2 && hooked(block, block_size); ++layer) {
+    block -= 2 * sizeof(std::uintptr_t);
+    block_size += 3 * sizeof(std::uintptr_t);
   }
+  if (block_size > 512) return malloc_chunk_spans(block, block_size);
+  // Without pools (PYTHONMALLOC=malloc, malloc_debug) a small object's memory is told from stale data
+  // only by malloc's chunk header, which reused memory keeps too (tried: ordinary NumPy arrays were
+  // refused): small bytes objects are not detected there, rather than good tensors refused.
+  if (!pymalloc_serves_objects()) return false;
   const std::uintptr_t distance = references > object ? references - object : object - references;
   if (distance < (std::uintptr_t{1} << 16)) return false;  // a free-list pointer into the same pool
-  return in_pymalloc_block(object, total);
+  return in_pymalloc_block(block, block_size);
 }
 
 // Whether `data` lies in the contents of a bytes object whose header is at most 1 MiB below it

@@ -105,16 +105,22 @@ void place_on_stages(const TensorDefinition& d, const JobContext& job, TensorLay
   if (stages > 1) {
     layout.stage_axis = topology_axis(*job.parallel, ParallelAxis::pipeline);
     layout.stages = chosen;
+    for (const auto& axes : layout.dim_axes) {
+      if (std::find(axes.begin(), axes.end(), layout.stage_axis) != axes.end()) {
+        fail(Field::layout, "the layout splits over the pipeline axis " + std::to_string(layout.stage_axis) +
+                                ", whose coordinate is a rank's stage: a tensor is held by its stages, not split over them");
+      }
+    }
   }
 }
 
-// Experts: dimension 0 split over the expert axis (in front of whatever else splits it).
+// Experts: dimension 0 split over the expert axis (in front of whatever else splits it). Without
+// expert parallelism (no topology, or expert 1) dimension 0 is split over nothing, but the tensor is
+// still a stack of experts, whose fans come from each expert's matrix: its values never depend on E.
 void place_experts(const TensorDefinition& d, const JobContext& job, TensorLayout& layout) {
   if (!d.expert) return;
-  if (!job.parallel || job.parallel->expert <= 1) {
-    fail(Field::expert, "an expert tensor needs expert parallelism: \"parallel\": {\"expert\": E, ...} with E > 1");
-  }
   if (d.shape.empty()) fail(Field::expert, "a scalar has no expert dimension (dimension 0)");
+  if (!job.parallel || job.parallel->expert <= 1) return;
   const int experts = job.parallel->expert;
   if (d.shape[0] % experts != 0) {
     fail(Field::expert, "dimension 0 (" + std::to_string(d.shape[0]) + " experts) must be divisible by the expert parallel size " +

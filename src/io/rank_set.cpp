@@ -1,6 +1,7 @@
 #include "io/rank_set.hpp"
 
 #include <algorithm>
+#include <tuple>
 #include <charconv>
 #include <cstring>
 #include <span>
@@ -96,21 +97,34 @@ bool overlap(const Box& x, const Box& y) {
   return true;
 }
 
-// The first pair of distinct pieces that overlap, if any: a sweep along dimension 0 compares only
-// pieces whose rows meet (for the grid partitions layouts make, a handful at a time).
+// The first pair of distinct pieces that overlap, if any. Pieces of one box (zero3 ranges of a
+// data-parallel group, or the whole box) overlap where their ranges do: sorted by range, neighbours
+// are compared. Distinct boxes overlap where they meet: a sweep along dimension 0 compares only boxes
+// whose rows meet (for the grid partitions layouts make, a handful at a time). A scalar's pieces are
+// all one box.
 std::optional<std::pair<const StoredPiece*, const StoredPiece*>> first_overlap(const std::vector<StoredPiece>& pieces) {
-  if (pieces.empty() || pieces.front().box.start.empty()) return std::nullopt;
-  std::vector<const StoredPiece*> by_start;
-  for (const auto& p : pieces) by_start.push_back(&p);
-  std::sort(by_start.begin(), by_start.end(), [](auto* x, auto* y) { return x->box.start[0] < y->box.start[0]; });
+  if (pieces.empty()) return std::nullopt;
+  std::vector<const StoredPiece*> sorted;
+  for (const auto& p : pieces) sorted.push_back(&p);
+  std::sort(sorted.begin(), sorted.end(), [](auto* x, auto* y) {
+    return std::tie(x->box.start, x->box.extent, x->first) < std::tie(y->box.start, y->box.extent, y->first);
+  });
+  std::vector<const StoredPiece*> boxes;  // one piece per distinct box
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    if (i > 0 && same_box(sorted[i - 1]->box, sorted[i]->box)) {
+      if (sorted[i - 1]->first + sorted[i - 1]->count > sorted[i]->first) return std::pair{sorted[i - 1], sorted[i]};
+      continue;
+    }
+    boxes.push_back(sorted[i]);
+  }
+  if (boxes.front()->box.start.empty()) return std::nullopt;  // a scalar: one box, checked above
+  std::sort(boxes.begin(), boxes.end(), [](auto* x, auto* y) { return x->box.start[0] < y->box.start[0]; });
   std::vector<const StoredPiece*> active;
-  for (const StoredPiece* p : by_start) {
+  for (const StoredPiece* p : boxes) {
     const Index row = p->box.start[0];
     std::erase_if(active, [row](const StoredPiece* a) { return a->box.start[0] + a->box.extent[0] <= row; });
     for (const StoredPiece* a : active) {
-      // Ranges of one box (zero3 partitions) overlap only where the ranges do.
-      const bool ranges_apart = same_box(a->box, p->box) && (a->first + a->count <= p->first || p->first + p->count <= a->first);
-      if (overlap(a->box, p->box) && !ranges_apart) return std::pair{a, p};
+      if (overlap(a->box, p->box)) return std::pair{a, p};
     }
     active.push_back(p);
   }

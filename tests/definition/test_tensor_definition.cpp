@@ -102,7 +102,14 @@ TEST(Resolve, ExpertTensors) {
   EXPECT_EQ(r.layout.dim_axes, (std::vector<std::vector<int>>{{ep}, {tp}, {}}));
   EXPECT_EQ(r.fans.fan_in, 12);
   // Errors: no expert parallelism; experts that do not divide; the expert axis named twice.
-  EXPECT_EQ(field_of_error(d, job_of(one_d(2)), "needs expert parallelism"), DefinitionField::expert);
+  // Without expert parallelism the tensor is still a stack of experts: the same fans, the same values.
+  const ResolvedTensor alone = resolve(d, job_of(one_d(2)));
+  EXPECT_EQ(alone.fans.fan_in, 12);
+  EXPECT_EQ(describe(alone.distribution), describe(r.distribution));
+  EXPECT_EQ(alone.layout.dim_axes[0], std::vector<int>{});
+  TensorDefinition plain = d;
+  plain.layout = LayoutSpec{};
+  EXPECT_EQ(describe(resolve(plain, JobContext{}).distribution), describe(r.distribution));
   d.shape = {3, 16, 12};
   EXPECT_EQ(field_of_error(d, job_of(t), "must be divisible by the expert parallel size 2"), DefinitionField::expert);
   d.shape = {4, 16, 12};
@@ -224,8 +231,11 @@ TEST(Resolve, ManifestErrorsPointAtTheKey) {
               HasSubstr("tensors[0] (\"w\").padding_idx: padding_idx 3 is not a row"));
   EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [3, 2], "init": {"fn": "zeros"}, "padding_idx": 1.5}]})"),
               HasSubstr("tensors[0] (\"w\").padding_idx: expected an integer row"));
-  EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2], "init": {"fn": "zeros"}, "expert": true}]})"),
-              HasSubstr("tensors[0] (\"w\").expert: an expert tensor needs expert parallelism"));
+  EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [], "init": {"fn": "zeros"}, "expert": true}]})"),
+              HasSubstr("tensors[0] (\"w\").expert: a scalar has no expert dimension"));
+  EXPECT_THAT(error_of(R"({"seed": 1, "parallel": {"pipeline": 2}, "tensors": [{"name": "w", "shape": [4, 4], "init": {"fn": "normal"},
+                          "layout": {"shard": {"0": ["pp"]}}, "stage": [0, 1]}]})"),
+              HasSubstr("tensors[0] (\"w\").layout: the layout splits over the pipeline axis 1"));
   EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2], "init": {"fn": "zeros"}, "expert": 1}]})"),
               HasSubstr("tensors[0] (\"w\").expert: expected true or false"));
   EXPECT_THAT(error_of(head + R"({"name": "w", "shape": [4, 2], "init": {"fn": "zeros"}, "data_partition": "zero2"}]})"),

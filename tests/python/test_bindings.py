@@ -519,7 +519,10 @@ class Errors(unittest.TestCase):
         import mmap
         import warnings
         warnings.simplefilter("ignore", UserWarning)  # torch: "The given buffer is not writable"
-        for size in (64, 300 << 10, 8 << 20):  # pymalloc block, glibc heap chunk, its own mapping
+        # pymalloc block, glibc heap chunk, its own mapping. Without pymalloc (PYTHONMALLOC=malloc or
+        # malloc_debug) small bytes objects are not detected (docs/python.md).
+        pools = os.environ.get("PYTHONMALLOC", "") not in ("malloc", "malloc_debug")
+        for size in (64, 300 << 10, 8 << 20) if pools else (300 << 10, 8 << 20):
             data = bytes(size)
             tensors = {
                 "torch.frombuffer(bytes)": torch.frombuffer(data, dtype=torch.float32),

@@ -138,6 +138,23 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
                                         "xavier_normal": init.xavier_normal_(), "normal": init.normal_(),
                                         "lecun_normal": init.lecun_normal_(), "uniform": init.uniform_()}[entry["init"]["fn"]])
 
+    def test_keywords_that_place_nothing(self):
+        # As in a manifest without "parallel": replicate, no data partition, a stack of experts.
+        for entry in [
+            {"name": "r", "shape": [4, 6], "init": {"fn": "kaiming_uniform"}, "layout": "replicate"},
+            {"name": "n", "shape": [4, 6], "init": {"fn": "kaiming_uniform"}, "data_partition": "none"},
+            {"name": "e", "shape": [4, 6, 3], "init": {"fn": "kaiming_uniform"}, "expert": True},
+        ]:
+            with self.subTest(entry=entry["name"]):
+                manifest = shardinit.resolve_manifest(json.dumps({"seed": 0, "tensors": [entry]}))[0]
+                keywords = {k: v for k, v in entry.items() if k not in ("name", "shape", "init")}
+                self.assertEqual(shardinit.resolve(entry["shape"], init.kaiming_uniform_(), entry["name"], **keywords), manifest)
+        # The expert stack reads each expert's fans, whatever the expert-parallel size.
+        self.assertEqual(shardinit.resolve([4, 6, 3], init.kaiming_uniform_(), "e", expert=True)["fan_in"], 3)
+        # A NumPy integer is a stage, as it is a layer.
+        self.assertEqual(shardinit.resolve([4], init.zeros_(), "s", parallel={"pipeline": 2}, stage=numpy.int64(1))["layout"],
+                         shardinit.resolve([4], init.zeros_(), "s", parallel={"pipeline": 2}, stage=1)["layout"])
+
     def test_errors_are_the_same(self):
         # The same bad definition is refused by both, with the same reason.
         job = {"tensor": {"mode": "1d", "size": 2}, "pipeline": 2}
@@ -145,7 +162,9 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
             ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}}, "say which hold this tensor"),
             ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 2}, "stage 2 does not exist"),
             ({"name": "w", "shape": [5, 4], "init": {"fn": "zeros"}, "stage": 0, "layout": "linear_col"}, "divide it evenly"),
-            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "expert": True}, "needs expert parallelism"),
+            ({"name": "w", "shape": [], "init": {"fn": "zeros"}, "stage": 0, "expert": True}, "no expert dimension"),
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": [0, 1], "layout": {"shard": {"0": ["pp"]}}},
+             "splits over the pipeline axis"),
             ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "padding_idx": 4}, "not a row"),
         ]:
             with self.subTest(entry=entry):
