@@ -9,6 +9,7 @@
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/fill/fill.hpp"
+#include "shardinit/layout/shard.hpp"
 #include "tensor_access.hpp"
 #include "text.hpp"
 
@@ -86,17 +87,17 @@ Resolved resolve_request(const init::Initializer& initializer, const FillRequest
   return resolved;
 }
 
-Holding request_holding(const Resolved& resolved, const FillRequest& request) {
+RankHolding request_holding(const Resolved& resolved, const FillRequest& request) {
   const ResolvedTensor& t = resolved.tensor;
   if (resolved.job) {
     const int rank = with_label(tensor_label(request), [&] { return to_rank(request.placement.rank, resolved.job->mesh); });
     check_layout(t.layout, t.shape.size(), resolved.job->mesh);
-    return local_holding(t.shape, t.layout, resolved.job->mesh, rank);
+    return {local_holding(t.shape, t.layout, resolved.job->mesh, rank), holds(t.layout, resolved.job->mesh, rank)};
   }
   Holding h;
   h.box = request.box ? *request.box : Box::whole(t.shape);
   h.count = h.buffer = h.box.element_count();
-  return h;
+  return {h, true};
 }
 
 py::dict resolved_dict(const ResolvedTensor& t) {
@@ -136,8 +137,7 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
     }
   }
   const Resolved resolved = resolve_request(initializer, request, global_shape, dtype);
-  const Holding h = request_holding(resolved, request);
-  const bool held = !resolved.job || holds(resolved.tensor.layout, resolved.job->mesh, to_rank(request.placement.rank, resolved.job->mesh));
+  const auto [h, held] = request_holding(resolved, request);
   if (!held) {
     if (element_count(target.shape()) != 0) {
       throw py::value_error(label + ": this rank holds none of it (" + resolved.tensor.layout.to_string() +
@@ -164,13 +164,11 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
   }
   if (h.count == 0 && target.byte_size() == 0) return;
   const TensorFiller filler(request.seed, resolved.tensor.spec(), FillOptions{.threads = request.threads});
-  const std::size_t element = dtype_size(dtype);
   const std::span<std::byte> out(target.data(), target.byte_size());
   // Pure computation on memory the export keeps alive: other Python threads may run meanwhile. The
   // export itself is released (by `target`'s destructor) after the GIL is taken back.
   py::gil_scoped_release release;
-  filler.fill_box_range(h.box, h.first, h.count, out.first(static_cast<std::size_t>(h.count) * element));
-  std::fill(out.begin() + static_cast<std::ptrdiff_t>(static_cast<std::size_t>(h.count) * element), out.end(), std::byte{0});
+  fill_holding(filler, h, out);
 }
 
 }  // namespace shardinit::python

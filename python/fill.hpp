@@ -56,8 +56,13 @@ struct Resolved {
 [[nodiscard]] Resolved resolve_request(const init::Initializer& initializer, const FillRequest& request, const Shape& shape,
                                        DType dtype);
 
-// What a resolved tensor's rank holds under the request's placement (box= or the whole without one).
-[[nodiscard]] Holding request_holding(const Resolved& resolved, const FillRequest& request);
+// What a resolved tensor's rank holds under the request's placement (box= or the whole without one),
+// and whether it holds the tensor at all (not when it belongs to other pipeline stages).
+struct RankHolding {
+  Holding holding;
+  bool held = true;
+};
+[[nodiscard]] RankHolding request_holding(const Resolved& resolved, const FillRequest& request);
 
 // "tensor 'fc1.weight'" or "tensor with stream 7", for messages.
 [[nodiscard]] std::string tensor_label(const FillRequest& request);

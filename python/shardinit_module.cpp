@@ -92,11 +92,10 @@ py::dict placed_holding(py::object global_shape, py::object layout, py::object m
                                                                  py::none(), py::none(), py::none(), py::none()});
   if (!request.placement.given(request.arguments)) request.placement.world = py::int_(1);
   const Resolved resolved = resolve_request(init::zeros_(), request, *request.global_shape, DType::f32);
-  const Holding h = request_holding(resolved, request);
-  return holding_dict(h, holds(resolved.tensor.layout, resolved.job->mesh, to_rank(rank, resolved.job->mesh)));
+  const auto [h, held] = request_holding(resolved, request);
+  return holding_dict(h, held);
 }
 
-std::vector<int> topology_world_check(const Topology& t, int world) { return topology_mesh(t, world).shape(); }
 
 py::dict coordinates_dict(const ParallelCoordinates& c) {
   py::dict d;
@@ -121,6 +120,19 @@ int rank_in(py::object rank, int world) {
                           std::to_string(world - 1) + ")");
   }
   return static_cast<int>(r);
+}
+
+// parallel=, world= and rank= of the job functions: a topology that fits the world, a rank inside it.
+struct RankOnJob {
+  Topology topology;
+  int world;
+  int rank;
+};
+RankOnJob rank_on_job(py::object parallel, py::object world, py::object rank) {
+  RankOnJob job{to_topology(parallel), world_of(world), 0};
+  (void)topology_data_size(job.topology, job.world);  // fits: Error(invalid_argument) naming the sizes otherwise
+  job.rank = rank_in(rank, job.world);
+  return job;
 }
 
 }  // namespace
@@ -189,17 +201,15 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
 
   m.def(
       "job_mesh",
-      [](py::object parallel, py::object world) { return topology_world_check(to_topology(parallel), world_of(world)); },
+      [](py::object parallel, py::object world) { return topology_mesh(to_topology(parallel), world_of(world)).shape(); },
       py::arg("parallel"), py::arg("world"),
       "The mesh of a job's topology on `world` ranks: its axes [dp (or edp, ep), pp, tp...] in the topology's order.");
 
   m.def(
       "coordinates",
       [](py::object parallel, py::object world, py::object rank) {
-        const Topology t = to_topology(parallel);
-        const int w = world_of(world);
-        (void)topology_mesh(t, w);
-        return coordinates_dict(parallel_coordinates(t, w, rank_in(rank, w)));
+        const RankOnJob job = rank_on_job(parallel, world, rank);
+        return coordinates_dict(parallel_coordinates(job.topology, job.world, job.rank));
       },
       py::arg("parallel"), py::arg("world"), py::arg("rank"),
       "A rank's place in the job: {'dp', 'pp', 'tp', 'ep', 'edp'} (its ranks in those groups; dp = edp * expert + ep).");
@@ -207,14 +217,11 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
   m.def(
       "groups",
       [](py::object parallel, py::object world, py::object rank) {
-        const Topology t = to_topology(parallel);
-        const int w = world_of(world);
-        (void)topology_mesh(t, w);
-        const int r = rank_in(rank, w);
+        const RankOnJob job = rank_on_job(parallel, world, rank);
         py::dict d;
         for (const ParallelAxis a : {ParallelAxis::data, ParallelAxis::pipeline, ParallelAxis::tensor, ParallelAxis::expert,
                                      ParallelAxis::expert_data}) {
-          d[py::str(std::string(parallel_axis_name(a)))] = parallel_group(t, w, r, a);
+          d[py::str(std::string(parallel_axis_name(a)))] = parallel_group(job.topology, job.world, job.rank, a);
         }
         return d;
       },

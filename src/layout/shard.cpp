@@ -7,6 +7,17 @@
 
 namespace shardinit {
 
+void fill_holding(const TensorFiller& filler, const Holding& holding, std::span<std::byte> out) {
+  const std::size_t held = static_cast<std::size_t>(holding.count) * dtype_size(filler.spec().dtype);
+  if (out.size() < held) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(filler.spec().name) + "': the output buffer holds " +
+                                                 std::to_string(out.size()) + " bytes, the " + std::to_string(holding.count) +
+                                                 " elements held need " + std::to_string(held));
+  }
+  filler.fill_box_range(holding.box, holding.first, holding.count, out.first(held));
+  std::fill(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(), std::byte{0});  // DeepSpeed's padding
+}
+
 Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
                int rank, std::span<std::byte> out) {
   try {
@@ -29,20 +40,14 @@ Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayou
     return holding;
   }
   const std::size_t element = dtype_size(spec.dtype);
-  if (holding.flat && holding.buffer != holding.count && out.size() == static_cast<std::size_t>(holding.buffer) * element) {
-    const std::size_t held = static_cast<std::size_t>(holding.count) * element;
-    TensorFiller(seed, spec).fill_box_range(holding.box, holding.first, holding.count, out.first(held));
-    std::fill(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(), std::byte{0});  // DeepSpeed's padding
-    return holding;
-  }
   if (holding.flat) {
-    if (out.size() != static_cast<std::size_t>(holding.count) * element) {
+    if (out.size() != static_cast<std::size_t>(holding.count) * element && out.size() != static_cast<std::size_t>(holding.buffer) * element) {
       throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec.name) + "': rank " + std::to_string(rank) +
                                                    " holds " + std::to_string(holding.count) + " elements (its zero3 partition has " +
                                                    std::to_string(holding.buffer) + " with padding), but the output buffer holds " +
                                                    std::to_string(out.size()) + " bytes");
     }
-    TensorFiller(seed, spec).fill_box_range(holding.box, holding.first, holding.count, out);
+    fill_holding(TensorFiller(seed, spec), holding, out);
     return holding;
   }
   fill_box(seed, spec, holding.box, out);

@@ -17,6 +17,10 @@ namespace shardinit {
 // elements is filled with zeros, where DeepSpeed leaves it uninitialized). Throws
 // Error(invalid_argument) for a layout that does not fit the tensor or the mesh, a rank outside the
 // mesh, or an output of the wrong size.
+// Fills the holding's `count` elements into the front of `out` and zeros the rest of it (a zero3
+// partition's padding). Throws Error(invalid_argument) when `out` is smaller than the held elements.
+void fill_holding(const TensorFiller& filler, const Holding& holding, std::span<std::byte> out);
+
 Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayout& layout, const ProcessMesh& mesh,
                int rank, std::span<std::byte> out);
 
