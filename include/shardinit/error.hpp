@@ -12,6 +12,7 @@ enum class ErrorKind {
   parse,             // the manifest is not valid JSON (message carries line and column)
   io,                // the operating system refused a read or a write
   bad_file,          // a file exists but is not a valid safetensors file of the expected form
+  internal,          // an exception that is not a shardinit::Error (a bug), carried across ranks by the MPI protocol
 };
 
 class Error : public std::runtime_error {

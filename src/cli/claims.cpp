@@ -20,11 +20,17 @@ std::string target(const std::optional<std::filesystem::path>& per_rank, const s
 
 }  // namespace
 
-std::string command_claim(const InitOptions& o) {
-  return "init " + (o.per_rank_dir ? target(o.per_rank_dir, {}) : "-o " + o.output.string()) + (o.force ? " --force" : "");
+// The output options as given (the resolved request is agreed on by the library, with the files).
+static std::string output_options(const CommonOptions& o) {
+  return (o.format.empty() ? "" : " --format " + o.format) + (o.max_shard_size.empty() ? "" : " --max-shard-size " + o.max_shard_size);
 }
 
-std::string command_claim(const VerifyOptions& o) { return "verify " + target(o.per_rank_dir, o.file); }
+std::string command_claim(const InitOptions& o) {
+  return "init " + (o.per_rank_dir ? target(o.per_rank_dir, {}) : "-o " + o.output.string()) + output_options(o) +
+         (o.force ? " --force" : "");
+}
+
+std::string command_claim(const VerifyOptions& o) { return "verify " + target(o.per_rank_dir, o.file) + output_options(o); }
 
 std::string command_claim(const BenchOptions& o) {
   std::vector<std::string> threads;

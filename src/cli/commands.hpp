@@ -6,9 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace shardinit {
-struct Manifest;
-}
+#include "shardinit/checkpoint/write_plan.hpp"
 
 namespace shardinit::cli {
 
@@ -38,7 +36,14 @@ struct CommonOptions {
   std::optional<std::filesystem::path> per_rank_dir;  // per-rank files instead of one global file
   bool quiet = false;
   int threads = 0;  // 0: one per core for a lone process, one per rank under MPI
+  std::string format;          // --format: "safetensors", "hf"; empty: safetensors (verify: hf for a directory)
+  std::string max_shard_size;  // --max-shard-size, for hf; empty: huggingface_hub's 5GB
+  OutputRequest request;       // what the options say, once resolve_output() has run
 };
+
+// Resolves --per-rank, --format and --max-shard-size into options.request for the output (or, for
+// verify, the input) at `target`. Throws Error(invalid_argument) naming a bad value.
+void resolve_output(CommonOptions& options, const std::filesystem::path& target, bool verifying);
 
 struct InitOptions : CommonOptions {
   std::filesystem::path output;

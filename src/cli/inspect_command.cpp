@@ -20,12 +20,14 @@
 
 #include "cli/commands.hpp"
 #include "cli/histogram.hpp"
-#include "io/rank_set.hpp"
+#include "checkpoint/rank_set.hpp"
 #include "distributions/half_precision.hpp"
 #include "shardinit/error.hpp"
-#include "shardinit/io/checkpoint.hpp"
-#include "shardinit/io/rank_checkpoint.hpp"
-#include "shardinit/io/safetensors.hpp"
+#include "shardinit/checkpoint/checkpoint.hpp"
+#include "shardinit/checkpoint/rank_checkpoint.hpp"
+#include "format/regular_file.hpp"
+#include "shardinit/format/hf_sharding.hpp"
+#include "shardinit/format/safetensors.hpp"
 #include "shardinit/manifest/manifest.hpp"
 #include "util/format_number.hpp"
 #include "util/printable.hpp"
@@ -162,6 +164,64 @@ std::string g4(double x) {
   return text;
 }
 
+// A Hugging Face directory (model.safetensors, or shards and model.safetensors.index.json): the
+// tensors of every shard, each whole; the metadata that describes the run (the single file's, or the
+// index's: the shards record only who made them). Each index entry must be in the shard it names,
+// and each shard's tensors in the index.
+struct HfDirectory {
+  std::vector<std::unique_ptr<SafetensorsReader>> files;
+  std::vector<GlobalTensor> tensors;
+  SafetensorsMetadata metadata;
+  std::size_t shards = 0;
+};
+
+bool is_hf_directory(const fs::path& directory) {
+  std::error_code ec;
+  return fs::exists(directory / kHfIndexFile, ec) || fs::exists(directory / kHfSingleFile, ec);
+}
+
+HfDirectory read_hf_directory(const fs::path& directory) {
+  HfDirectory hf;
+  const fs::path index_path = directory / kHfIndexFile;
+  std::error_code ec;
+  if (!fs::exists(index_path, ec)) {
+    hf.files.push_back(std::make_unique<SafetensorsReader>(directory / kHfSingleFile));
+    hf.tensors = whole_file_tensors(*hf.files.back());
+    hf.metadata = hf.files.back()->metadata();
+    hf.shards = 1;
+    return hf;
+  }
+  const std::string where = detail::printable(index_path.string());
+  const HfIndex index = parse_hf_index(detail::RegularFile(index_path, "index file").read_all(kMaxSafetensorsHeader), where);
+  for (const auto& [key, value] : index.metadata) hf.metadata[key] = value;
+  std::map<std::string, std::string> file_of(index.weight_map.begin(), index.weight_map.end());
+  std::vector<std::string> names;
+  for (const auto& [tensor, file] : index.weight_map) {
+    if (std::find(names.begin(), names.end(), file) == names.end()) names.push_back(file);
+  }
+  for (const std::string& name : names) {
+    if (name.find('/') != std::string::npos || name.starts_with(".")) {
+      throw Error(ErrorKind::bad_file, where + ": names a file outside the directory: " + detail::quote(name));
+    }
+    hf.files.push_back(std::make_unique<SafetensorsReader>(directory / name));
+    for (GlobalTensor& g : whole_file_tensors(*hf.files.back())) {
+      const auto it = file_of.find(g.name);
+      if (it == file_of.end() || it->second != name) {
+        throw Error(ErrorKind::bad_file, where + ": " + detail::quote(name) + " holds tensor " + detail::quote(g.name) +
+                                             (it == file_of.end() ? ", which the index does not list" : ", which the index puts in " + detail::quote(it->second)));
+      }
+      file_of.erase(it);
+      hf.tensors.push_back(std::move(g));
+    }
+  }
+  if (!file_of.empty()) {
+    throw Error(ErrorKind::bad_file, where + ": tensor " + detail::quote(file_of.begin()->first) + " is not in " +
+                                         detail::quote(file_of.begin()->second) + ", where the index puts it");
+  }
+  hf.shards = names.size();
+  return hf;
+}
+
 }  // namespace
 
 int run_inspect(const InspectOptions& options, const std::function<void()>& heartbeat) {
@@ -170,11 +230,17 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
   }
   const std::string target = detail::printable(options.target.string());
   std::error_code ec;
-  const bool per_rank = fs::is_directory(options.target, ec);
+  const bool directory = fs::is_directory(options.target, ec);
+  const bool hf_directory = directory && is_hf_directory(options.target);
+  const bool per_rank = directory && !hf_directory;
   std::optional<SafetensorsReader> file;
   detail::RankSet set;
+  HfDirectory hf;
   std::vector<GlobalTensor> tensors;
-  if (per_rank) {
+  if (hf_directory) {
+    hf = read_hf_directory(options.target);
+    tensors = hf.tensors;
+  } else if (per_rank) {
     set = detail::read_rank_set(options.target);
     detail::check_coverage(set);
     detail::check_replicas(set, heartbeat);
@@ -195,15 +261,16 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
                                                    " (it has: " + detail::printable(names, 1000) + ")");
     }
   }
-  const SafetensorsMetadata& metadata = per_rank ? set.files.front()->metadata() : file->metadata();
+  const SafetensorsMetadata& metadata = hf_directory ? hf.metadata : per_rank ? set.files.front()->metadata() : file->metadata();
   const auto recorded = recorded_specs(metadata);
   const auto meta = [&](const char* key) {
     const auto it = metadata.find(key);
     return it == metadata.end() ? std::string("(not recorded)") : detail::printable(it->second, 40);
   };
   std::printf("%s: %s, %zu tensors, seed %s, stream format %s\n", target.c_str(),
-              per_rank ? (std::to_string(set.files.size()) + " of " + std::to_string(set.world) + " rank files, reassembled").c_str()
-                       : "safetensors file",
+              hf_directory ? ("Hugging Face directory of " + std::to_string(hf.shards) + (hf.shards == 1 ? " file" : " shards")).c_str()
+              : per_rank   ? (std::to_string(set.files.size()) + " of " + std::to_string(set.world) + " rank files, reassembled").c_str()
+                           : "safetensors file",
               tensors.size(), meta(kMetaSeed).c_str(), meta(kMetaStreamFormat).c_str());
   if (set.missing_count > 0) std::printf("    MISSING %s\n", detail::describe_missing(set).c_str());
 

@@ -14,8 +14,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/launch.hpp"
-#include "io/atomic_file.hpp"
-#include "io/leftovers.hpp"
+#include "format/atomic_file.hpp"
+#include "format/leftovers.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/job_agreement.hpp"
 #include "mpi/wait.hpp"
@@ -36,8 +36,30 @@ int exit_status_for(shardinit::ErrorKind kind) {
     case ErrorKind::parse: return kInvalidInput;
     case ErrorKind::io: return kIoError;
     case ErrorKind::bad_file: return kMismatch;
+    case ErrorKind::internal: return kInternalError;
   }
   return kInternalError;
+}
+
+// The one mapping from what ended a command to its exit status and message, alone or under MPI:
+// shardinit errors by their kind, memory exhausted as an I/O error (3), anything else a bug (4).
+struct Outcome {
+  int status;
+  const char* prefix;
+  std::string message;
+};
+Outcome outcome_of(const std::exception_ptr& thrown) {
+  try {
+    std::rethrow_exception(thrown);
+  } catch (const shardinit::Error& e) {
+    return {exit_status_for(e.kind()), "error: ", e.what()};
+  } catch (const std::bad_alloc&) {
+    return {kIoError, "error: ", "out of memory"};
+  } catch (const std::exception& e) {
+    return {kInternalError, "internal error: ", e.what()};
+  } catch (...) {
+    return {kInternalError, "internal error: ", "unknown exception"};
+  }
 }
 
 // MPI is initialized only under an MPI launcher, and finalized on every way out of main.
@@ -159,7 +181,18 @@ int main(int argc, char** argv) {
                                     "Write each rank's shards to DIR/rank-RRRRR-of-WWWWW.safetensors instead, with "
                                     "each tensor's global shape and box in __metadata__");
   output->excludes(per_rank);
-  init->add_flag("-f,--force", init_options.force, "Replace existing output (refused otherwise)");
+  const auto add_format_options = [](CLI::App* command, CommonOptions& options, const char* what) {
+    command->add_option("--format", options.format,
+                        std::string("Output format: safetensors (one file, the default) or hf (a Hugging Face directory: "
+                                    "model.safetensors, or model-00001-of-0000N.safetensors ... and "
+                                    "model.safetensors.index.json, split as huggingface_hub splits)") + what);
+    command->add_option("--max-shard-size", options.max_shard_size,
+                        "With --format hf: the largest shard, as huggingface_hub reads it: 500MB = 5*10^8 bytes, 2GiB = 2*2^30 "
+                        "(default 5GB); a larger tensor gets a shard of its own");
+  };
+  add_format_options(init, init_options, "");
+  init->add_flag("-f,--force", init_options.force,
+                 "Replace existing output (refused otherwise; a directory only if it holds nothing but such an output's files)");
   init->add_flag("-q,--quiet", init_options.quiet, "Print nothing on success");
   add_threads_option(init, init_options.threads);
   add_rank_options(init);
@@ -170,9 +203,10 @@ int main(int argc, char** argv) {
       "verify", "Recompute MANIFEST and compare it with FILE (or the rank files in --per-rank DIR): header, metadata "
                 "and every element. Exit 0 on a match; exit 1 naming the first mismatching tensor and element.");
   verify->add_option("manifest", verify_options.manifest, "Manifest JSON")->required();
-  auto* file = verify->add_option("file", verify_options.file, "safetensors file to check");
+  auto* file = verify->add_option("file", verify_options.file, "safetensors file (or Hugging Face directory) to check");
   auto* verify_per_rank = verify->add_option("--per-rank", verify_options.per_rank_dir, "Check the rank files in DIR");
   file->excludes(verify_per_rank);
+  add_format_options(verify, verify_options, "; default: hf when FILE is a directory");
   verify->add_flag("-q,--quiet", verify_options.quiet, "Print nothing on a match");
   add_threads_option(verify, verify_options.threads);
   add_rank_options(verify);
@@ -259,6 +293,8 @@ int main(int argc, char** argv) {
         } else {
           launch = one_rank_launch(rank, world);
         }
+        if (init->parsed()) resolve_output(init_options, init_options.output, false);
+        if (verify->parsed()) resolve_output(verify_options, verify_options.file, true);
         if (manifest_path != nullptr) manifest = shardinit::load_manifest(*manifest_path);
       } catch (const shardinit::Error& e) {
         error = e;
@@ -295,25 +331,18 @@ int main(int argc, char** argv) {
       if (mpi.rank() == 0) status = run_inspect(inspect_options, [] { shardinit::mpi::detail::keep_alive(MPI_COMM_WORLD); });
     });
     return status;
-  } catch (const shardinit::mpi::JobError& e) {
+  } catch (const shardinit::mpi::AgreedError& e) {
     // Every rank holds this error and is past every collective call: one of them says it.
     if (mpi.rank() == 0) print_error("error: ", e.what());
     return exit_status_for(e.kind());
-  } catch (const shardinit::Error& e) {
+  } catch (...) {
+    const Outcome outcome = outcome_of(std::current_exception());
     if (!mpi.active()) {
-      print_error("error: ", e.what());
-      return exit_status_for(e.kind());
+      print_error(outcome.prefix, outcome.message);
+      return outcome.status;
     }
     // This rank's alone: the others may be inside a collective call, so the job must end.
-    print_error("error: ", std::string(e.what()) + " (rank " + std::to_string(mpi.rank()) + ")");
-    mpi.abort_job(exit_status_for(e.kind()));
-  } catch (const std::bad_alloc&) {
-    print_error("error: ", "out of memory");
-    if (mpi.active()) mpi.abort_job(kIoError);
-    return kIoError;
-  } catch (const std::exception& e) {
-    print_error("internal error: ", e.what());
-    if (mpi.active()) mpi.abort_job(kInternalError);
-    return kInternalError;
+    print_error(outcome.prefix, outcome.message + " (rank " + std::to_string(mpi.rank()) + ")");
+    mpi.abort_job(outcome.status);
   }
 }

@@ -1,3 +1,5 @@
+// shardinit verify: one call of the library's driver for the launch kind; printing only.
+
 #include <chrono>
 #include <cstdio>
 
@@ -6,54 +8,43 @@
 #include "cli/commands.hpp"
 #include "cli/fill_threads.hpp"
 #include "cli/summary.hpp"
-#include "shardinit/error.hpp"
-#include "shardinit/io/checkpoint.hpp"
-#include "shardinit/io/rank_checkpoint.hpp"
-#include "mpi/agreement.hpp"
+#include "shardinit/checkpoint/checkpoint.hpp"
+#include "shardinit/checkpoint/rank_checkpoint.hpp"
 #include "shardinit/mpi/mpi.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit::cli {
 
+namespace {
+
+// The runner of each launch kind (as init's).
+VerifyResult verify_for(const Launch& launch, const Manifest& manifest, const std::filesystem::path& target,
+                        const OutputRequest& request, int threads) {
+  if (launch.kind == Launch::Kind::mpi) return mpi::verify_output(MPI_COMM_WORLD, manifest, target, request, threads);
+  return verify_output(manifest, target, request, threads, launch.world, launch.rank);
+}
+
+}  // namespace
+
 int run_verify(const VerifyOptions& options, const Launch& launch, const Manifest& manifest) {
   const auto start = std::chrono::steady_clock::now();
-  const FillOptions fill{fill_threads(options, launch)};
-  VerifyResult result;
-  std::string target = options.per_rank_dir ? options.per_rank_dir->string() : options.file.string();
-  switch (launch.kind) {
-    case Launch::Kind::single:
-      result = options.per_rank_dir ? verify_rank_checkpoint(manifest, manifest_mesh(manifest, 1), 0, *options.per_rank_dir, fill)
-                                    : verify_checkpoint(manifest, options.file, fill);
-      break;
-    case Launch::Kind::mpi:
-      result = options.per_rank_dir ? mpi::verify_rank_checkpoints(MPI_COMM_WORLD, manifest, *options.per_rank_dir, fill)
-                                    : mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, options.file, fill);
-      break;
-    case Launch::Kind::one_rank:
-      if (!options.per_rank_dir) {
-        throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(launch.rank) + " of " +
-                                                     std::to_string(launch.world) +
-                                                     " alone checks its own rank file: use --per-rank DIR");
-      }
-      result = verify_rank_checkpoint(manifest, manifest_mesh(manifest, launch.world), launch.rank, *options.per_rank_dir, fill);
-      target = (*options.per_rank_dir / rank_file_name(launch.rank, launch.world)).string();
-      break;
-  }
+  const std::filesystem::path& target = options.per_rank_dir ? *options.per_rank_dir : options.file;
+  const VerifyResult result = verify_for(launch, manifest, target, options.request, fill_threads(options, launch));
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const bool speaker = launch.rank == 0 || launch.kind == Launch::Kind::one_rank;
+  const std::string shown = detail::printable(launch.kind == Launch::Kind::one_rank && options.per_rank_dir
+                                                  ? (*options.per_rank_dir / rank_file_name(launch.rank, launch.world)).string()
+                                                  : target.string());
   if (!result.match) {
     if (speaker) {
       // A refusal of the file already starts with its path: not twice.
-      const std::string shown = detail::printable(target);
       const std::string message = detail::printable(result.message, 4000);
-      std::fprintf(stderr, "shardinit: MISMATCH: %s\n",
-                   (message.starts_with(shown + ": ") ? message : shown + ": " + message).c_str());
+      std::fprintf(stderr, "shardinit: MISMATCH: %s\n", (message.starts_with(shown + ": ") ? message : shown + ": " + message).c_str());
     }
     return kMismatch;
   }
   if (!options.quiet && speaker) {
-    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", detail::printable(target).c_str(),
-                 detail::printable(options.manifest.string()).c_str(),
+    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", shown.c_str(), detail::printable(options.manifest.string()).c_str(),
                  summary_line(static_cast<std::int64_t>(manifest.tensors.size()), result.elements_checked, 0, seconds).c_str());
   }
   return kSuccess;

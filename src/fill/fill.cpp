@@ -1,5 +1,7 @@
 #include "shardinit/fill/fill.hpp"
 
+#include "shardinit/tensor/box_runs.hpp"
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -392,32 +394,11 @@ void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std:
 }
 
 void TensorFiller::fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const {
-  if (count == 0) return;
   const std::size_t element_size = dtype_size(spec_.dtype);
-  const std::size_t rank = spec_.shape.size();
-  if (rank == 0) {
-    fill_flat_serial(0, 1, out);
-    return;
-  }
-  // The box is a set of contiguous runs along its last dimension; each run is a flat range of the
-  // tensor. Start at the run holding element `first` of the box.
-  const auto strides = row_major_strides(spec_.shape);
-  const Index run = box.extent[rank - 1];
-  std::vector<Index> position = unflatten(box.extent, first);
-  for (std::size_t d = 0; d < rank; ++d) position[d] += box.start[d];
-  std::size_t offset = 0;
-  while (count > 0) {
-    Index flat = 0;
-    for (std::size_t d = 0; d < rank; ++d) flat += position[d] * strides[d];
-    const Index take = std::min(count, box.start[rank - 1] + run - position[rank - 1]);
-    fill_flat_serial(flat, take, out + offset);
-    offset += static_cast<std::size_t>(take) * element_size;
-    count -= take;
-    position[rank - 1] = box.start[rank - 1];
-    for (std::size_t d = rank - 1; d-- > 0;) {  // odometer over the outer dimensions
-      if (++position[d] < box.start[d] + box.extent[d]) break;
-      position[d] = box.start[d];
-    }
+  BoxRuns runs(spec_.shape, box, first, count);
+  for (FlatRun run; runs.next(run);) {
+    fill_flat_serial(run.flat, run.length, out);
+    out += static_cast<std::size_t>(run.length) * element_size;
   }
 }
 

@@ -7,11 +7,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "io/regular_file.hpp"
+#include "format/regular_file.hpp"
 #include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
-#include "shardinit/io/safetensors.hpp"
+#include "shardinit/format/safetensors.hpp"
 #include "shardinit/layout/shard.hpp"
 #include "util/checked.hpp"
 #include "util/format_number.hpp"

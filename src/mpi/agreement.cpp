@@ -8,7 +8,7 @@
 
 namespace shardinit::mpi::detail {
 
-void throw_agreed(ErrorKind kind, const std::string& message) { throw JobError(kind, message); }
+void throw_agreed(ErrorKind kind, const std::string& message) { throw AgreedError(kind, message); }
 
 void agree(MPI_Comm comm, const std::optional<Error>& local_error, std::string_view what) {
   int rank = 0, size = 0;
@@ -47,7 +47,7 @@ void run_agreed(MPI_Comm comm, std::string_view what, const std::function<void()
   } catch (const std::bad_alloc&) {
     failure = Error(ErrorKind::io, "out of memory");
   } catch (const std::exception& e) {
-    failure = Error(ErrorKind::io, std::string("unexpected error: ") + e.what());
+    failure = Error(ErrorKind::internal, std::string("unexpected error: ") + e.what());
   }
   agree(comm, failure, what);
 }

@@ -15,7 +15,7 @@ namespace shardinit::mpi::detail {
 
 namespace {
 
-constexpr std::string_view kSites[] = {"plan", "fill", "file_view", "write", "read", "kill", "stop", "stall",
+constexpr std::string_view kSites[] = {"plan", "fill", "write", "read", "kill", "stop", "stall",
                                        "stop_in_fill", "slow", "squat"};
 
 std::vector<std::pair<std::string, int>> parse(const std::string_view whole) {
@@ -23,7 +23,7 @@ std::vector<std::pair<std::string, int>> parse(const std::string_view whole) {
   const auto bad = [&] {
     return Error(ErrorKind::invalid_argument, "SHARDINIT_FAULT=\"" + std::string(whole) +
                                                   "\": expected SITE@RANK[,SITE@RANK...] with SITE one of plan, fill, "
-                                                  "file_view, write, read, kill, stop, stall, stop_in_fill, slow, squat");
+                                                  "write, read, kill, stop, stall, stop_in_fill, slow, squat");
   };
   std::string_view text = whole;
   while (!text.empty()) {

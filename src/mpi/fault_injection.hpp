@@ -5,9 +5,9 @@
 // ends the whole job with one clear message and leaves no file (tests/mpi/faults.sh). Without the
 // variable nothing changes; it is read once.
 //
-// Sites: plan (a rank-local error before the file is opened), fill (while computing its piece),
-// file_view (MPI_File_set_view fails), write (MPI_File_write fails), read (MPI_File_read fails, in
-// verify); and, after the rank's first piece is written (or read and checked): kill (SIGKILL to
+// Sites: plan (a rank-local error before the output is created), fill (as it starts generating its
+// range), write (a write of its range fails), read (a read fails, in verify); and, after the rank's
+// first piece is written (or read and checked): kill (SIGKILL to
 // itself), stop (SIGSTOP to itself: a rank the batch system stopped), stall (blocks forever in a
 // system call without answering anyone: a hung filesystem); stop_in_fill (SIGSTOP as it starts
 // generating its first piece, while the others go on to the next collective step); slow (3 s of

@@ -28,7 +28,7 @@ inline constexpr std::size_t kMaxClaims = 6;
 // Collective over `comm`, and safe to reach in any state: every rank brings either its claims (the
 // same subjects in the same order on every rank) or the error that kept it from making them (a bad
 // command line, a manifest it cannot read). Learns every rank's host (learn_hosts). Then, on every
-// rank alike: throws JobError with the lowest failing rank's error if any rank failed; else JobError
+// rank alike: throws AgreedError with the lowest failing rank's error if any rank failed; else AgreedError
 // (invalid_argument) "the ranks do not agree on SUBJECT: SHOWN on ranks ... (host ...); SHOWN on ..."
 // for the first claim whose compared text differs; else returns.
 void agree_on_job(MPI_Comm comm, const std::optional<Error>& local_error, const std::vector<Claim>& claims);

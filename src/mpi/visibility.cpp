@@ -1,5 +1,6 @@
 #include "mpi/visibility.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -7,12 +8,13 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <random>
 #include <span>
 #include <vector>
 
-#include "io/regular_file.hpp"
-#include "io/staged_file.hpp"
+#include "format/regular_file.hpp"
+#include "format/made_directories.hpp"
 #include "mpi/agreement.hpp"
 #include "mpi/wait.hpp"
 #include "shardinit/util/sha256.hpp"
@@ -78,34 +80,34 @@ shardinit::detail::OutputPolicy with_the_inputs_of_this_host(MPI_Comm comm, shar
 
 }  // namespace
 
-SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& target,
-                                  const shardinit::detail::OutputPolicy& own_policy, std::uint64_t size) {
+namespace {
+
+// Steps 2 and 3 of a shared output: rank 0 runs `create` (which makes the output and returns the path of
+// a file of it, where the token goes: overwritten later by the data), the others find that file, with
+// that token, by the path rank 0 gives, and writable.
+std::string share_created_file(MPI_Comm comm, const std::function<std::string()>& create) {
   const int rank = rank_in(comm);
-  const shardinit::detail::OutputPolicy policy = with_the_inputs_of_this_host(comm, own_policy);
-  // 1. Every rank: the directory exists here and the target may be replaced (or is absent).
-  run_agreed(comm, "checking the output path on every rank", [&] { shardinit::detail::check_replaceable(target, policy); });
-  // 2. Rank 0 creates the temporary and leaves a token in it, flushed so that other nodes can read it.
-  SharedOutput output;
-  std::string token;
-  run_agreed(comm, "creating the output file", [&] {
+  std::string path, token;
+  run_agreed(comm, "creating the output", [&] {
     if (rank != 0) return;
-    output.file = std::make_unique<shardinit::detail::AtomicFile>(target, policy, size);
-    output.temporary = output.file->temporary_path().string();
+    path = create();
     token = random_token();
-    output.file->write(std::as_bytes(std::span(token)));
-    output.file->flush();
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    const bool written = fd >= 0 && ::pwrite(fd, token.data(), token.size(), 0) == static_cast<ssize_t>(token.size()) && ::fsync(fd) == 0;
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    if (!written) throw Error(ErrorKind::io, "cannot write " + printable(path) + ": " + std::strerror(error));
   });
-  broadcast(comm, output.temporary, 0, "sharing the output file's name");
+  broadcast(comm, path, 0, "sharing the output file's name");
   broadcast(comm, token, 0, "sharing the output file's token");
-  // 3. Every other rank finds that same file under that name, writable.
   run_agreed(comm, "checking that every rank sees the output file", [&] {
     if (rank == 0) return;
-    const std::string shown = printable(output.temporary);
-    const std::string hint = ": -o must name a file on a filesystem every rank shares (for node-local storage, use --per-rank DIR)";
+    const std::string shown = printable(path);
+    const std::string hint = ": -o must name a path on a filesystem every rank shares (for node-local storage, use --per-rank DIR)";
     std::string seen(kTokenBytes, '\0');
     std::size_t got = 0;
     try {
-      const shardinit::detail::RegularFile file(output.temporary, "output file");
+      const shardinit::detail::RegularFile file(path, "output file");
       got = file.read_at(0, std::as_writable_bytes(std::span(seen)));
     } catch (const Error& e) {
       throw Error(ErrorKind::io, "cannot see the output file that " + rank_and_host(comm, 0) + " created at " + shown + " (" +
@@ -115,10 +117,42 @@ SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& ta
       throw Error(ErrorKind::io, "sees another file at " + shown + " than the one " + rank_and_host(comm, 0) +
                                      " created (the path leads to storage of this node's own)" + hint);
     }
-    if (::access(output.temporary.c_str(), W_OK) != 0) {
+    if (::access(path.c_str(), W_OK) != 0) {
       throw Error(ErrorKind::io, "cannot write the output file " + shown + ": " + std::strerror(errno));
     }
   });
+  return path;
+}
+
+}  // namespace
+
+SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& target,
+                                  const shardinit::detail::OutputPolicy& own_policy, std::uint64_t size) {
+  const shardinit::detail::OutputPolicy policy = with_the_inputs_of_this_host(comm, own_policy);
+  // 1. Every rank: the directory exists here and the target may be replaced (or is absent).
+  run_agreed(comm, "checking the output path on every rank", [&] { shardinit::detail::check_replaceable(target, policy); });
+  // 2, 3. Rank 0 creates the temporary; every rank finds it.
+  SharedOutput output;
+  output.temporary = share_created_file(comm, [&] {
+    output.file = std::make_unique<shardinit::detail::AtomicFile>(target, policy, size);
+    return output.file->temporary_path().string();
+  });
+  return output;
+}
+
+SharedDirectory create_shared_directory(MPI_Comm comm, const std::filesystem::path& target,
+                                        const shardinit::detail::OutputPolicy& own_policy,
+                                        const std::vector<shardinit::detail::StagedFileSpec>& files,
+                                        const shardinit::detail::StagedDirectory::Replaceable& replaceable) {
+  const shardinit::detail::OutputPolicy policy = with_the_inputs_of_this_host(comm, own_policy);
+  run_agreed(comm, "checking the output directory on every rank",
+             [&] { shardinit::detail::check_replaceable_directory(target, policy, replaceable); });
+  SharedDirectory output;
+  const std::string first = share_created_file(comm, [&] {
+    output.directory = std::make_unique<shardinit::detail::StagedDirectory>(target, policy, files, replaceable);
+    return output.directory->file(files.at(0).name).string();
+  });
+  output.staging = std::filesystem::path(first).parent_path().string();
   return output;
 }
 

@@ -13,8 +13,9 @@
 #include <memory>
 #include <string>
 
-#include "io/atomic_file.hpp"
-#include "io/staged_file.hpp"
+#include "format/atomic_file.hpp"
+#include "format/made_directories.hpp"
+#include "format/staged_directory.hpp"
 
 namespace shardinit::mpi::detail {
 
@@ -29,9 +30,23 @@ struct SharedOutput {
 // (checking and reserving `size` bytes of free space) and writes a random token into it; every rank then
 // opens the temporary by the path rank 0 gave and must read the same token: a rank that finds no file
 // there, or another one, fails with "cannot see the output file that rank 0 (host H) created ...".
-// Each step is agreed (JobError on every rank; rank 0's temporary is removed on failure).
+// Each step is agreed (AgreedError on every rank; rank 0's temporary is removed on failure).
 [[nodiscard]] SharedOutput create_shared_output(MPI_Comm comm, const std::filesystem::path& target,
                                                 const shardinit::detail::OutputPolicy& policy, std::uint64_t size);
+
+// The directory of a collective write (a Hugging Face checkpoint), staged by rank 0 and seen by every rank.
+struct SharedDirectory {
+  std::unique_ptr<shardinit::detail::StagedDirectory> directory;  // rank 0's, uncommitted; empty elsewhere
+  std::string staging;                                            // its path, on every rank
+};
+
+// Collective, as create_shared_output for a directory: every rank checks the target
+// (check_replaceable_directory), rank 0 stages the directory with `files` (at least one), and every
+// rank must find rank 0's token in the first of them.
+[[nodiscard]] SharedDirectory create_shared_directory(MPI_Comm comm, const std::filesystem::path& target,
+                                                      const shardinit::detail::OutputPolicy& policy,
+                                                      const std::vector<shardinit::detail::StagedFileSpec>& files,
+                                                      const shardinit::detail::StagedDirectory::Replaceable& replaceable);
 
 // Collective. Every rank opens `path` (never blocking: a FIFO or a device is refused) and compares its
 // size, modification time and first 64 KiB with what rank 0 sees: a rank that cannot open it, or sees

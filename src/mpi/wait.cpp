@@ -11,7 +11,7 @@
 #include <map>
 #include <optional>
 
-#include "io/atomic_file.hpp"
+#include "format/atomic_file.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit::mpi::detail {

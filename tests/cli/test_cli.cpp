@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "support/files.hpp"
-#include "shardinit/io/safetensors.hpp"
+#include "shardinit/format/safetensors.hpp"
 
 #include "cli/cli_fixture.hpp"
 
@@ -541,9 +541,14 @@ TEST_F(Cli, InspectErrors) {
   r = run("inspect " + q(out) + " --bins 0");
   EXPECT_EQ(r.status, 2);
   EXPECT_THAT(r.err, HasSubstr("--bins 0"));
-  r = run("inspect " + q(work_));
+  fs::create_directory(work_ / "empty");
+  r = run("inspect " + q(work_ / "empty"));
   EXPECT_EQ(r.status, 3);
   EXPECT_THAT(r.err, HasSubstr("no rank files"));
+  // A directory holding model.safetensors is a Hugging Face directory of one file.
+  r = run("inspect " + q(work_));
+  EXPECT_EQ(r.status, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Hugging Face directory of 1 file"));
 }
 
 // A per-rank directory is checked as the set it must be; each way it can be wrong is named.

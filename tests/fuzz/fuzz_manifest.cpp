@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "io/checkpoint_internal.hpp"
+#include "checkpoint/checkpoint_internal.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/layout/mesh.hpp"
 #include "shardinit/manifest/manifest.hpp"

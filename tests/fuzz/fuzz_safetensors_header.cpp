@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "io/safetensors_header.hpp"
+#include "format/safetensors_header.hpp"
 #include "shardinit/error.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -1,7 +1,7 @@
 // library_agreement: the MPI layer's own agreement, for callers of the library (not the CLI, which
 // agrees on its command line first). Every collective function starts by checking that every rank was
-// given the same manifest (values, mesh, layouts) and the same file and options: given different ones,
-// every rank throws mpi::JobError naming the ranks that differ, and nothing is written. Run under
+// given the same manifest (values, mesh, layouts) and the same output and options: given different ones,
+// every rank throws mpi::AgreedError naming the ranks that differ, and nothing is written. Run under
 // mpiexec with 2 or more ranks:
 //
 //   library_agreement SCRATCH_DIR
@@ -30,16 +30,16 @@ Manifest manifest_with(int seed, const char* layout) {
                         R"(, "tensors": [{"name": "w", "shape": [12, 8], "init": {"fn": "normal"}, "layout": )" + layout + "}]}");
 }
 
-// Runs `call` and expects mpi::JobError on this rank with `part` in the message.
+// Runs `call` and expects mpi::AgreedError on this rank with `part` in the message.
 template <class Call>
 void expect_job_error(const std::string& what, const std::string& part, const Call& call) {
   try {
     call();
     expect(false, what + ": no error");
-  } catch (const mpi::JobError& e) {
+  } catch (const mpi::AgreedError& e) {
     expect(std::string(e.what()).find(part) != std::string::npos, what + ": message " + e.what());
   } catch (const std::exception& e) {
-    expect(false, what + ": not a JobError: " + e.what());
+    expect(false, what + ": not a AgreedError: " + e.what());
   }
 }
 
@@ -57,9 +57,9 @@ int run(const fs::path& scratch) {
   const std::string rank_text = "rank " + std::to_string(g_world - 1);
   expect_job_error("write, seed", "do not agree on the manifest", [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, seed, out, false); });
   expect_job_error("write, layout", rank_text, [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, layout, out, false); });
-  expect_job_error("write, path", "do not agree on the file and options",
+  expect_job_error("write, path", "do not agree on the output and options",
                    [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, last ? scratch / "b.safetensors" : out, false); });
-  expect_job_error("write, overwrite", "do not agree on the file and options",
+  expect_job_error("write, overwrite", "do not agree on the output and options",
                    [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, last); });
   expect_job_error("per-rank, seed", "do not agree on the manifest",
                    [&] { (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, seed, scratch / "ranks", false); });

@@ -14,7 +14,8 @@
 //     the expert axis, inside the data part as Megatron-Core numbers it;
 //   * the boxes of all ranks tile the tensor with the right replication, exactly one replica is the
 //     writer of each element (is_writer), and owners() lists the holders;
-//   * a rank generates exactly the elements it holds (rank files) or writes (the global file):
+//   * a rank generates exactly the elements it holds (rank files) or those of its byte range of the
+//     write plan (the global file, docs/architecture.md):
 //     counted by shardinit::detail::generated_elements, so a rank of one pipeline stage never
 //     computes a tensor of another;
 // then, for the whole manifest:
@@ -55,9 +56,10 @@
 
 #include "mpi/check.hpp"
 #include "shardinit/error.hpp"
-#include "shardinit/io/checkpoint.hpp"
-#include "shardinit/io/rank_checkpoint.hpp"
-#include "shardinit/io/safetensors.hpp"
+#include "shardinit/checkpoint/checkpoint.hpp"
+#include "shardinit/checkpoint/rank_checkpoint.hpp"
+#include "shardinit/checkpoint/write_plan.hpp"
+#include "shardinit/format/safetensors.hpp"
 #include "shardinit/layout/mesh.hpp"
 #include "shardinit/manifest/manifest.hpp"
 #include "shardinit/mpi/mpi.hpp"
@@ -625,14 +627,26 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
   const std::int64_t generated = detail::generated_elements();
   expect(!written, "mpi::write_checkpoint succeeds: " + std::string(written ? written->what() : ""));
   if (written) return;
-  // Each rank computes exactly what it writes: what it holds of the tensors it is the writer of.
-  Index writes = 0;
-  const ProcessMesh mesh = manifest_mesh(manifest, g_world);
-  for (const Whole& w : wholes) {
-    if (is_writer(w.tensor->layout, mesh, g_rank, w.tensor->stream)) writes += expected_range(w.tensor->shape, w, mesh.shape(), g_rank).count;
+  // Each rank computes exactly the elements of its byte range of the file (docs/architecture.md, "The
+  // write plan"): the file split at multiples of A bytes (A = 1 MiB when every rank gets at least
+  // 64 MiB, else 4 KiB), rank r taking units [U*r/W, U*(r+1)/W) of U = ceil(size / A), re-derived here
+  // from the single-process file's own header.
+  {
+    const std::uint64_t size = fs::file_size(shared);
+    const std::uint64_t a = size / static_cast<std::uint64_t>(g_world) >= (std::uint64_t{64} << 20) ? (std::uint64_t{1} << 20) : 4096;
+    const std::uint64_t units = (size + a - 1) / a;
+    const std::uint64_t begin = std::min(size, units * static_cast<std::uint64_t>(g_rank) / static_cast<std::uint64_t>(g_world) * a);
+    const std::uint64_t end = std::min(size, units * static_cast<std::uint64_t>(g_rank + 1) / static_cast<std::uint64_t>(g_world) * a);
+    const SafetensorsReader reader(shared);
+    Index writes = 0;
+    for (const SafetensorsTensor& t : reader.tensors()) {
+      const std::uint64_t b = std::max(begin, reader.data_start() + t.begin), e = std::min(end, reader.data_start() + t.end);
+      if (b < e) writes += static_cast<Index>((e - b) / dtype_size(t.dtype));
+    }
+    expect(generated == writes, "mpi::write_checkpoint: rank " + std::to_string(g_rank) + " generated " + std::to_string(generated) +
+                                    " elements, its byte range [" + std::to_string(begin) + ", " + std::to_string(end) + ") holds " +
+                                    std::to_string(writes));
   }
-  expect(generated == writes, "mpi::write_checkpoint: rank " + std::to_string(g_rank) + " generated " + std::to_string(generated) +
-                                  " elements, it writes " + std::to_string(writes));
   long long mine = stats.elements, elements = 0;
   MPI_Allreduce(&mine, &elements, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
   expect(elements == total, "mpi::write_checkpoint: the ranks wrote " + std::to_string(elements) + " elements in all, the manifest has " +
@@ -710,6 +724,75 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
   const auto restored = collective("verify_checkpoint after restoring",
                                    [&] { result = mpi::verify_checkpoint(MPI_COMM_WORLD, manifest, shared); });
   expect(!restored && result.match, "mpi::verify_checkpoint matches again once the file is restored");
+}
+
+// The Hugging Face directory (mpi::write_output, OutputFormat::hf), sharded at a third of the
+// tensors' bytes so that there are several shards: the same files, byte for byte, as one process
+// writes; verify matches, and names the shard, tensor and index of a corrupted element (faults:
+// tests/mpi/faults.sh).
+void check_hf_directory(const Manifest& manifest, const fs::path& scratch) {
+  const fs::path single = scratch / "hf-single";
+  const fs::path shared = scratch / "hf-collective";
+  std::uint64_t bytes = 0;
+  for (const ManifestTensor& t : manifest.tensors) bytes += static_cast<std::uint64_t>(count_of(t.shape)) * dtype_size(t.dtype);
+  const OutputRequest request{OutputFormat::hf, std::max<std::uint64_t>(1, bytes / 3)};
+  if (g_rank == 0) {
+    try {
+      (void)write_output(manifest, single, request, WriteOptions{true, 2, {}});
+    } catch (const Error& e) {
+      expect(false, std::string("single-process write_output hf: ") + e.what());
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  const auto written = collective("mpi::write_output hf", [&] {
+    (void)mpi::write_output(MPI_COMM_WORLD, manifest, shared, request, WriteOptions{true, 1, {}});
+  });
+  expect(!written, "mpi::write_output hf succeeds: " + std::string(written ? written->what() : ""));
+  if (written) return;
+  if (g_rank == 0) {
+    std::vector<std::string> a, b;
+    for (const auto& e : fs::directory_iterator(single)) a.push_back(e.path().filename().string());
+    for (const auto& e : fs::directory_iterator(shared)) b.push_back(e.path().filename().string());
+    std::sort(a.begin(), a.end());
+    std::sort(b.begin(), b.end());
+    expect(a == b, "the collective hf directory holds the same files as the single-process one (" + std::to_string(b.size()) + " vs " +
+                       std::to_string(a.size()) + ")");
+    for (const std::string& name : a) {
+      if (std::find(b.begin(), b.end(), name) == b.end()) continue;
+      expect(read_file(single / name) == read_file(shared / name), "hf file " + name + " is byte-identical to the single-process one");
+    }
+    expect(!any_temporary(scratch), "no staging directory left in " + scratch.string() + " after mpi::write_output hf");
+  }
+  VerifyResult result;
+  const auto verified = collective("mpi::verify_output hf", [&] { result = mpi::verify_output(MPI_COMM_WORLD, manifest, shared, request); });
+  expect(!verified && result.match, "mpi::verify_output hf matches: " + (verified ? std::string(verified->what()) : result.message));
+  // The last element of the last tensor of the last shard, corrupted.
+  std::string last_file;
+  const ManifestTensor* last = nullptr;
+  for (const auto& e : fs::directory_iterator(shared)) {
+    const std::string name = e.path().filename().string();
+    if (name.ends_with(".safetensors") && name > last_file) last_file = name;
+  }
+  {
+    const SafetensorsReader reader(shared / last_file);
+    for (const SafetensorsTensor& entry : reader.tensors()) {
+      for (const ManifestTensor& t : manifest.tensors) {
+        if (t.name == entry.name && count_of(t.shape) > 0) last = &t;
+      }
+    }
+  }
+  if (last != nullptr) {
+    const Index n = count_of(last->shape);
+    const std::uint64_t offset = element_offset(shared / last_file, last->name, n - 1, dtype_size(last->dtype));
+    MPI_Barrier(MPI_COMM_WORLD);
+    if (g_rank == 0) flip_byte(shared / last_file, offset);
+    MPI_Barrier(MPI_COMM_WORLD);
+    const auto checked = collective("mpi::verify_output hf, corrupted", [&] { result = mpi::verify_output(MPI_COMM_WORLD, manifest, shared, request); });
+    expect(!checked && !result.match && result.tensor == last->name && result.index == n - 1 &&
+               result.message.find(last_file) != std::string::npos,
+           "mpi::verify_output hf reports the corrupted element: " + result.message);
+    expect(same_everywhere(result.message), "mpi::verify_output hf: same message on every rank");
+  }
 }
 
 void check_rank_files(const Manifest& manifest, const fs::path& scratch, const ProcessMesh& mesh,
@@ -964,6 +1047,7 @@ int run(int argc, char** argv) {
   check_fill_local(manifest, mesh, wholes);
   check_tiling(mesh, wholes);
   check_global_file(manifest, scratch, wholes);
+  check_hf_directory(manifest, scratch);
   check_rank_files(manifest, scratch, mesh, wholes);
 
   return report_totals("shard_check: " + label + " (" + std::to_string(wholes.size()) + " tensors, mesh " +

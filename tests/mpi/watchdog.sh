@@ -69,16 +69,21 @@ stuck() {
   check "$label: nothing left in $label ($(ls -A "$label" | tr '\n' ' '))" test -z "$(ls -A "$label")"
 }
 
-check "a good file to verify" "${mpi[@]}" "$shardinit" init "$manifest" -o good.safetensors -q
-stuck init.stop.last "stop@$last" "$last" init "$manifest" -o "init.stop.last/out.safetensors"
-stuck init.stop.0 "stop@0" 0 init "$manifest" -o "init.stop.0/out.safetensors"
-stuck init.stall.last "stall@$last" "$last" init "$manifest" -o "init.stall.last/out.safetensors"
+# The global-file runs use a manifest large enough that every rank has bytes of its own to write
+# (each writes its range of the file: docs/architecture.md), so that its first piece comes.
+sized=$scratch/sized.json
+cat >"$sized" <<JSON
+{"seed": 4, "tensors": [{"name": "w", "shape": [$((np * 1024 + 5)), 16], "init": {"fn": "normal", "std": 0.02}}]}
+JSON
+check "a good file to verify" "${mpi[@]}" "$shardinit" init "$sized" -o good.safetensors -q
+stuck init.stop.last "stop@$last" "$last" init "$sized" -o "init.stop.last/out.safetensors"
+stuck init.stop.0 "stop@0" 0 init "$sized" -o "init.stop.0/out.safetensors"
+stuck init.stall.last "stall@$last" "$last" init "$sized" -o "init.stall.last/out.safetensors"
 stuck per-rank.stop.last "stop@$last" "$last" init "$manifest" --per-rank "$scratch/per-rank.stop.last/ranks"
 stuck per-rank.stall.0 "stall@0" 0 init "$manifest" --per-rank "$scratch/per-rank.stall.0/ranks"
-stuck verify.stall.last "stall@$last" "$last" verify "$manifest" good.safetensors
-# Stopped while it generates its first piece, when the others have gone on to the next collective
-# step (MPI_File_set_view, which spins and could not be watched if entered before everyone is there).
-stuck init.stop_in_fill.last "stop_in_fill@$last" "$last" init "$manifest" -o "init.stop_in_fill.last/out.safetensors"
+stuck verify.stall.last "stall@$last" "$last" verify "$sized" good.safetensors
+# Stopped as it starts generating, while the others finish their ranges and wait for it.
+stuck init.stop_in_fill.last "stop_in_fill@$last" "$last" init "$sized" -o "init.stop_in_fill.last/out.safetensors"
 check "the per-rank jobs removed the rank directories they made" test ! -e per-rank.stop.last/ranks -a ! -e per-rank.stall.0/ranks
 
 # Slow but alive: one rank writes a replicated tensor of 4 pieces of 64 MiB (f64 trunc_normal, about

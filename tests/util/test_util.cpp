@@ -11,7 +11,7 @@
 #include <limits>
 #include <string>
 
-#include "io/regular_file.hpp"
+#include "format/regular_file.hpp"
 #include "shardinit/error.hpp"
 #include "support/files.hpp"
 #include "util/checked.hpp"

@@ -16,6 +16,7 @@
 #include "shardinit/dtype.hpp"
 #include "shardinit/engine/element_engine.hpp"
 #include "shardinit/error.hpp"
+#include "shardinit/tensor/box_runs.hpp"
 #include "shardinit/tensor/shape.hpp"
 
 namespace shardinit {
@@ -107,21 +108,12 @@ void fill_box_custom(std::uint64_t seed, std::uint64_t stream, const Shape& shap
   }
   if (count == 0) return;
   const auto key = custom_key(seed, stream);
-  const auto strides = row_major_strides(shape);
-  const std::size_t rank = shape.size();
-  std::vector<Index> position(box.start);  // current multi-index, last dimension fastest
-  const Index row = rank == 0 ? 1 : box.extent[rank - 1];
   std::size_t written = 0;
-  while (written < out.size()) {
-    Index flat = 0;
-    for (std::size_t d = 0; d < rank; ++d) flat += position[d] * strides[d];
-    for (Index j = 0; j < row; ++j) {
-      ElementEngine engine(key, static_cast<std::uint64_t>(flat + j));
+  BoxRuns runs(shape, box, 0, count);
+  for (FlatRun run; runs.next(run);) {
+    for (Index j = 0; j < run.length; ++j) {
+      ElementEngine engine(key, static_cast<std::uint64_t>(run.flat + j));
       out[written++] = static_cast<T>(element(engine));
-    }
-    for (std::size_t d = rank >= 1 ? rank - 1 : 0; d-- > 0;) {  // odometer over the outer dimensions
-      if (++position[d] < box.start[d] + box.extent[d]) break;
-      position[d] = box.start[d];
     }
   }
 }

@@ -17,18 +17,21 @@
 #include <string_view>
 
 #include "shardinit/error.hpp"
-#include "shardinit/io/checkpoint.hpp"
+#include "shardinit/checkpoint/checkpoint.hpp"
 #include "shardinit/layout/mesh.hpp"
 
 namespace shardinit::mpi {
 
-// The error every rank of the communicator throws together, at the same step: after it, no rank is
-// inside a collective call, so the caller may go on (or return) on every rank alike. Any other
-// shardinit::Error from these functions is this rank's alone (a bug): end the job with MPI_Abort.
-class JobError : public Error {
+// The MPI failure protocol. An AgreedError is thrown by every rank of the communicator together, at
+// the same step, with the same kind and message: after it, no rank is inside a collective call, so
+// the caller may go on (or return, or print once from rank 0) on every rank alike. Any other exception
+// from these functions is this rank's alone (a bug, or memory exhausted): the other ranks may be
+// waiting in a collective call, so end the job with MPI_Abort.
+class AgreedError : public Error {
  public:
   using Error::Error;
 };
+using JobError = AgreedError;  // its former name
 
 // What this rank holds of `spec` (see fill_shard): the mesh must have as many ranks as `comm`.
 // Not collective: no communication beyond asking `comm` for this rank's number.
@@ -39,20 +42,29 @@ Holding fill_local(MPI_Comm comm, std::uint64_t seed, const TensorSpec& spec, co
 // with as many ranks as `comm` (see fill_shard(const Manifest&, ...)). Not collective.
 Holding fill_local(MPI_Comm comm, const Manifest& manifest, std::string_view name, std::span<std::byte> out);
 
-// Called on rank 0 after each tensor: (elements written so far, elements in all).
-using Progress = std::function<void(std::int64_t done, std::int64_t total)>;
+// Called on rank 0 as it advances: (bytes of its share written, bytes of its share).
+using Progress = ProgressCallback;
 
-// Writes the manifest's checkpoint as ONE file, byte-identical to write_checkpoint() in one process:
-// every rank writes its own regions through MPI-IO subarray file views (exactly one replica writes a
-// replicated region), in pieces of at most 64 MiB per rank, with independent writes whose counts are
-// checked (collective buffering can hang when one rank's write fails). The file is written under a temporary
-// name and renamed into place by rank 0 once every rank has succeeded. The returned statistics are
-// this rank's share (bytes: the whole file).
+// Writes the output of `request` at `target` with every rank of `comm` (write_output of one process,
+// byte-identical whatever the rank count). Shared outputs (one safetensors file, a Hugging Face
+// directory): rank 0 creates the temporary file or stages the directory, every rank checks that it
+// sees it, then generates exactly the bytes of its range of the write plan (contiguous, balanced,
+// aligned: checkpoint/write_plan.hpp) and writes them with its own descriptor in pieces of 16 MiB
+// while its threads generate the next ones; no communication until all are done; rank 0 renames into
+// place once every rank has flushed. per_rank: each rank writes its own file; all appear only once all
+// are written. The statistics are this rank's share (bytes: the whole output).
+WriteStats write_output(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
+                        const WriteOptions& options = {});
+
+// Checks `target` against the manifest, each rank reading back its range of the plan (or its own rank
+// file) and comparing it in parallel. The result (the first difference in output order) is the same
+// on every rank.
+VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
+                           int threads = 1);
+
+// write_output / verify_output of the one safetensors file.
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                             bool overwrite, const Progress& progress = {}, FillOptions options = {});
-
-// Checks the file against the manifest, each rank reading back the regions it would write. The
-// result (the first difference in file order) is the same on every rank.
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
                                FillOptions options = {});
 

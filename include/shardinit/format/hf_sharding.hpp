@@ -1,0 +1,54 @@
+#pragma once
+// Hugging Face sharded checkpoints: the split of a state dict into shard files, their names and the
+// index file, exactly as huggingface_hub writes them (src/huggingface_hub/serialization/_base.py,
+// split_state_dict_into_shards_factory; _torch.py, save_torch_state_dict), so that
+// transformers' from_pretrained and huggingface_hub's load_torch_model read the directory.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace shardinit {
+
+// huggingface_hub's MAX_SHARD_SIZE, "5GB" (decimal).
+inline constexpr std::uint64_t kDefaultMaxShardSize = 5'000'000'000ULL;
+inline constexpr const char* kHfSingleFile = "model.safetensors";
+inline constexpr const char* kHfIndexFile = "model.safetensors.index.json";
+
+// A size as huggingface_hub and transformers read it: a number (digits, an optional fraction) and
+// a unit, case-insensitive: KB, MB, GB, TB (powers of 10, huggingface_hub's parse_size_to_int),
+// KiB, MiB, GiB, TiB (powers of 2, transformers' convert_file_size_to_int), or B / no unit (bytes).
+// "500MB" = 5·10^8, "2GiB" = 2·2^30, "1.5GB" = 1.5·10^9 (a fraction is truncated to whole bytes).
+// Throws Error(invalid_argument) naming the text when it is none of these, zero, or beyond 2^63.
+[[nodiscard]] std::uint64_t parse_shard_size(std::string_view text);
+
+// The shards of tensors of `sizes` bytes (in state-dict order), as lists of positions into `sizes`, in
+// shard order. huggingface_hub's greedy rule: a tensor larger than `max_shard_size` gets a shard of
+// its own at once (the shard being filled stays open); a tensor that would take the current shard
+// past the limit closes it and starts the next; tensors are never split. No tensors: no shards.
+[[nodiscard]] std::vector<std::vector<std::size_t>> split_into_shards(const std::vector<std::uint64_t>& sizes,
+                                                                      std::uint64_t max_shard_size);
+
+// "model.safetensors" for a single shard, else "model-00002-of-00005.safetensors" (1-based).
+[[nodiscard]] std::string hf_shard_file_name(std::size_t shard, std::size_t shards);
+
+// The index file's text: {"metadata": {"total_size": total_size, extra...}, "weight_map": {tensor:
+// file, ...}} as Python's json.dump(index, f, indent=2) writes it (keys in the order given, non-ASCII
+// escaped, no final newline). weight_map in shard order, each shard's tensors in state-dict order.
+[[nodiscard]] std::string hf_index_json(std::uint64_t total_size,
+                                        const std::vector<std::pair<std::string, std::string>>& extra_metadata,
+                                        const std::vector<std::pair<std::string, std::string>>& weight_map);
+
+// A parsed index: the metadata's string values (total_size as its decimal text) and the weight map.
+struct HfIndex {
+  std::uint64_t total_size = 0;
+  std::vector<std::pair<std::string, std::string>> metadata;    // the other keys, string values
+  std::vector<std::pair<std::string, std::string>> weight_map;  // sorted by tensor name
+};
+// Throws Error(bad_file) naming `where` if the text is not such an index.
+[[nodiscard]] HfIndex parse_hf_index(const std::string& text, const std::string& where);
+
+}  // namespace shardinit

@@ -1,0 +1,399 @@
+#include "shardinit/checkpoint/checkpoint.hpp"
+
+#include "checkpoint/checkpoint_internal.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "checkpoint/pipeline.hpp"
+#include "format/made_directories.hpp"
+#include "format/regular_file.hpp"
+#include "format/staged_directory.hpp"
+#include "shardinit/checkpoint/rank_checkpoint.hpp"
+
+#include "shardinit/error.hpp"
+#include "util/printable.hpp"
+#include "shardinit/version.hpp"
+
+namespace shardinit {
+
+namespace {
+
+// Explains how two headers differ, in the terms a user cares about.
+std::string header_difference(const SafetensorsLayout& expected, const SafetensorsReader& actual,
+                              const SafetensorsMetadata& expected_metadata, std::optional<std::string>& tensor) {
+  // By name, once: a file of 400,000 tensors is compared in linear time.
+  std::unordered_map<std::string_view, const SafetensorsTensor*> in_file, in_manifest;
+  for (const auto& a : actual.tensors()) in_file.emplace(a.name, &a);
+  for (const auto& e : expected.tensors()) in_manifest.emplace(e.name, &e);
+  const auto find = [&in_file](const std::string& name) -> const SafetensorsTensor* {
+    const auto it = in_file.find(name);
+    return it == in_file.end() ? nullptr : it->second;
+  };
+  for (const auto& e : expected.tensors()) {
+    const SafetensorsTensor* a = find(e.name);
+    tensor = e.name;
+    if (a == nullptr) return "tensor '" + detail::printable(e.name) + "' is missing from the file";
+    if (a->dtype != e.dtype) {
+      return "tensor '" + detail::printable(e.name) + "' has dtype " + std::string(dtype_safetensors_name(a->dtype)) + ", expected " +
+             std::string(dtype_safetensors_name(e.dtype));
+    }
+    if (a->shape != e.shape) {
+      return "tensor '" + detail::printable(e.name) + "' has shape " + shape_to_string(a->shape) + ", expected " + shape_to_string(e.shape);
+    }
+  }
+  for (const auto& a : actual.tensors()) {
+    tensor = a.name;
+    if (!in_manifest.contains(a.name)) {
+      return "the file has a tensor '" + detail::printable(a.name) + "' that the manifest does not";
+    }
+  }
+  tensor.reset();
+  for (const auto& [key, value] : expected_metadata) {
+    const auto it = actual.metadata().find(key);
+    if (it == actual.metadata().end()) return "metadata key " + detail::quote(key) + " is missing";
+    if (it->second != value) {
+      const bool short_value = value.size() < 80 && it->second.size() < 80;
+      return "metadata " + detail::quote(key) + " differs" +
+             (short_value ? ": expected " + detail::quote(value) + ", found " + detail::quote(it->second) : std::string());
+    }
+  }
+  for (const auto& [key, value] : actual.metadata()) {
+    if (!expected_metadata.contains(key)) return "the file has unexpected metadata key " + detail::quote(key);
+  }
+  for (const auto& e : expected.tensors()) {
+    const SafetensorsTensor* a = find(e.name);
+    if (a->begin != e.begin) {
+      tensor = e.name;
+      return "tensor '" + detail::printable(e.name) + "' is stored at data offset " + std::to_string(a->begin) + ", expected " +
+             std::to_string(e.begin) + " (tensors are not in shardinit's order)";
+    }
+  }
+  const auto& x = expected.prefix();
+  const auto& y = actual.prefix();
+  std::size_t at = 0;
+  while (at < x.size() && at < y.size() && x[at] == y[at]) ++at;
+  return "header bytes differ from byte " + std::to_string(at) + " (formatting)";
+}
+
+// Descriptors of this rank's own, opened for its ranges only; closed on every way out.
+class Descriptors {
+ public:
+  Descriptors(const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
+              const std::vector<FileRange>& ranges, int flags)
+      : paths_(shown) {
+    fds_.assign(paths.size(), -1);
+    for (const FileRange& r : ranges) {
+      if (fds_[r.file] >= 0) continue;
+      fds_[r.file] = ::open(paths[r.file].c_str(), flags | O_CLOEXEC);
+      if (fds_[r.file] < 0) {
+        throw Error(ErrorKind::io, "cannot open " + detail::printable(shown[r.file].string()) + ": " + std::strerror(errno));
+      }
+    }
+  }
+  ~Descriptors() {
+    for (int fd : fds_) {
+      if (fd >= 0) ::close(fd);
+    }
+  }
+  Descriptors(const Descriptors&) = delete;
+  Descriptors& operator=(const Descriptors&) = delete;
+  [[nodiscard]] int fd(std::size_t file) const { return fds_[file]; }
+  [[nodiscard]] const std::filesystem::path& path(std::size_t file) const { return paths_[file]; }
+  // fsync, then close, each: what this rank wrote is on stable storage (and on a network
+  // filesystem's server, where the other nodes and the final rename see it).
+  void flush_and_close() {
+    for (std::size_t i = 0; i < fds_.size(); ++i) {
+      if (fds_[i] < 0) continue;
+      const int fd = std::exchange(fds_[i], -1);
+      if (::fsync(fd) != 0 || ::close(fd) != 0) {
+        const int error = errno;
+        throw Error(ErrorKind::io, "cannot flush " + detail::printable(paths_[i].string()) + ": " + std::strerror(error));
+      }
+    }
+  }
+
+ private:
+  std::vector<std::filesystem::path> paths_;
+  std::vector<int> fds_;
+};
+
+void write_all_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const std::filesystem::path& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int error = n < 0 ? errno : ENOSPC;
+      throw Error(ErrorKind::io, "cannot write " + detail::printable(path.string()) + ": " + std::strerror(error));
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+void read_all_at(int fd, std::span<std::byte> bytes, std::uint64_t offset, const std::filesystem::path& path) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      throw Error(ErrorKind::io, "cannot read " + detail::printable(path.string()) + ": " +
+                                     (n < 0 ? std::string(std::strerror(errno)) : std::string("the file ends early")));
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+std::vector<detail::FileBytes> file_bytes(const WritePlan& plan, const detail::ManifestFillers& fillers) {
+  std::vector<detail::FileBytes> bytes;
+  for (const PlannedFile& f : plan.files) bytes.emplace_back(f, fillers);
+  return bytes;
+}
+
+}  // namespace
+
+detail::OutputPolicy output_policy(const Manifest& manifest, bool overwrite) {
+  detail::OutputPolicy policy{overwrite, {}};
+  if (manifest.source) {
+    policy.inputs.push_back({detail::FileIdentity{manifest.source->device, manifest.source->inode},
+                             "the manifest " + detail::printable(manifest.source->path.string())});
+  }
+  return policy;
+}
+
+SafetensorsLayout checkpoint_layout(const Manifest& manifest) {
+  std::vector<SafetensorsLayout::Entry> entries;
+  for (const auto& t : manifest.tensors) entries.push_back({t.name, t.dtype, t.shape});
+  return SafetensorsLayout(std::move(entries), checkpoint_metadata(manifest));
+}
+
+std::optional<VerifyResult> check_header(const SafetensorsLayout& expected, const SafetensorsMetadata& expected_metadata,
+                                        const std::filesystem::path& path) {
+  VerifyResult result;
+  std::optional<SafetensorsReader> file;
+  try {
+    file.emplace(path);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::bad_file) throw;
+    result.message = e.what();
+    return result;
+  }
+  if (file->prefix() == expected.prefix()) return std::nullopt;
+  result.message = header_difference(expected, *file, expected_metadata, result.tensor);
+  return result;
+}
+
+namespace detail {
+
+std::vector<std::filesystem::path> planned_paths(const WritePlan& plan, const std::filesystem::path& target) {
+  std::vector<std::filesystem::path> paths;
+  for (const PlannedFile& f : plan.files) paths.push_back(plan.format == OutputFormat::safetensors ? target : target / f.name);
+  return paths;
+}
+
+bool hf_replaceable(const std::string& name) {
+  return name == kHfIndexFile || (name.starts_with("model") && name.ends_with(".safetensors"));
+}
+
+std::vector<StagedFileSpec> staged_files(const WritePlan& plan) {
+  std::vector<StagedFileSpec> files;
+  for (const PlannedFile& f : plan.files) files.push_back({f.name, f.layout.file_size()});
+  if (plan.index) files.push_back({kHfIndexFile, plan.index->size()});
+  return files;
+}
+
+void write_ranges(const WritePlan& plan, const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
+                  const ManifestFillers& fillers, const RangeWork& work) {
+  Descriptors files(paths, shown, plan.ranges, O_WRONLY);
+  const std::vector<FileBytes> bytes = file_bytes(plan, fillers);
+  const std::vector<Piece> pieces = pieces_of(plan.ranges);
+  if (!pieces.empty() && work.fault) work.fault("fill");
+  const std::int64_t total = static_cast<std::int64_t>(plan.bytes_of_this_rank());
+  std::int64_t done = 0;
+  generate_and_write(
+      pieces, [&](const Piece& p, std::span<std::byte> out) { bytes[p.file].produce(p.begin, out); },
+      [&](const Piece& p, std::span<std::byte> out) {
+        if (work.fault) work.fault("write");
+        write_all_at(files.fd(p.file), out, p.begin, files.path(p.file));
+        done += static_cast<std::int64_t>(out.size());
+        if (work.progress) work.progress(done, total);
+      },
+      PipelineOptions{work.threads, work.after_piece});
+  files.flush_and_close();
+}
+
+void write_index(const WritePlan& plan, const std::filesystem::path& path, const std::filesystem::path& shown) {
+  if (!plan.index) return;
+  Descriptors file({path}, {shown}, {FileRange{0, 0, plan.index->size()}}, O_WRONLY);
+  write_all_at(file.fd(0), std::as_bytes(std::span(*plan.index)), 0, shown);
+  file.flush_and_close();
+}
+
+std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
+                                          const std::filesystem::path& target) {
+  const auto mismatch = [](std::string message) {
+    VerifyResult result;
+    result.message = std::move(message);
+    return result;
+  };
+  if (plan.format == OutputFormat::hf) {
+    const std::filesystem::path index = target / kHfIndexFile;
+    std::error_code ec;
+    const bool has_index = std::filesystem::exists(index, ec);
+    const std::string hint = " (written with another --max-shard-size?)";
+    if (plan.index && !has_index) {
+      return mismatch("the directory has no " + std::string(kHfIndexFile) + ", expected " + std::to_string(plan.files.size()) +
+                      " shards" + hint);
+    }
+    if (!plan.index && has_index) {
+      return mismatch("the directory has " + std::string(kHfIndexFile) + ", but everything fits in one " + kHfSingleFile + hint);
+    }
+    if (plan.index) {
+      const std::string text = RegularFile(index, "index file").read_all(std::uint64_t{1} << 30);
+      if (text != *plan.index) {
+        std::size_t at = 0;
+        while (at < text.size() && at < plan.index->size() && text[at] == (*plan.index)[at]) ++at;
+        return mismatch(std::string(kHfIndexFile) + " differs from the expected index from byte " + std::to_string(at) + hint);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < plan.files.size(); ++i) {
+    const PlannedFile& f = plan.files[i];
+    if (plan.format == OutputFormat::hf) {
+      std::error_code ec;
+      if (!std::filesystem::exists(paths[i], ec)) return mismatch(f.name + " is missing from the directory");
+    }
+    if (auto different = check_header(f.layout, f.metadata, paths[i])) {
+      if (plan.format == OutputFormat::hf) different->message = f.name + ": " + different->message;
+      return different;
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<RangeDifference> compare_ranges(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
+                                              const ManifestFillers& fillers, const RangeWork& work, Index& elements_checked) {
+  std::vector<RegularFile> files;
+  std::vector<int> fds(paths.size(), -1);
+  for (const FileRange& r : plan.ranges) {
+    if (fds[r.file] >= 0) continue;
+    files.emplace_back(paths[r.file], "safetensors file");
+    fds[r.file] = files.back().fd();
+  }
+  const std::vector<FileBytes> bytes = file_bytes(plan, fillers);
+  const std::vector<Piece> pieces = pieces_of(plan.ranges);
+  const auto difference = read_and_compare(
+      pieces, [&](const Piece& p, std::span<std::byte> out) { bytes[p.file].produce(p.begin, out); },
+      [&](const Piece& p, std::span<std::byte> out) {
+        if (work.fault) work.fault("read");
+        read_all_at(fds[p.file], out, p.begin, paths[p.file]);
+      },
+      PipelineOptions{work.threads, work.after_piece});
+  if (!difference) {
+    elements_checked = plan.elements_of_this_rank();
+    return std::nullopt;
+  }
+  const Piece& p = pieces[difference->piece];
+  const FileBytes& file = bytes[p.file];
+  RangeDifference found;
+  found.file = p.file;
+  found.offset = difference->offset;
+  found.result.message = describe_data_difference(file, p.begin, difference->offset, difference->expected, difference->found,
+                                                  plan.format == OutputFormat::per_rank);
+  if (plan.format == OutputFormat::hf) found.result.message = plan.files[p.file].name + ": " + found.result.message;
+  if (const auto where = file.locate(difference->offset)) {
+    const StoredTensor& s = file.file().stored[where->stored];
+    found.result.tensor = s.tensor->name;
+    found.result.index = plan.format == OutputFormat::per_rank ? where->element
+                                                               : box_element_flat(s.tensor->shape, s.box, s.first + where->element);
+  }
+  return found;
+}
+
+std::string match_summary(const WritePlan& plan, Index elements, int ranks) {
+  std::string text = std::to_string(plan.tensor_count()) + " tensors, " + std::to_string(elements) + " elements and the header" +
+                     (plan.files.size() > 1 ? "s" : "") + " match";
+  if (plan.format == OutputFormat::hf && plan.files.size() > 1) text += " (" + std::to_string(plan.files.size()) + " shards and the index)";
+  if (ranks > 1) text += " (checked by " + std::to_string(ranks) + " ranks)";
+  return text;
+}
+
+}  // namespace detail
+
+WriteStats write_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
+                        const WriteOptions& options, int world, int rank) {
+  if (request.format != OutputFormat::per_rank && world != 1) {
+    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " of " + std::to_string(world) +
+                                                 " alone cannot write a shared output (that needs every rank under mpirun): use --per-rank DIR");
+  }
+  const WritePlan plan = plan_output(manifest, request, world, rank);
+  const detail::ManifestFillers fillers(manifest);
+  const detail::OutputPolicy policy = output_policy(manifest, options.overwrite);
+  const detail::RangeWork work{options.threads, {}, {}, options.progress};
+  WriteStats stats{plan.tensor_count(), plan.elements_of_this_rank(), plan.total_bytes(), plan.elements_of_this_rank()};
+  switch (request.format) {
+    case OutputFormat::safetensors: {
+      detail::AtomicFile file(target, policy, plan.files[0].layout.file_size());
+      detail::write_ranges(plan, {file.temporary_path()}, {target}, fillers, work);
+      file.commit();
+      break;
+    }
+    case OutputFormat::per_rank: {
+      auto made = std::make_unique<detail::MadeDirectories>(target);
+      detail::AtomicFile file(target / plan.files[0].name, policy, plan.files[0].layout.file_size());
+      detail::write_ranges(plan, {file.temporary_path()}, {target / plan.files[0].name}, fillers, work);
+      file.commit();
+      made->keep();
+      break;
+    }
+    case OutputFormat::hf: {
+      const auto files = detail::staged_files(plan);
+      detail::StagedDirectory staged(target, policy, files, detail::hf_replaceable);
+      detail::write_ranges(plan, detail::planned_paths(plan, staged.staging()), detail::planned_paths(plan, target), fillers, work);
+      detail::write_index(plan, staged.file(kHfIndexFile), target / kHfIndexFile);
+      staged.commit(files);
+      break;
+    }
+  }
+  return stats;
+}
+
+VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request, int threads,
+                           int world, int rank) {
+  if (request.format != OutputFormat::per_rank && world != 1) {
+    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " of " + std::to_string(world) +
+                                                 " alone checks its own rank file: use --per-rank DIR");
+  }
+  const WritePlan plan = plan_output(manifest, request, world, rank);
+  const auto paths = detail::planned_paths(plan, target);
+  if (auto mismatch = detail::check_headers(plan, paths, target)) return *mismatch;
+  const detail::ManifestFillers fillers(manifest);
+  Index elements = 0;
+  if (auto difference = detail::compare_ranges(plan, paths, fillers, detail::RangeWork{threads, {}, {}, {}}, elements)) {
+    return difference->result;
+  }
+  VerifyResult result;
+  result.match = true;
+  result.elements_checked = elements;
+  result.message = detail::match_summary(plan, elements, 1);
+  return result;
+}
+
+WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
+                            const ProgressCallback& progress, FillOptions options) {
+  return write_output(manifest, path, OutputRequest{}, WriteOptions{overwrite, options.threads, progress});
+}
+
+VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path, FillOptions options) {
+  return verify_output(manifest, path, OutputRequest{}, options.threads);
+}
+
+}  // namespace shardinit

@@ -1,0 +1,206 @@
+#include "checkpoint/pipeline.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+namespace shardinit::detail {
+
+std::vector<Piece> pieces_of(const std::vector<FileRange>& ranges, std::uint64_t piece_bytes) {
+  std::vector<Piece> pieces;
+  for (const FileRange& r : ranges) {
+    for (std::uint64_t at = r.begin; at < r.end;) {
+      const std::uint64_t next = std::min(r.end, (at / piece_bytes + 1) * piece_bytes);
+      pieces.push_back(Piece{r.file, at, next});
+      at = next;
+    }
+  }
+  return pieces;
+}
+
+namespace {
+
+// Buffers handed between the workers and the calling thread.
+struct Exchange {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::vector<std::byte>> buffers;
+  std::vector<std::size_t> free;                        // buffers nobody uses
+  std::deque<std::pair<std::size_t, std::size_t>> ready;  // (piece, buffer)
+  std::size_t next = 0;                                 // the next piece to take
+  std::exception_ptr error;
+  bool stop = false;
+
+  void fail(std::exception_ptr e) {
+    const std::lock_guard lock(mutex);
+    if (!error) error = std::move(e);
+    stop = true;
+    changed.notify_all();
+  }
+};
+
+// Joins the workers on every way out.
+class Workers {
+ public:
+  Workers(Exchange& exchange, int count, const std::function<void()>& work) : exchange_(exchange) {
+    for (int i = 0; i < count; ++i) threads_.emplace_back(work);
+  }
+  ~Workers() {
+    {
+      const std::lock_guard lock(exchange_.mutex);
+      exchange_.stop = true;
+    }
+    exchange_.changed.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+  Workers(const Workers&) = delete;
+  Workers& operator=(const Workers&) = delete;
+
+ private:
+  Exchange& exchange_;
+  std::vector<std::thread> threads_;
+};
+
+std::size_t largest(const std::vector<Piece>& pieces) {
+  std::size_t most = 0;
+  for (const Piece& p : pieces) most = std::max(most, p.size());
+  return most;
+}
+
+}  // namespace
+
+void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& produce, const PieceIo& write,
+                        const PipelineOptions& options) {
+  if (pieces.empty()) return;
+  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(pieces.size())));
+  Exchange x;
+  const std::size_t buffer_bytes = largest(pieces);
+  const std::size_t buffers = static_cast<std::size_t>(threads) + 1;  // one is being written while the others fill
+  x.buffers.resize(buffers);
+  for (std::size_t b = 0; b < buffers; ++b) x.free.push_back(b);
+  const auto work = [&] {
+    try {
+      for (;;) {
+        std::size_t piece = 0, buffer = 0;
+        {
+          std::unique_lock lock(x.mutex);
+          x.changed.wait(lock, [&] { return x.stop || (!x.free.empty() && x.next < pieces.size()) || x.next >= pieces.size(); });
+          if (x.stop || x.next >= pieces.size()) return;
+          piece = x.next++;
+          buffer = x.free.back();
+          x.free.pop_back();
+        }
+        auto& bytes = x.buffers[buffer];
+        if (bytes.size() < buffer_bytes) bytes.resize(buffer_bytes);  // first use: memory only for pieces in flight
+        produce(pieces[piece], std::span(bytes.data(), pieces[piece].size()));
+        {
+          const std::lock_guard lock(x.mutex);
+          x.ready.emplace_back(piece, buffer);
+        }
+        x.changed.notify_all();
+      }
+    } catch (...) {
+      x.fail(std::current_exception());
+    }
+  };
+  Workers workers(x, threads, work);
+  for (std::size_t written = 0; written < pieces.size(); ++written) {
+    std::size_t piece = 0, buffer = 0;
+    {
+      std::unique_lock lock(x.mutex);
+      x.changed.wait(lock, [&] { return x.error || !x.ready.empty(); });
+      if (x.error) std::rethrow_exception(x.error);
+      std::tie(piece, buffer) = x.ready.front();
+      x.ready.pop_front();
+    }
+    write(pieces[piece], std::span(x.buffers[buffer].data(), pieces[piece].size()));
+    if (options.after_piece) options.after_piece();
+    {
+      const std::lock_guard lock(x.mutex);
+      x.free.push_back(buffer);
+    }
+    x.changed.notify_all();
+  }
+}
+
+std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces, const ProducePiece& produce, const PieceIo& read,
+                                                const PipelineOptions& options) {
+  if (pieces.empty()) return std::nullopt;
+  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(pieces.size())));
+  Exchange x;
+  const std::size_t buffer_bytes = largest(pieces);
+  const std::size_t buffers = static_cast<std::size_t>(threads) + 1;  // one is being read while the others compare
+  x.buffers.resize(buffers);
+  for (std::size_t b = 0; b < buffers; ++b) x.free.push_back(b);
+  std::size_t compared = 0;                 // pieces whose comparison is done
+  std::optional<PieceDifference> first;     // the difference in the lowest piece so far
+  const auto work = [&] {
+    try {
+      std::vector<std::byte> expected;
+      for (;;) {
+        std::size_t piece = 0, buffer = 0;
+        {
+          std::unique_lock lock(x.mutex);
+          x.changed.wait(lock, [&] { return x.stop || !x.ready.empty(); });
+          if (x.ready.empty()) return;  // stopped
+          std::tie(piece, buffer) = x.ready.front();
+          x.ready.pop_front();
+        }
+        const Piece& p = pieces[piece];
+        expected.resize(p.size());
+        produce(p, expected);
+        const std::byte* found = x.buffers[buffer].data();
+        if (std::memcmp(expected.data(), found, p.size()) != 0) {
+          std::size_t at = 0;
+          while (expected[at] == found[at]) ++at;
+          const std::lock_guard lock(x.mutex);
+          if (!first || piece < first->piece) {
+            first = PieceDifference{piece, p.begin + at, expected, std::vector<std::byte>(found, found + p.size())};
+          }
+        }
+        {
+          const std::lock_guard lock(x.mutex);
+          x.free.push_back(buffer);
+          ++compared;
+        }
+        x.changed.notify_all();
+      }
+    } catch (...) {
+      x.fail(std::current_exception());
+    }
+  };
+  Workers workers(x, threads, work);
+  std::size_t issued = 0;
+  for (; issued < pieces.size(); ++issued) {
+    std::size_t buffer = 0;
+    {
+      std::unique_lock lock(x.mutex);
+      x.changed.wait(lock, [&] { return x.error || !x.free.empty(); });
+      if (x.error) std::rethrow_exception(x.error);
+      if (first && first->piece < issued) break;  // nothing after a difference matters
+      buffer = x.free.back();
+      x.free.pop_back();
+    }
+    auto& bytes = x.buffers[buffer];
+    if (bytes.size() < buffer_bytes) bytes.resize(buffer_bytes);
+    read(pieces[issued], std::span(bytes.data(), pieces[issued].size()));
+    if (options.after_piece) options.after_piece();
+    {
+      const std::lock_guard lock(x.mutex);
+      x.ready.emplace_back(issued, buffer);
+    }
+    x.changed.notify_all();
+  }
+  {
+    std::unique_lock lock(x.mutex);
+    x.changed.wait(lock, [&] { return x.error || compared == issued; });
+    if (x.error) std::rethrow_exception(x.error);
+  }
+  return first;
+}
+
+}  // namespace shardinit::detail

@@ -1,0 +1,126 @@
+// Hugging Face sharding: sizes as huggingface_hub / transformers read them, the split rule of
+// huggingface_hub's split_state_dict_into_shards_factory on cases worked by hand, file names, and the
+// index text exactly as Python's json.dump(index, f, indent=2) writes it.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "shardinit/error.hpp"
+#include "shardinit/format/hf_sharding.hpp"
+
+namespace shardinit {
+namespace {
+
+using ::testing::HasSubstr;
+using Shards = std::vector<std::vector<std::size_t>>;
+
+TEST(ShardSize, DecimalUnitsArePowersOfTenBinaryUnitsPowersOfTwo) {
+  EXPECT_EQ(parse_shard_size("500MB"), 500'000'000u);
+  EXPECT_EQ(parse_shard_size("5GB"), 5'000'000'000u);
+  EXPECT_EQ(parse_shard_size("2GiB"), 2u << 30);
+  EXPECT_EQ(parse_shard_size("3KiB"), 3u * 1024);
+  EXPECT_EQ(parse_shard_size("1TiB"), std::uint64_t{1} << 40);
+  EXPECT_EQ(parse_shard_size("1TB"), 1'000'000'000'000u);
+  EXPECT_EQ(parse_shard_size("10kb"), 10'000u);  // huggingface_hub upper-cases the unit
+  EXPECT_EQ(parse_shard_size(" 7 MB "), 7'000'000u);
+  EXPECT_EQ(parse_shard_size("123"), 123u);
+  EXPECT_EQ(parse_shard_size("123B"), 123u);
+  EXPECT_EQ(parse_shard_size("1.5GB"), 1'500'000'000u);
+  EXPECT_EQ(parse_shard_size("0.5KiB"), 512u);
+  EXPECT_EQ(parse_shard_size("1.0000001KB"), 1000u);  // int(1.0000001 * 1000) in Python: truncated
+  EXPECT_EQ(parse_shard_size(".5MB"), 500'000u);
+}
+
+TEST(ShardSize, BadSizesNameTheText) {
+  for (const char* bad : {"", "MB", "5XB", "5 G B", "1.2.3GB", "0MB", "0", "-5MB", "5e3MB", "99999999999TB", "GB5"}) {
+    try {
+      (void)parse_shard_size(bad);
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+      EXPECT_THAT(e.what(), HasSubstr("max shard size \"" + std::string(bad) + "\"")) << bad;
+    }
+  }
+}
+
+// Each case worked by hand from the rule in huggingface_hub/serialization/_base.py (lines 98-141 at
+// ee0a4510): greedy in state-dict order; a tensor above the limit is appended as its own shard at once,
+// the current shard staying open; one that would take the current shard past the limit closes it.
+TEST(SplitIntoShards, CasesWorkedByHand) {
+  EXPECT_EQ(split_into_shards({}, 10), Shards{});
+  EXPECT_EQ(split_into_shards({4}, 10), (Shards{{0}}));
+  EXPECT_EQ(split_into_shards({3, 3, 3}, 6), (Shards{{0, 1}, {2}}));
+  EXPECT_EQ(split_into_shards({2, 2, 2}, 6), (Shards{{0, 1, 2}}));      // exact fit: 6 is not > 6
+  EXPECT_EQ(split_into_shards({6, 1}, 6), (Shards{{0}, {1}}));          // a tensor exactly the limit
+  EXPECT_EQ(split_into_shards({1, 10, 2}, 5), (Shards{{1}, {0, 2}}));   // the big one's shard comes first
+  EXPECT_EQ(split_into_shards({10}, 5), (Shards{{0}}));
+  EXPECT_EQ(split_into_shards({10, 1, 10, 1}, 5), (Shards{{0}, {2}, {1, 3}}));
+  EXPECT_EQ(split_into_shards({4, 4, 10, 4}, 5), (Shards{{0}, {2}, {1}, {3}}));
+  EXPECT_EQ(split_into_shards({0, 0, 5, 0}, 5), (Shards{{0, 1, 2, 3}}));
+  EXPECT_EQ(split_into_shards({5, 0, 1}, 5), (Shards{{0, 1}, {2}}));
+}
+
+TEST(SplitIntoShards, EveryTensorOnceAndNoShardAboveTheLimitButALoneBigTensor) {
+  std::vector<std::uint64_t> sizes;
+  std::uint64_t x = 12345;
+  for (int i = 0; i < 500; ++i) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    sizes.push_back((x >> 33) % 300);
+  }
+  for (std::uint64_t limit : {1u, 50u, 299u, 300u, 1000u, 200000u}) {
+    const Shards shards = split_into_shards(sizes, limit);
+    std::vector<int> seen(sizes.size(), 0);
+    for (const auto& shard : shards) {
+      ASSERT_FALSE(shard.empty());
+      std::uint64_t total = 0;
+      for (std::size_t i : shard) {
+        ++seen[i];
+        total += sizes[i];
+      }
+      if (shard.size() > 1) {
+        EXPECT_LE(total, limit);
+      }
+    }
+    for (int s : seen) EXPECT_EQ(s, 1);
+  }
+}
+
+TEST(HfShardFileName, OneShardHasNoSuffix) {
+  EXPECT_EQ(hf_shard_file_name(0, 1), "model.safetensors");
+  EXPECT_EQ(hf_shard_file_name(0, 2), "model-00001-of-00002.safetensors");
+  EXPECT_EQ(hf_shard_file_name(11, 123), "model-00012-of-00123.safetensors");
+}
+
+// json.dump({"metadata": {"total_size": 42, "k": "v\"é"}, "weight_map": {"b": "f2", "a": "f1"}}, f, indent=2)
+TEST(HfIndexJson, AsPythonsJsonDumpWithIndent2) {
+  EXPECT_EQ(hf_index_json(42, {{"k", "v\"\xc3\xa9"}}, {{"b", "f2"}, {"a", "f1"}}),
+            "{\n"
+            "  \"metadata\": {\n"
+            "    \"total_size\": 42,\n"
+            "    \"k\": \"v\\\"\\u00e9\"\n"
+            "  },\n"
+            "  \"weight_map\": {\n"
+            "    \"b\": \"f2\",\n"
+            "    \"a\": \"f1\"\n"
+            "  }\n"
+            "}");
+  EXPECT_EQ(hf_index_json(0, {}, {}), "{\n  \"metadata\": {\n    \"total_size\": 0\n  },\n  \"weight_map\": {}\n}");
+}
+
+TEST(HfIndex, ParsesWhatItWritesAndRefusesOtherText) {
+  const HfIndex index = parse_hf_index(hf_index_json(7, {{"x", "y"}}, {{"t1", "a"}, {"t0", "b"}}), "i.json");
+  EXPECT_EQ(index.total_size, 7u);
+  EXPECT_EQ(index.metadata, (std::vector<std::pair<std::string, std::string>>{{"x", "y"}}));
+  EXPECT_EQ(index.weight_map, (std::vector<std::pair<std::string, std::string>>{{"t0", "b"}, {"t1", "a"}}));
+  for (const char* bad : {"", "[]", "{}", "{\"weight_map\": []}", "{\"weight_map\": {\"t\": 1}}",
+                          "{\"metadata\": {\"total_size\": -1}, \"weight_map\": {}}"}) {
+    EXPECT_THROW((void)parse_hf_index(bad, "i.json"), Error) << bad;
+  }
+}
+
+}  // namespace
+}  // namespace shardinit
