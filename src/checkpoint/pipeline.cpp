@@ -34,6 +34,21 @@ struct Exchange {
   std::size_t next = 0;                                 // the next piece to take
   std::exception_ptr error;
   bool stop = false;
+  std::size_t buffer_bytes = 0;  // the largest piece: buffers grow to it on first use
+
+  // `threads` workers (at most one per piece) and one buffer more than workers: the calling thread's.
+  Exchange(const std::vector<Piece>& pieces, int& threads) {
+    threads = std::max(1, std::min<int>(threads, static_cast<int>(pieces.size())));
+    buffers.resize(static_cast<std::size_t>(threads) + 1);
+    for (std::size_t b = 0; b < buffers.size(); ++b) free.push_back(b);
+    for (const Piece& p : pieces) buffer_bytes = std::max(buffer_bytes, p.size());
+  }
+
+  // Buffer `b`, grown to the largest piece on first use: memory only for pieces in flight.
+  std::vector<std::byte>& buffer(std::size_t b) {
+    if (buffers[b].size() < buffer_bytes) buffers[b].resize(buffer_bytes);
+    return buffers[b];
+  }
 
   void fail(std::exception_ptr e) {
     const std::lock_guard lock(mutex);
@@ -65,23 +80,13 @@ class Workers {
   std::vector<std::thread> threads_;
 };
 
-std::size_t largest(const std::vector<Piece>& pieces) {
-  std::size_t most = 0;
-  for (const Piece& p : pieces) most = std::max(most, p.size());
-  return most;
-}
-
 }  // namespace
 
 void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& produce, const PieceIo& write,
                         const PipelineOptions& options) {
   if (pieces.empty()) return;
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(pieces.size())));
-  Exchange x;
-  const std::size_t buffer_bytes = largest(pieces);
-  const std::size_t buffers = static_cast<std::size_t>(threads) + 1;  // one is being written while the others fill
-  x.buffers.resize(buffers);
-  for (std::size_t b = 0; b < buffers; ++b) x.free.push_back(b);
+  int threads = options.threads;
+  Exchange x(pieces, threads);  // one buffer is being written while the others fill
   const auto work = [&] {
     try {
       for (;;) {
@@ -94,9 +99,7 @@ void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& pr
           buffer = x.free.back();
           x.free.pop_back();
         }
-        auto& bytes = x.buffers[buffer];
-        if (bytes.size() < buffer_bytes) bytes.resize(buffer_bytes);  // first use: memory only for pieces in flight
-        produce(pieces[piece], std::span(bytes.data(), pieces[piece].size()));
+        produce(pieces[piece], std::span(x.buffer(buffer).data(), pieces[piece].size()));
         {
           const std::lock_guard lock(x.mutex);
           x.ready.emplace_back(piece, buffer);
@@ -130,12 +133,8 @@ void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& pr
 std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces, const ProducePiece& produce, const PieceIo& read,
                                                 const PipelineOptions& options) {
   if (pieces.empty()) return std::nullopt;
-  const int threads = std::max(1, std::min<int>(options.threads, static_cast<int>(pieces.size())));
-  Exchange x;
-  const std::size_t buffer_bytes = largest(pieces);
-  const std::size_t buffers = static_cast<std::size_t>(threads) + 1;  // one is being read while the others compare
-  x.buffers.resize(buffers);
-  for (std::size_t b = 0; b < buffers; ++b) x.free.push_back(b);
+  int threads = options.threads;
+  Exchange x(pieces, threads);  // one buffer is being read while the others compare
   std::size_t compared = 0;                 // pieces whose comparison is done
   std::optional<PieceDifference> first;     // the difference in the lowest piece so far
   const auto work = [&] {
@@ -185,9 +184,7 @@ std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces
       buffer = x.free.back();
       x.free.pop_back();
     }
-    auto& bytes = x.buffers[buffer];
-    if (bytes.size() < buffer_bytes) bytes.resize(buffer_bytes);
-    read(pieces[issued], std::span(bytes.data(), pieces[issued].size()));
+    read(pieces[issued], std::span(x.buffer(buffer).data(), pieces[issued].size()));
     if (options.after_piece) options.after_piece();
     {
       const std::lock_guard lock(x.mutex);

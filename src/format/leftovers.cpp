@@ -76,10 +76,11 @@ void remove_directories(const char* path, std::uint32_t stop, bool patience) noe
 
 constexpr std::uint8_t kStagingDirectory = 2;  // Record::directory of LeftoverKind::staging_directory
 
-// Unlinks every entry of the directory `path` (a staging directory: only our files are in it). Raw
-// getdents64: no allocation, as after fork in a threaded process, and in a signal handler.
-void remove_directory_files(const char* path) noexcept {
-  const int fd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+// Unlinks each entry of `directory` for which remove(name) says yes. Raw getdents64: no allocation,
+// as after fork in a threaded process, and in a signal handler, both require.
+template <class Remove>
+void unlink_entries_where(const char* directory, const Remove& remove) noexcept {
+  const int fd = ::open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return;
   alignas(8) static char entries[16384];
   for (;;) {
@@ -94,12 +95,16 @@ void remove_directory_files(const char* path) noexcept {
         char name[1];
       };
       const auto* entry = reinterpret_cast<const Entry*>(entries + at);
-      const char* name = entry->name;
-      if (std::strcmp(name, ".") != 0 && std::strcmp(name, "..") != 0) ::unlinkat(fd, name, 0);
+      if (remove(entry->name)) ::unlinkat(fd, entry->name, 0);
       at += entry->length;
     }
   }
   ::close(fd);
+}
+
+// Unlinks every entry of the directory `path` (a staging directory: only our files are in it).
+void remove_directory_files(const char* path) noexcept {
+  unlink_entries_where(path, [](const char* name) { return std::strcmp(name, ".") != 0 && std::strcmp(name, "..") != 0; });
 }
 
 // Removes the present entries: files first, then directories, the latest registered first (a child
@@ -138,31 +143,11 @@ void remove_mpi_lock_files(const char* file) noexcept {
   directory[dir_length] = '\0';
   const char* base = slash + 1;
   const std::size_t base_length = std::strlen(base);
-  const int fd = ::open(dir_length == 0 ? "/" : directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return;
-  alignas(8) static char entries[16384];
-  for (;;) {
-    const long n = ::syscall(SYS_getdents64, fd, entries, sizeof entries);
-    if (n <= 0) break;
-    for (long at = 0; at < n;) {
-      struct Entry {  // struct linux_dirent64
-        std::uint64_t inode;
-        std::int64_t offset;
-        unsigned short length;
-        unsigned char type;
-        char name[1];
-      };
-      const auto* entry = reinterpret_cast<const Entry*>(entries + at);
-      const char* name = entry->name;
-      const std::size_t length = std::strlen(name);
-      if (length > base_length + 6 && std::strncmp(name, base, base_length) == 0 && name[base_length] == '-' &&
-          std::strcmp(name + length - 5, ".lock") == 0) {
-        ::unlinkat(fd, name, 0);
-      }
-      at += entry->length;
-    }
-  }
-  ::close(fd);
+  unlink_entries_where(dir_length == 0 ? "/" : directory, [&](const char* name) {
+    const std::size_t length = std::strlen(name);
+    return length > base_length + 6 && std::strncmp(name, base, base_length) == 0 && name[base_length] == '-' &&
+           std::strcmp(name + length - 5, ".lock") == 0;
+  });
 }
 
 [[noreturn]] void guard(int socket) {
