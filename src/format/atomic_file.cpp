@@ -10,6 +10,7 @@
 #include <random>
 
 #include "format/leftovers.hpp"
+#include "format/reserve_blocks.hpp"
 #include "shardinit/error.hpp"
 #include "util/printable.hpp"
 
@@ -102,11 +103,8 @@ AtomicFile::AtomicFile(std::filesystem::path target, const OutputPolicy& policy,
     slot_ = -1;
     if (error != EEXIST || attempt >= 100) fail("cannot create a temporary file in " + printable(directory.string()), error);
   }
-  // Reserve the blocks now, where the filesystem can, so that a full disk is an error before a byte is
-  // generated rather than after (the size stays 0: the final size check still sees short writes).
-  if (size > 0 && ::fallocate(fd_, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size)) != 0 &&
-      (errno == ENOSPC || errno == EFBIG || errno == EDQUOT)) {
-    fail("cannot reserve " + std::to_string(size) + " bytes for " + printable(target_.string()), errno);
+  if (const int error = reserve_blocks(fd_, size); error != 0) {
+    fail("cannot reserve " + std::to_string(size) + " bytes for " + printable(target_.string()), error);
   }
 }
 

@@ -11,6 +11,7 @@
 
 #include "format/leftovers.hpp"
 #include "format/regular_file.hpp"
+#include "format/reserve_blocks.hpp"
 #include "shardinit/error.hpp"
 #include "util/printable.hpp"
 
@@ -125,10 +126,9 @@ StagedDirectory::StagedDirectory(std::filesystem::path target, const OutputPolic
     const std::filesystem::path path = staging_ / f.name;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) fail("cannot create " + printable(path.string()), errno);
-    const int reserved = f.size > 0 ? ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(f.size)) : 0;
-    const int error = errno;
+    const int error = reserve_blocks(fd, f.size);
     ::close(fd);
-    if (reserved != 0 && (error == ENOSPC || error == EFBIG || error == EDQUOT)) {
+    if (error != 0) {
       fail("cannot reserve " + std::to_string(f.size) + " bytes for " + printable((target_ / f.name).string()), error);
     }
   }

@@ -2,10 +2,10 @@
 """Writes the manifest of a Llama-shaped model (TinyLlama-1.1B's shapes by default: 201 tensors,
 bf16, 2.2 GB) with 1D tensor parallelism: q/k/v/gate/up column-split (linear_col), o/down row-split
 (linear_row, split by columns of the weight), embeddings and lm_head vocab-split. For the I/O
-benchmark (scripts/bench-io.sh).
+benchmark (scripts/bench-io.py).
 
-    scripts/make-llama-manifest.py OUT.json [--layers 22] [--hidden 2048] [--intermediate 5632]
-                                   [--kv 256] [--vocab 32000] [--tp 2]
+    examples/make-llama-manifest.py OUT.json [--layers 22] [--hidden 2048] [--intermediate 5632]
+                                    [--kv 256] [--vocab 32000] [--tp 2]
 """
 import argparse
 import json

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""I/O benchmark: `shardinit init` (default threads, --threads 1, mpirun -np 2 and -np 4) and `verify`
+against a plain large-block write() of the same bytes to the same filesystem, alternating, medians
+and minimums of REPEAT rounds, each in a shuffled order, reported as ratios (docs/architecture.md,
+"Speed").
+
+    scripts/bench-io.py [--dir /dev/shm] [--repeat 7] [--manifest M.json] [--load K] [--hf]
+
+The manifest defaults to a Llama-shaped 1.1B model (examples/make-llama-manifest.py: 201 tensors,
+bf16, 2.2 GB, 1D tensor parallel over 2 with row- and column-split tensors). A rate is bytes of the
+output per second of wall time, fsync included; the plain write is one 16 MiB buffer written
+repeatedly with write(2), then fsync. Every output is removed before each run, so every run
+allocates its file afresh. On a virtual machine that hands freed memory back to its host (virtio
+free page reporting), that allocation costs 1-4x more in some runs than in others, for shardinit and
+the plain write alike: hence the shuffled order (no kind always follows the same one), many rounds,
+and the minimum beside the median. `mpirun -np N shardinit --version` is timed too: the launch and
+MPI_Init cost that every MPI run includes. --load K keeps K busy processes running during the whole measurement
+(the "loaded machine" case; the plain write is measured under the same load). Peak RSS is the
+largest process's (the largest rank's under mpirun), from wait4.
+"""
+import argparse
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+
+here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+p.add_argument("--dir", default="/dev/shm", help="filesystem to write to (default /dev/shm)")
+p.add_argument("--repeat", type=int, default=7, help="rounds; the median and the minimum are reported")
+p.add_argument("--manifest", help="manifest (default: the Llama-shaped 1.1B one, made in DIR)")
+p.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile")
+p.add_argument("--hf", action="store_true", help="write --format hf --max-shard-size 500MB directories")
+p.add_argument("--shardinit", default=os.environ.get("SHARDINIT", os.path.join(here, "build/src/shardinit")))
+a = p.parse_args()
+
+manifest = a.manifest or os.path.join(a.dir, "bench-io-llama.json")
+if not a.manifest and not os.path.exists(manifest):
+    subprocess.run([sys.executable, os.path.join(here, "examples/make-llama-manifest.py"), manifest], check=True)
+out = os.path.join(a.dir, "bench-io.out")
+plain = os.path.join(a.dir, "bench-io.plain")
+env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1")
+fmt = ["--format", "hf", "--max-shard-size", "500MB"] if a.hf else []
+
+
+def remove(path):
+    subprocess.run(["rm", "-rf", path], check=True)
+
+
+def output_bytes(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(path, f)) for f in os.listdir(path))
+    return os.path.getsize(path)
+
+
+def timed(argv):
+    """Runs argv; returns (seconds, peak RSS in MiB of the largest process)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    error = child.stderr.read().decode()
+    if child.returncode != 0:
+        sys.exit(f"bench-io: {' '.join(argv)} failed ({child.returncode}): {error}")
+    return seconds, usage.ru_maxrss / 1024
+
+
+def plain_write(nbytes):
+    block = memoryview(b"\x5a" * (16 << 20))
+    start = time.perf_counter()
+    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    left = nbytes
+    while left > 0:
+        left -= os.write(fd, block[: min(left, len(block))])
+    os.fsync(fd)
+    os.close(fd)
+    return time.perf_counter() - start, 16.0
+
+
+si = a.shardinit
+init = [si, "init", manifest, "-o", out, "-q"] + fmt
+kinds = {
+    "plain write()": lambda: plain_write(nbytes),
+    "init": lambda: timed(init),
+    "init --threads 1": lambda: timed(init + ["--threads", "1"]),
+    "mpirun -np 2 init": lambda: timed(["mpirun", "-np", "2"] + init),
+    "mpirun -np 4 init": lambda: timed(["mpirun", "-np", "4"] + init),
+    "verify": lambda: verify(),
+    "mpirun -np 4 --version": lambda: timed(["mpirun", "-np", "4", si, "--version"]),
+}
+
+
+def verify():
+    if not os.path.exists(out):
+        timed(init)  # untimed: the output to read back
+    return timed([si, "verify", manifest, out, "-q"] + fmt)
+
+
+
+loaders = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(a.load)]
+try:
+    remove(out)
+    timed(init)  # warm-up; also gives the size
+    nbytes = output_bytes(out)
+    runs = {k: [] for k in kinds}
+    order = random.Random(2026)
+    for _ in range(a.repeat):
+        for name in order.sample(list(kinds), len(kinds)):
+            remove(plain)
+            if name != "verify":
+                remove(out)
+            runs[name].append(kinds[name]())
+    remove(out)
+    remove(plain)
+finally:
+    for l in loaders:
+        l.kill()
+
+median = {k: statistics.median(s for s, _ in v) for k, v in runs.items()}
+best = {k: min(s for s, _ in v) for k, v in runs.items()}
+print(f"bench-io: {a.dir}, {nbytes} bytes{' (hf)' if a.hf else ''}, {os.cpu_count()} cores, load {a.load}, "
+      f"{a.repeat} rounds in shuffled order; ratios are of rates (bytes/s)")
+print(f"{'run':<23} {'median s':>8} {'GB/s':>5} {'x write':>7} {'x init':>6} {'min s':>6} {'x write':>7} {'x init':>6} "
+      f"{'RSS MiB':>7}  runs (s)")
+for k, v in runs.items():
+    if k.endswith("--version"):  # no bytes: the time only
+        print(f"{k:<23} {median[k]:8.3f} {'':>5} {'':>7} {'':>6} {best[k]:6.3f} {'':>7} {'':>6} {max(r for _, r in v):7.0f}  "
+              f"{' '.join(f'{s:.2f}' for s, _ in v)}")
+        continue
+    print(f"{k:<23} {median[k]:8.3f} {nbytes / median[k] / 1e9:5.2f} {median['plain write()'] / median[k]:7.2f} "
+          f"{median['init'] / median[k]:6.2f} {best[k]:6.3f} {best['plain write()'] / best[k]:7.2f} {best['init'] / best[k]:6.2f} "
+          f"{max(r for _, r in v):7.0f}  {' '.join(f'{s:.2f}' for s, _ in v)}")
+print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "median_s": median, "min_s": best,
+                  "peak_rss_mib": {k: max(r for _, r in v) for k, v in runs.items()}}))

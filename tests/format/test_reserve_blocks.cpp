@@ -1,0 +1,85 @@
+// reserve_blocks: blocks reserved where that is metadata only, never on a memory filesystem, and a
+// reservation larger than the filesystem is the error that says so.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "format/reserve_blocks.hpp"
+
+namespace shardinit::detail {
+namespace {
+
+// A new empty file in `directory`, removed with the object.
+class ScratchFile {
+ public:
+  explicit ScratchFile(const std::filesystem::path& directory)
+      : path_(directory / ("reserve-blocks-" + std::to_string(::getpid()))) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  }
+  ~ScratchFile() {
+    if (fd_ >= 0) ::close(fd_);
+    ::unlink(path_.c_str());
+  }
+  [[nodiscard]] int fd() const { return fd_; }
+  [[nodiscard]] std::uint64_t allocated_bytes() const {
+    struct stat st {};
+    ::fstat(fd_, &st);
+    return static_cast<std::uint64_t>(st.st_blocks) * 512;
+  }
+  [[nodiscard]] std::uint64_t size() const {
+    struct stat st {};
+    ::fstat(fd_, &st);
+    return static_cast<std::uint64_t>(st.st_size);
+  }
+
+ private:
+  std::filesystem::path path_;
+  int fd_ = -1;
+};
+
+constexpr std::uint64_t kMiB = 1 << 20;
+
+TEST(ReserveBlocks, MemoryFilesystemIsLeftUnallocated) {
+  if (!std::filesystem::is_directory("/dev/shm")) GTEST_SKIP() << "no /dev/shm";
+  const ScratchFile file("/dev/shm");
+  ASSERT_GE(file.fd(), 0);
+  EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB), 0);
+  // A reservation on tmpfs would allocate (and zero) 8 MiB of pages now.
+  EXPECT_EQ(file.allocated_bytes(), 0u);
+  EXPECT_EQ(file.size(), 0u);
+}
+
+TEST(ReserveBlocks, DiskFilesystemReservesWithoutChangingTheSize) {
+  // The build tree lives on a disk filesystem in CI; where it cannot reserve, reserve_blocks says 0
+  // and nothing is allocated, which this test then cannot tell apart from tmpfs: skip.
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  ASSERT_EQ(reserve_blocks(file.fd(), 8 * kMiB), 0);
+  if (file.allocated_bytes() == 0) GTEST_SKIP() << "this filesystem does not reserve blocks (tmpfs, or no fallocate)";
+  EXPECT_GE(file.allocated_bytes(), 8 * kMiB);
+  EXPECT_EQ(file.size(), 0u);  // FALLOC_FL_KEEP_SIZE: a short write stays visible in the size
+}
+
+TEST(ReserveBlocks, MoreThanTheDiskHoldsIsAnError) {
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  if (reserve_blocks(file.fd(), kMiB) == 0 && file.allocated_bytes() == 0) GTEST_SKIP() << "this filesystem does not reserve blocks";
+  const int error = reserve_blocks(file.fd(), std::uint64_t{1} << 60);  // 1 EiB
+  EXPECT_TRUE(error == ENOSPC || error == EFBIG || error == EDQUOT) << "errno " << error;
+}
+
+TEST(ReserveBlocks, NothingToReserve) {
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  EXPECT_EQ(reserve_blocks(file.fd(), 0), 0);
+  EXPECT_EQ(file.allocated_bytes(), 0u);
+}
+
+}  // namespace
+}  // namespace shardinit::detail
