@@ -346,7 +346,8 @@ WriteStats write_output(const Manifest& manifest, const std::filesystem::path& t
   const detail::ManifestFillers fillers(manifest);
   const detail::OutputPolicy policy = output_policy(manifest, options.overwrite);
   const detail::RangeWork work{options.threads, {}, {}, options.progress};
-  WriteStats stats{plan.tensor_count(), plan.elements_of_this_rank(), plan.total_bytes(), plan.elements_of_this_rank()};
+  const Index elements = plan.elements_of_this_rank();  // alone: all of the job's
+  WriteStats stats{plan.tensor_count(), elements, plan.total_bytes(), elements};
   switch (request.format) {
     case OutputFormat::safetensors: {
       detail::AtomicFile file(target, policy, plan.files[0].layout.file_size());

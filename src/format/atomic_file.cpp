@@ -28,10 +28,7 @@ std::filesystem::path directory_of(const std::filesystem::path& target) {
 
 void remove_all_temporaries() noexcept { remove_all_leftovers(); }
 
-void check_replaceable(const std::filesystem::path& target, const OutputPolicy& policy) {
-  const std::string shown = printable(target.string());
-  const std::filesystem::path directory = directory_of(target);
-
+void check_output_directory(const std::filesystem::path& directory, const std::string& shown) {
   struct stat dir {};
   if (::stat(directory.c_str(), &dir) != 0) {
     throw Error(ErrorKind::io, "cannot write " + shown + ": directory " + printable(directory.string()) +
@@ -41,6 +38,11 @@ void check_replaceable(const std::filesystem::path& target, const OutputPolicy& 
     throw Error(ErrorKind::io, "cannot write " + shown + ": " + printable(directory.string()) + " is " +
                                    std::string(file_type_name(dir.st_mode)) + ", not a directory");
   }
+}
+
+void check_replaceable(const std::filesystem::path& target, const OutputPolicy& policy) {
+  const std::string shown = printable(target.string());
+  check_output_directory(directory_of(target), shown);
   struct stat st {};
   if (::lstat(target.c_str(), &st) != 0) {
     if (errno == ENOENT) return;  // nothing there: nothing to protect

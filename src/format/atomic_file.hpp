@@ -70,6 +70,10 @@ class AtomicFile {
 // before any rank creates a file.
 void check_replaceable(const std::filesystem::path& target, const OutputPolicy& policy);
 
+// Throws Error(io) "cannot write SHOWN: directory D does not exist" (or is a FIFO, not a directory,
+// or cannot be reached) unless `directory`, where the output SHOWN goes, is an existing directory.
+void check_output_directory(const std::filesystem::path& directory, const std::string& shown);
+
 // Throws Error(io) "... (no space left)" if the filesystem holding `directory` has fewer than `bytes`
 // bytes available to us (statvfs f_bavail).
 void check_free_space(const std::filesystem::path& directory, std::uint64_t bytes, const std::string& what);

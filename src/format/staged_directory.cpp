@@ -56,15 +56,7 @@ void check_replaceable_directory(const std::filesystem::path& given, const Outpu
                                  const StagedDirectory::Replaceable& replaceable) {
   const std::filesystem::path target = without_trailing_slash(given);
   const std::string shown = printable(given.string());
-  const std::filesystem::path parent = parent_of(given);
-  struct stat dir {};
-  if (::stat(parent.c_str(), &dir) != 0) {
-    throw Error(ErrorKind::io, "cannot write " + shown + ": directory " + printable(parent.string()) +
-                                   (errno == ENOENT ? std::string(" does not exist") : ": " + std::string(std::strerror(errno))));
-  }
-  if (!S_ISDIR(dir.st_mode)) {
-    throw Error(ErrorKind::io, "cannot write " + shown + ": " + printable(parent.string()) + " is not a directory");
-  }
+  check_output_directory(parent_of(given), shown);
   struct stat st {};
   if (::lstat(target.c_str(), &st) != 0) {
     if (errno == ENOENT) return;

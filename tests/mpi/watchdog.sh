@@ -134,14 +134,16 @@ check "squatted target: the error names it and rank $last" grep -q "refusing to 
 check "squatted target: no rank file committed, the squatter's file untouched ($(ls -A squat | tr '\n' ' '))" \
   test "$(ls -A squat)" = "$squatted" -a "$(cat "squat/$squatted")" = "not ours"
 
-# A job cancelled through mpirun (Ctrl-C, scancel): mpirun stops every rank; nothing is left.
+# A job cancelled through mpirun (Ctrl-C, scancel): mpirun stops every rank; nothing is left. Rank 0
+# is "slow" (3 s after each piece), so the job is still writing when the signal comes, however fast
+# the machine: a job that had already committed would leave its file, rightly.
 cat >long.json <<'JSON'
 {"seed": 5, "tensors": [{"name": "w", "shape": [64, 1048576], "dtype": "f64", "init": {"fn": "trunc_normal"}}]}
 JSON
 for signal in INT TERM; do
   label=cancel.$signal
   mkdir -p "$label"
-  "${mpi[@]}" "$shardinit" init long.json -o "$label/out.safetensors" -q >"$label.out" 2>"$label.err" &
+  SHARDINIT_FAULT=slow@0 "${mpi[@]}" "$shardinit" init long.json -o "$label/out.safetensors" -q >"$label.out" 2>"$label.err" &
   job=$!
   for _ in $(seq 600); do  # until the temporary exists (at most 60 s)
     ls -A "$label" | grep -q tmp && break
