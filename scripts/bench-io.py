@@ -25,6 +25,7 @@ import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,14 +60,15 @@ def output_bytes(path):
 
 def timed(argv):
     """Runs argv; returns (seconds, peak RSS in MiB of the largest process)."""
-    start = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    error = child.stderr.read().decode()
-    if child.returncode != 0:
-        sys.exit(f"bench-io: {' '.join(argv)} failed ({child.returncode}): {error}")
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty failure cannot block the child
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            errors.seek(0)
+            sys.exit(f"bench-io: {' '.join(argv)} failed ({code}): {errors.read().decode(errors='replace')}")
     return seconds, usage.ru_maxrss / 1024
 
 
@@ -79,7 +81,7 @@ def plain_write(nbytes):
         left -= os.write(fd, block[: min(left, len(block))])
     os.fsync(fd)
     os.close(fd)
-    return time.perf_counter() - start, 16.0
+    return time.perf_counter() - start, None  # in this process: no RSS of its own to report
 
 
 si = a.shardinit
@@ -122,6 +124,8 @@ finally:
         l.kill()
 
 median = {k: statistics.median(s for s, _ in v) for k, v in runs.items()}
+peak_rss = {k: max((r for _, r in v if r is not None), default=None) for k, v in runs.items()}
+rss_text = {k: "-" if r is None else f"{r:.0f}" for k, r in peak_rss.items()}
 best = {k: min(s for s, _ in v) for k, v in runs.items()}
 print(f"bench-io: {a.dir}, {nbytes} bytes{' (hf)' if a.hf else ''}, {os.cpu_count()} cores, load {a.load}, "
       f"{a.repeat} rounds in shuffled order; ratios are of rates (bytes/s)")
@@ -129,11 +133,11 @@ print(f"{'run':<23} {'median s':>8} {'GB/s':>5} {'x write':>7} {'x init':>6} {'m
       f"{'RSS MiB':>7}  runs (s)")
 for k, v in runs.items():
     if k.endswith("--version"):  # no bytes: the time only
-        print(f"{k:<23} {median[k]:8.3f} {'':>5} {'':>7} {'':>6} {best[k]:6.3f} {'':>7} {'':>6} {max(r for _, r in v):7.0f}  "
+        print(f"{k:<23} {median[k]:8.3f} {'':>5} {'':>7} {'':>6} {best[k]:6.3f} {'':>7} {'':>6} {rss_text[k]:>7}  "
               f"{' '.join(f'{s:.2f}' for s, _ in v)}")
         continue
     print(f"{k:<23} {median[k]:8.3f} {nbytes / median[k] / 1e9:5.2f} {median['plain write()'] / median[k]:7.2f} "
           f"{median['init'] / median[k]:6.2f} {best[k]:6.3f} {best['plain write()'] / best[k]:7.2f} {best['init'] / best[k]:6.2f} "
-          f"{max(r for _, r in v):7.0f}  {' '.join(f'{s:.2f}' for s, _ in v)}")
+          f"{rss_text[k]:>7}  {' '.join(f'{s:.2f}' for s, _ in v)}")
 print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "median_s": median, "min_s": best,
-                  "peak_rss_mib": {k: max(r for _, r in v) for k, v in runs.items()}}))
+                  "peak_rss_mib": peak_rss}))
