@@ -200,6 +200,22 @@ void fill_constant(Real value, DType dtype, Index count, std::byte* out) {
   }
 }
 
+// The transforms with a kernel that writes bf16 straight from registers (simd::uniform_bf16,
+// simd::normal_bf16), and when it applies: a degenerate uniform is a constant fill instead.
+template <class Transform>
+constexpr bool kHasBf16Kernel = std::is_same_v<Transform, detail::UniformTransform<float>> ||
+                                std::is_same_v<Transform, detail::NormalTransform<float>>;
+bool bf16_kernel_applies(const detail::UniformTransform<float>& t) { return !t.degenerate; }
+bool bf16_kernel_applies(const detail::NormalTransform<float>&) { return true; }
+void bf16_blocks(const detail::UniformTransform<float>& t, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, std::uint16_t* out) {
+  simd::uniform_bf16(t, key, stream, first_block, blocks, out);
+}
+void bf16_blocks(const detail::NormalTransform<float>& t, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, std::uint16_t* out) {
+  simd::normal_bf16(t, key, stream, first_block, blocks, out);
+}
+
 // Generates in chunks small enough for the stack and stores them (`out` need not be aligned).
 template <class Real>
 void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, std::uint64_t stream, DType dtype,
@@ -223,17 +239,17 @@ void fill_values(const TransformOf<Real>& transforms, Philox4x32::key_type key, 
           fill_constant(transform.value, dtype, count, out);
         } else if (direct) {
           generate<Real>(transform, key, stream, first, count, reinterpret_cast<Real*>(out));
-        } else if constexpr (std::is_same_v<Transform, detail::UniformTransform<float>>) {
-          // bf16 uniform straight from the kernel's registers, with no f32 copy: partial blocks at
-          // the ends go through the chunks.
+        } else if constexpr (kHasBf16Kernel<Transform>) {
+          // bf16 straight from the kernel's registers, with no f32 copy: partial blocks at the ends
+          // go through the chunks.
           constexpr Index L = Lanes<float>::kElementsPerBlock;
-          if (dtype == DType::bf16 && simd::enabled() && !transform.degenerate &&
+          if (dtype == DType::bf16 && simd::enabled() && bf16_kernel_applies(transform) &&
               reinterpret_cast<std::uintptr_t>(out) % alignof(std::uint16_t) == 0) {
             const Index head = std::min(count, (L - first % L) % L);
             const Index whole = (count - head) / L;
             chunked(first, head, out);
-            simd::uniform_bf16(transform, key, stream, static_cast<std::uint64_t>((first + head) / L),
-                               static_cast<std::size_t>(whole), reinterpret_cast<std::uint16_t*>(out + 2 * head));
+            bf16_blocks(transform, key, stream, static_cast<std::uint64_t>((first + head) / L),
+                        static_cast<std::size_t>(whole), reinterpret_cast<std::uint16_t*>(out + 2 * head));
             const Index done = head + whole * L;
             chunked(first + done, count - done, out + 2 * done);
           } else {

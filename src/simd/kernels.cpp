@@ -530,14 +530,17 @@ HWY_INLINE void halves_from_f32(const float* HWY_RESTRICT in, std::size_t n, std
   for (; i < n; ++i) out[i] = one(in[i]);
 }
 
+// bf16 patterns of any f32 bit patterns, NaN quieted, as detail::bf16_from_f32 (in 32-bit lanes).
+template <class DU>
+HWY_INLINE hn::Vec<DU> bf16_patterns(DU du, hn::Vec<DU> bits) {
+  const auto is_nan = hn::Gt(hn::And(bits, hn::Set(du, 0x7FFFFFFFu)), hn::Set(du, 0x7F800000u));
+  const auto quiet_nan = hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x0040u));
+  return hn::IfThenElse(is_nan, quiet_nan, bf16_rounded(du, bits));
+}
+
 void Bf16FromF32(const float* HWY_RESTRICT in, std::size_t n, std::uint16_t* HWY_RESTRICT out) {
   halves_from_f32(
-      in, n, out,
-      [](auto du, auto bits) {
-        const auto is_nan = hn::Gt(hn::And(bits, hn::Set(du, 0x7FFFFFFFu)), hn::Set(du, 0x7F800000u));
-        const auto quiet_nan = hn::Or(hn::ShiftRight<16>(bits), hn::Set(du, 0x0040u));
-        return hn::IfThenElse(is_nan, quiet_nan, bf16_rounded(du, bits));
-      },
+      in, n, out, [](auto du, auto bits) { return bf16_patterns(du, bits); },
       [](float v) { return shardinit::detail::bf16_from_f32(v); });
 }
 
@@ -593,6 +596,38 @@ void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT wo
   }
 }
 
+// Philox, Box-Muller and the bf16 rounding of whole blocks in registers: no words or f32 values in
+// memory between the steps (the unfused path writes and reads each once per element). A mean or std
+// that overflows binary32 can make a NaN, so the conversion is the NaN-quieting one.
+void NormalBf16Blocks(const NormalF32& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
+                      std::size_t blocks, std::uint16_t* HWY_RESTRICT out) {
+  std::size_t b = 0;
+#if HWY_TARGET != HWY_SCALAR
+  const hn::ScalableTag<uint32_t> du;
+  const hn::Rebind<float, decltype(du)> df;
+  const hn::Rebind<uint16_t, decltype(du)> d16;
+  const std::size_t N = hn::Lanes(du);
+  const auto bf16_of = [du](hn::Vec<decltype(df)> v) { return narrow_to_16(du, bf16_patterns(du, hn::BitCast(du, v))); };
+  for (; b + N <= blocks; b += N) {
+    hn::Vec<decltype(du)> c0, c1, c2, c3;
+    block_counters(du, first_block + b, stream, c0, c1, c2, c3);
+    philox_rounds(du, c0, c1, c2, c3, key);
+    hn::Vec<decltype(df)> e0, e1, e2, e3;
+    normal_pairs(du, c0, c1, p, e0, e1);
+    normal_pairs(du, c2, c3, p, e2, e3);
+    hn::StoreInterleaved4(bf16_of(e0), bf16_of(e1), bf16_of(e2), bf16_of(e3), d16, out + 4 * b);
+  }
+#endif
+  for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
+    const auto w = block_words(key, stream, first_block + b);
+    for (int pair = 0; pair < 2; ++pair) {
+      const auto [even, odd] = p(w[2 * pair], w[2 * pair + 1]);
+      out[4 * b + 2 * pair] = shardinit::detail::bf16_from_f32(even);
+      out[4 * b + 2 * pair + 1] = shardinit::detail::bf16_from_f32(odd);
+    }
+  }
+}
+
 }  // namespace shardinit::simd::HWY_NAMESPACE
 HWY_AFTER_NAMESPACE();
 
@@ -604,6 +639,7 @@ HWY_EXPORT(UniformF32Blocks);
 HWY_EXPORT(UniformBf16Blocks);
 HWY_EXPORT(UniformF64Blocks);
 HWY_EXPORT(NormalF32FromWords);
+HWY_EXPORT(NormalBf16Blocks);
 HWY_EXPORT(TruncNormalF32FromWords);
 HWY_EXPORT(Bf16FromF32);
 HWY_EXPORT(F16FromF32);
@@ -644,6 +680,11 @@ void uniform_f64(const detail::UniformTransform<double>& params, Philox4x32::key
 void normal_f32_from_words(const detail::NormalTransform<float>& params, const std::uint32_t* words,
                            std::size_t blocks, float* out) {
   HWY_DYNAMIC_DISPATCH(NormalF32FromWords)(params, words, blocks, out);
+}
+
+void normal_bf16(const detail::NormalTransform<float>& params, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, std::uint16_t* out) {
+  HWY_DYNAMIC_DISPATCH(NormalBf16Blocks)(params, key, stream, first_block, blocks, out);
 }
 
 void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& params, const std::uint32_t* words,

@@ -52,6 +52,11 @@ inline void uniform_blocks(const detail::UniformTransform<double>& transform, Ph
 void normal_f32_from_words(const detail::NormalTransform<float>& transform, const std::uint32_t* words,
                            std::size_t blocks, float* out);
 
+// The same values rounded to bf16 (as detail::bf16_from_f32, NaN quieted), for `blocks` whole blocks
+// from `first_block`, without words or an f32 copy in memory.
+void normal_bf16(const detail::NormalTransform<float>& transform, Philox4x32::key_type key, std::uint64_t stream,
+                 std::uint64_t first_block, std::size_t blocks, std::uint16_t* out);
+
 // The f32 truncated normal transform, central method only (docs/stream-format.md 5.4): one element
 // per word, inverse CDF with AS 241 PPND7. The narrow and far-tail methods stay scalar (binary64).
 void trunc_normal_f32_from_words(const detail::TruncNormalTransform<float>& transform, const std::uint32_t* words,

@@ -2,6 +2,8 @@
 // Highway compiled and this machine supports (each forced in turn), for many shapes of work:
 // unaligned starts, tails shorter than a vector, counters that carry into the high word.
 
+#include <array>
+#include <bit>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -153,6 +155,54 @@ TEST(SimdKernels, NormalF32EqualsTheScalarTransformOnEdgeWords) {
       }
     });
   }
+}
+
+// The kernels that write bf16 from registers (Philox, the transform and the rounding fused) against
+// the scalar transform and conversion, on random keys and counters that carry into the high word;
+// the normal cases include a mean and std that overflow binary32 (infinities, and inf - inf), and a
+// NaN mean whose binary32 payload (0x7FC18001) rounds up when rounded as a number: the NaN must be
+// quieted by truncation, as detail::bf16_from_f32 does.
+TEST(SimdKernels, FusedBf16KernelsEqualTheScalarReference) {
+  std::mt19937_64 random(15);
+  const auto check = [&](const auto& transform, const auto& kernel, const auto& reference, const char* what) {
+    for (int trial = 0; trial < 30; ++trial) {
+      const auto key = key_from_seed(random());
+      const std::uint64_t stream = random();
+      const std::uint64_t first = trial % 3 == 0 ? (std::uint64_t{1} << 32) - (random() % 40) : random() % (std::uint64_t{1} << 50);
+      const std::size_t blocks = random() % 150;
+      std::vector<std::uint16_t> out(4 * blocks + 1, 0xBEEF);
+      kernel(transform, key, stream, first, blocks, out.data());
+      for (std::size_t b = 0; b < blocks; ++b) {
+        const auto expected = reference(transform, block_words(key, stream, first + b));
+        for (int j = 0; j < 4; ++j) ASSERT_EQ(out[4 * b + j], expected[j]) << what << " block " << first + b << " element " << j;
+      }
+      EXPECT_EQ(out[4 * blocks], 0xBEEF) << what << ": wrote past the end";
+    }
+  };
+  const auto uniform_reference = [](const detail::UniformTransform<float>& t, const Philox4x32::ctr_type& w) {
+    std::array<std::uint16_t, 4> v;
+    for (int j = 0; j < 4; ++j) v[j] = detail::bf16_from_f32(t(w[j]));
+    return v;
+  };
+  const auto normal_reference = [](const detail::NormalTransform<float>& t, const Philox4x32::ctr_type& w) {
+    std::array<std::uint16_t, 4> v;
+    for (int pair = 0; pair < 2; ++pair) {
+      const auto [even, odd] = t(w[2 * pair], w[2 * pair + 1]);
+      v[2 * pair] = detail::bf16_from_f32(even);
+      v[2 * pair + 1] = detail::bf16_from_f32(odd);
+    }
+    return v;
+  };
+  for_each_target([&] {
+    for (const Uniform u : {Uniform{-1, 1}, Uniform{0.1, 0.7}, Uniform{-1e-40, 1e-40}, Uniform{3e38, 3.4e38}}) {
+      check(detail::UniformTransform<float>(u), simd::uniform_bf16, uniform_reference, "uniform");
+    }
+    const double nan_mean = std::bit_cast<double>(std::uint64_t{0x7FF0000000000000} | std::uint64_t{0x418001} << 29);
+    for (const Normal n : {Normal{0, 1}, Normal{0.5, 2}, Normal{-3, 0.02}, Normal{3e38, 1e38}, Normal{1e39, 1e39},
+                           Normal{nan_mean, 1}}) {
+      check(detail::NormalTransform<float>(n), simd::normal_bf16, normal_reference, "normal");
+    }
+  });
 }
 
 // The central inverse-CDF method on chosen words (u and 1 - u at their extremes, the switch between
