@@ -1,6 +1,6 @@
 #pragma once
 // Everything a user of the library needs: the engine, distributions, Colossal-AI initializers,
-// fill-any-box, manifests and checkpoints.
+// fill-any-box, manifests (by hand or from a Hugging Face config) and checkpoints.
 
 #include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/distributions/distribution.hpp"
@@ -18,5 +18,6 @@
 #include "shardinit/layout/shard.hpp"
 #include "shardinit/layout/topology.hpp"
 #include "shardinit/manifest/manifest.hpp"
+#include "shardinit/models/hf_model.hpp"
 #include "shardinit/tensor/shape.hpp"
 #include "shardinit/version.hpp"

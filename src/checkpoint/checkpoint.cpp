@@ -171,7 +171,7 @@ detail::OutputPolicy output_policy(const Manifest& manifest, bool overwrite) {
   detail::OutputPolicy policy{overwrite, {}};
   if (manifest.source) {
     policy.inputs.push_back({detail::FileIdentity{manifest.source->device, manifest.source->inode},
-                             "the manifest " + detail::printable(manifest.source->path.string())});
+                             "the " + manifest.source->role + " " + detail::printable(manifest.source->path.string())});
   }
   return policy;
 }
@@ -206,14 +206,20 @@ std::vector<std::filesystem::path> planned_paths(const WritePlan& plan, const st
   return paths;
 }
 
-bool hf_replaceable(const std::string& name) {
-  return name == kHfIndexFile || (name.starts_with("model") && name.ends_with(".safetensors"));
+std::function<bool(const std::string&)> hf_replaceable(const WritePlan& plan) {
+  std::vector<std::string> companions;
+  for (const CompanionFile& c : plan.companions) companions.push_back(c.name);
+  return [companions](const std::string& name) {
+    return name == kHfIndexFile || (name.starts_with("model") && name.ends_with(".safetensors")) ||
+           std::find(companions.begin(), companions.end(), name) != companions.end();
+  };
 }
 
 std::vector<StagedFileSpec> staged_files(const WritePlan& plan) {
   std::vector<StagedFileSpec> files;
   for (const PlannedFile& f : plan.files) files.push_back({f.name, f.layout.file_size()});
   if (plan.index) files.push_back({kHfIndexFile, plan.index->size()});
+  for (const CompanionFile& c : plan.companions) files.push_back({c.name, c.text.size()});
   return files;
 }
 
@@ -238,11 +244,14 @@ void write_ranges(const WritePlan& plan, const std::vector<std::filesystem::path
   files.flush_and_close();
 }
 
-void write_index(const WritePlan& plan, const std::filesystem::path& path, const std::filesystem::path& shown) {
-  if (!plan.index) return;
-  Descriptors file({path}, {shown}, {FileRange{0, 0, plan.index->size()}}, O_WRONLY);
-  write_all_at(file.fd(0), std::as_bytes(std::span(*plan.index)), 0, shown);
-  file.flush_and_close();
+void write_texts(const WritePlan& plan, const std::filesystem::path& staging, const std::filesystem::path& target) {
+  const auto write_text = [&](const std::string& name, const std::string& text) {
+    Descriptors file({staging / name}, {target / name}, {FileRange{0, 0, text.size()}}, O_WRONLY);
+    write_all_at(file.fd(0), std::as_bytes(std::span(text)), 0, target / name);
+    file.flush_and_close();
+  };
+  if (plan.index) write_text(kHfIndexFile, *plan.index);
+  for (const CompanionFile& c : plan.companions) write_text(c.name, c.text);
 }
 
 std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
@@ -271,6 +280,17 @@ std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vect
         while (at < text.size() && at < plan.index->size() && text[at] == (*plan.index)[at]) ++at;
         return mismatch(std::string(kHfIndexFile) + " differs from the expected index from byte " + std::to_string(at) + hint);
       }
+    }
+  }
+  for (const CompanionFile& c : plan.companions) {  // verify --hf: the config and manifest beside the shards
+    const std::filesystem::path path = target / c.name;
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec)) return mismatch(c.name + " is missing from the directory");
+    const std::string text = RegularFile(path, c.name).read_all(c.text.size() + 1);
+    if (text != c.text) {
+      std::size_t at = 0;
+      while (at < text.size() && at < c.text.size() && text[at] == c.text[at]) ++at;
+      return mismatch(c.name + " differs from the expected file from byte " + std::to_string(at));
     }
   }
   for (std::size_t i = 0; i < plan.files.size(); ++i) {
@@ -365,9 +385,9 @@ WriteStats write_output(const Manifest& manifest, const std::filesystem::path& t
     }
     case OutputFormat::hf: {
       const auto files = detail::staged_files(plan);
-      detail::StagedDirectory staged(target, policy, files, detail::hf_replaceable);
+      detail::StagedDirectory staged(target, policy, files, detail::hf_replaceable(plan));
       detail::write_ranges(plan, detail::planned_paths(plan, staged.staging()), detail::planned_paths(plan, target), fillers, work);
-      detail::write_index(plan, staged.file(kHfIndexFile), target / kHfIndexFile);
+      detail::write_texts(plan, staged.staging(), target);
       staged.commit(files);
       break;
     }

@@ -39,11 +39,16 @@ namespace detail {
 // name inside the target directory.
 [[nodiscard]] std::vector<std::filesystem::path> planned_paths(const WritePlan& plan, const std::filesystem::path& target);
 
-// Names a Hugging Face directory holds, which --force may replace: model*.safetensors and its index.
-[[nodiscard]] bool hf_replaceable(const std::string& name);
+// Names a Hugging Face directory holds, which --force may replace: model*.safetensors, its index,
+// and the plan's companion files.
+[[nodiscard]] std::function<bool(const std::string&)> hf_replaceable(const WritePlan& plan);
 
-// The files a staged hf directory holds: the shards, then the index if there is one.
+// The files a staged hf directory holds: the shards, the index if there is one, the companions.
 [[nodiscard]] std::vector<StagedFileSpec> staged_files(const WritePlan& plan);
+
+// Writes the plan's small text files into the staged directory `staging` (rank 0's job): the index
+// and the companions; messages name them inside `target`.
+void write_texts(const WritePlan& plan, const std::filesystem::path& staging, const std::filesystem::path& target);
 
 // Writes this rank's ranges of the plan's files at `paths` (which exist: created by whoever stages
 // the output), generating on `threads` threads while this thread writes; then flushes them. Each rank
@@ -58,9 +63,6 @@ struct RangeWork {
 // Messages name the files as `shown` says (the output's own paths, not the temporaries).
 void write_ranges(const WritePlan& plan, const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
                   const ManifestFillers& fillers, const RangeWork& work);
-
-// The hf index of the plan, if any, written by whoever writes it (rank 0) into its staged file.
-void write_index(const WritePlan& plan, const std::filesystem::path& path, const std::filesystem::path& shown);
 
 // The headers of every planned file (and the index): the first difference, or nothing.
 [[nodiscard]] std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,

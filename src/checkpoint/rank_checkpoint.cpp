@@ -13,18 +13,18 @@ std::string rank_file_name(int rank, int world) {
 }
 
 SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const ProcessMesh& mesh, int rank) {
-  return plan_output(manifest, OutputRequest{OutputFormat::per_rank}, mesh.size(), rank).files.at(0).layout;
+  return plan_output(manifest, output_request(OutputFormat::per_rank), mesh.size(), rank).files.at(0).layout;
 }
 
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                  const std::filesystem::path& directory, bool overwrite, FillOptions options) {
-  return write_output(manifest, directory, OutputRequest{OutputFormat::per_rank}, WriteOptions{overwrite, options.threads, {}},
+  return write_output(manifest, directory, output_request(OutputFormat::per_rank), WriteOptions{overwrite, options.threads, {}},
                       mesh.size(), rank);
 }
 
 VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
                                     const std::filesystem::path& directory, FillOptions options) {
-  return verify_output(manifest, directory, OutputRequest{OutputFormat::per_rank}, options.threads, mesh.size(), rank);
+  return verify_output(manifest, directory, output_request(OutputFormat::per_rank), options.threads, mesh.size(), rank);
 }
 
 }  // namespace shardinit

@@ -9,6 +9,7 @@
 #include "shardinit/checkpoint/rank_checkpoint.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/version.hpp"
+#include "util/printable.hpp"
 
 namespace shardinit {
 
@@ -72,6 +73,22 @@ void plan_hf(const Manifest& manifest, const OutputRequest& request, WritePlan& 
     if (key != kMetaFormat) extra.emplace_back(key, value);
   }
   plan.index = hf_index_json(total, extra, weight_map);
+}
+
+// Companion names are plain, distinct, and none of the directory's own files.
+void add_companions(const OutputRequest& request, WritePlan& plan) {
+  for (std::size_t i = 0; i < request.companions.size(); ++i) {
+    const std::string& name = request.companions[i].name;
+    const auto taken = [&](const std::string& other) { return other == name; };
+    const bool clashes = name == kHfIndexFile || std::any_of(plan.files.begin(), plan.files.end(), [&](const PlannedFile& f) { return taken(f.name); }) ||
+                         std::any_of(request.companions.begin(), request.companions.begin() + static_cast<std::ptrdiff_t>(i),
+                                     [&](const CompanionFile& c) { return taken(c.name); });
+    if (name.empty() || name == "." || name == ".." || name.find('/') != std::string::npos || name.find('\0') != std::string::npos) {
+      throw Error(ErrorKind::invalid_argument, "companion file name " + detail::quote(name) + " is not a plain file name");
+    }
+    if (clashes) throw Error(ErrorKind::invalid_argument, "companion file name " + detail::quote(name) + " is taken in the directory");
+  }
+  plan.companions = request.companions;
 }
 
 void plan_per_rank(const Manifest& manifest, WritePlan& plan) {
@@ -161,6 +178,7 @@ std::uint64_t range_alignment(std::uint64_t total_bytes, int world) noexcept {
 
 std::uint64_t WritePlan::total_bytes() const noexcept {
   std::uint64_t total = index ? index->size() : 0;
+  for (const CompanionFile& c : companions) total += c.text.size();
   for (const PlannedFile& f : files) total += f.layout.file_size();
   return total;
 }
@@ -207,7 +225,13 @@ WritePlan plan_output(const Manifest& manifest, const OutputRequest& request, in
       break;
     case OutputFormat::hf:
       plan_hf(manifest, request, plan);
+      add_companions(request, plan);
       break;
+  }
+  if (request.format != OutputFormat::hf && !request.companions.empty()) {
+    throw Error(ErrorKind::invalid_argument, std::string("companion files (") + request.companions[0].name +
+                                                 ", ...) go only into a Hugging Face directory, not a " +
+                                                 output_format_name(request.format) + " output");
   }
   // Shared files: the manifest must still fit the world (the mesh decides nothing here, but a
   // manifest whose layouts need 8 ranks is refused at 3 whatever is written).

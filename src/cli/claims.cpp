@@ -20,9 +20,18 @@ std::string target(const std::optional<std::filesystem::path>& per_rank, const s
 
 }  // namespace
 
+// The model options (not the config's path: the config itself is compared, through the manifest made from it).
+static std::string model_options(const ModelOptions& m) {
+  if (m.config.empty()) return "";
+  return " --hf --init " + m.init + " --tp " + std::to_string(m.tp) + " --tp-mode " + m.tp_mode + " --pp " +
+         std::to_string(m.pp) + (m.dp ? " --dp " + std::to_string(*m.dp) : "") + (m.dtype.empty() ? "" : " --dtype " + m.dtype) +
+         " --seed " + std::to_string(m.seed);
+}
+
 // The output options as given (the resolved request is agreed on by the library, with the files).
 static std::string output_options(const CommonOptions& o) {
-  return (o.format.empty() ? "" : " --format " + o.format) + (o.max_shard_size.empty() ? "" : " --max-shard-size " + o.max_shard_size);
+  return (o.format.empty() ? "" : " --format " + o.format) + (o.max_shard_size.empty() ? "" : " --max-shard-size " + o.max_shard_size) +
+         model_options(o.model);
 }
 
 std::string command_claim(const InitOptions& o) {
@@ -45,6 +54,10 @@ std::string command_claim(const InspectOptions& o) {
   if (o.hist) text += " --hist --bins " + std::to_string(o.bins);
   if (o.partial) text += " --partial";
   return text;
+}
+
+std::string command_claim(const ManifestOptions& o) {
+  return "manifest" + model_options(o.model) + (o.output ? " -o " + o.output->string() : "") + (o.force ? " --force" : "");
 }
 
 }  // namespace shardinit::cli

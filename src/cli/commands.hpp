@@ -31,8 +31,35 @@ struct Launch {
   int world = 1;
 };
 
+// --hf CONFIG and the choices of the manifest made from it (docs/models.md).
+struct ModelOptions {
+  std::filesystem::path config;  // empty: no --hf
+  std::string init = "hf";       // hf or colossal
+  int tp = 1;
+  std::string tp_mode = "1d";
+  int pp = 1;
+  std::optional<int> dp;
+  std::string dtype;             // empty: the config's torch_dtype, else f32
+  std::uint64_t seed = 42;
+};
+
+// The model a --hf run starts from: the config's bytes, the manifest made from it (text and parsed;
+// its source is the config, so no output may replace the config).
+struct ModelManifest {
+  std::string config_text;
+  std::string manifest_text;       // with the options' layouts
+  std::string kept_manifest_text;  // without layouts: what the directory keeps (model_companions)
+  Manifest manifest;
+};
+// Throws Error naming the bad option or config value.
+[[nodiscard]] ModelManifest make_model_manifest(const ModelOptions& options);
+// config.json and shardinit-manifest.json: what a --hf directory holds beside the weights.
+[[nodiscard]] std::vector<CompanionFile> model_companions(const ModelManifest& model);
+inline constexpr const char* kModelManifestFile = "shardinit-manifest.json";
+
 struct CommonOptions {
   std::filesystem::path manifest;
+  ModelOptions model;                                  // --hf CONFIG instead of a manifest
   std::optional<std::filesystem::path> per_rank_dir;  // per-rank files instead of one global file
   bool quiet = false;
   int threads = 0;  // 0: one per core for a lone process, one per rank under MPI
@@ -65,6 +92,12 @@ struct BenchOptions {
   std::uint64_t seed = 42;
 };
 
+struct ManifestOptions {
+  ModelOptions model;
+  std::optional<std::filesystem::path> output;  // stdout without
+  bool force = false;
+};
+
 struct InspectOptions {
   std::filesystem::path target;       // a safetensors file, or a directory of rank files
   std::vector<std::string> tensors;   // only these (default: all)
@@ -78,6 +111,7 @@ struct InspectOptions {
 int run_init(const InitOptions& options, const Launch& launch, const Manifest& manifest);
 int run_verify(const VerifyOptions& options, const Launch& launch, const Manifest& manifest);
 int run_bench(const BenchOptions& options, const Launch& launch);
+int run_manifest(const ManifestOptions& options, const ModelManifest& model);
 // `heartbeat` is called as the reading advances (under MPI: the other ranks' watchdog hears from rank 0).
 int run_inspect(const InspectOptions& options, const std::function<void()>& heartbeat);
 
@@ -88,5 +122,6 @@ int run_inspect(const InspectOptions& options, const std::function<void()>& hear
 [[nodiscard]] std::string command_claim(const VerifyOptions& options);
 [[nodiscard]] std::string command_claim(const BenchOptions& options);
 [[nodiscard]] std::string command_claim(const InspectOptions& options);
+[[nodiscard]] std::string command_claim(const ManifestOptions& options);
 
 }  // namespace shardinit::cli

@@ -170,12 +170,48 @@ int main(int argc, char** argv) {
     command->add_option("--world", world, "The number of ranks, with --rank")->check(CLI::Range(1, std::numeric_limits<int>::max()));
   };
 
+  // --hf CONFIG and the choices of the manifest made from it (init, verify, manifest).
+  const auto add_model_options = [](CLI::App* command, ModelOptions& model) {
+    return command->add_option("--hf", model.config,
+                               "A Hugging Face config.json instead of a manifest: the model's state dict, initialized by "
+                               "--init (docs/models.md). Supported: LlamaForCausalLM, MistralForCausalLM, "
+                               "Qwen2ForCausalLM, MixtralForCausalLM, GPT2LMHeadModel");
+  };
+  const auto add_model_choices = [](CLI::App* command, ModelOptions& model) {
+    command->add_option("--init", model.init,
+                        "With --hf: hf (the architecture's own _init_weights: normal(0, initializer_range), zero biases, "
+                        "unit norms) or colossal (Colossal-AI's layer defaults)")
+        ->capture_default_str();
+    command->add_option("--tp", model.tp, "With --hf: the tensor-parallel size (Colossal-AI 1D layouts); never changes a value")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
+    command->add_option("--tp-mode", model.tp_mode, "With --hf: the tensor-parallel mode (1d)")->capture_default_str();
+    command->add_option("--pp", model.pp, "With --hf: pipeline stages (layers split uniformly); never changes a value")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
+    command->add_option("--dp", model.dp, "With --hf: the data-parallel size (default: what the world leaves)")->check(CLI::Range(1, 1 << 30));
+    command->add_option("--dtype", model.dtype, "With --hf: f32, bf16, f16 or f64 (default: the config's torch_dtype, else f32)");
+    command->add_option("--seed", model.seed, "With --hf: the manifest's seed")->capture_default_str();
+  };
+
+  ManifestOptions manifest_options;
+  CLI::App* manifest_command = app.add_subcommand(
+      "manifest", "Write the manifest of a Hugging Face model from its config.json: every tensor of its state dict with "
+                  "the names, shapes and dtypes transformers gives it, its initializer, 1D tensor-parallel layout and "
+                  "pipeline stage (docs/models.md). On standard output, or atomically to -o FILE.");
+  add_model_options(manifest_command, manifest_options.model)->required();
+  add_model_choices(manifest_command, manifest_options.model);
+  manifest_command->add_option("-o,--output", manifest_options.output, "Write the manifest to FILE instead of standard output");
+  manifest_command->add_flag("-f,--force", manifest_options.force, "Replace an existing FILE");
+
   InitOptions init_options;
   CLI::App* init = app.add_subcommand(
       "init", "Generate every tensor of MANIFEST and write them to one safetensors file (or, with --per-rank, each "
               "rank's shards to its own file). A file appears only once complete (written under a temporary name, "
               "then renamed); on any error nothing is left at OUT.");
-  init->add_option("manifest", init_options.manifest, "Manifest JSON (seed and tensors)")->required();
+  init->add_option("manifest", init_options.manifest, "Manifest JSON (seed and tensors); or --hf CONFIG");
+  add_model_options(init, init_options.model);
+  add_model_choices(init, init_options.model);
   auto* output = init->add_option("-o,--output", init_options.output, "Output safetensors file");
   auto* per_rank = init->add_option("--per-rank", init_options.per_rank_dir,
                                     "Write each rank's shards to DIR/rank-RRRRR-of-WWWWW.safetensors instead, with "
@@ -202,7 +238,9 @@ int main(int argc, char** argv) {
   CLI::App* verify = app.add_subcommand(
       "verify", "Recompute MANIFEST and compare it with FILE (or the rank files in --per-rank DIR): header, metadata "
                 "and every element. Exit 0 on a match; exit 1 naming the first mismatching tensor and element.");
-  verify->add_option("manifest", verify_options.manifest, "Manifest JSON")->required();
+  verify->add_option("manifest", verify_options.manifest, "Manifest JSON (with --hf CONFIG: none, only FILE)");
+  add_model_options(verify, verify_options.model);
+  add_model_choices(verify, verify_options.model);
   auto* file = verify->add_option("file", verify_options.file, "safetensors file (or Hugging Face directory) to check");
   auto* verify_per_rank = verify->add_option("--per-rank", verify_options.per_rank_dir, "Check the rank files in DIR");
   file->excludes(verify_per_rank);
@@ -247,6 +285,24 @@ int main(int argc, char** argv) {
   std::string help_kind;
   try {
     app.parse(argc, argv);
+    // A manifest, or --hf CONFIG; with --hf, verify's one positional is the FILE.
+    if (verify->parsed() && !verify_options.model.config.empty() && verify_options.file.empty()) {
+      std::swap(verify_options.file, verify_options.manifest);
+    }
+    for (const CommonOptions* o : {static_cast<const CommonOptions*>(&init_options), static_cast<const CommonOptions*>(&verify_options)}) {
+      if (!(o == &init_options ? init->parsed() : verify->parsed())) continue;
+      if (o->manifest.empty() && o->model.config.empty()) throw CLI::RequiredError("MANIFEST or --hf CONFIG");
+      if (!o->manifest.empty() && !o->model.config.empty()) {
+        throw CLI::ValidationError("--hf", "a manifest (" + o->manifest.string() + ") and --hf CONFIG are two sources of tensors: give one");
+      }
+    }
+    // The model choices mean something only with --hf.
+    for (const auto& [command, model] : {std::pair{init, &init_options.model}, std::pair{verify, &verify_options.model}}) {
+      if (!command->parsed() || !model->config.empty()) continue;
+      for (const char* option : {"--init", "--tp", "--tp-mode", "--pp", "--dp", "--dtype", "--seed"}) {
+        if (command->count(option) > 0) throw CLI::ValidationError(option, "is an option of --hf CONFIG (a manifest says it itself)");
+      }
+    }
     if (init->parsed() && init_options.output.empty() && !init_options.per_rank_dir) {
       throw CLI::RequiredError("-o,--output or --per-rank");
     }
@@ -275,12 +331,21 @@ int main(int argc, char** argv) {
   if (verify->parsed()) command = command_claim(verify_options);
   if (bench->parsed()) command = command_claim(bench_options);
   if (inspect->parsed()) command = command_claim(inspect_options);
+  if (manifest_command->parsed()) command = command_claim(manifest_options);
 
   Launch launch;
   std::optional<shardinit::Manifest> manifest;
-  const std::filesystem::path* manifest_path = init->parsed()     ? &init_options.manifest
+  // The model options of the command, when it has them, and where its manifest comes from.
+  const ModelOptions* model_options = init->parsed()               ? &init_options.model
+                                      : verify->parsed()           ? &verify_options.model
+                                      : manifest_command->parsed() ? &manifest_options.model
+                                                                   : nullptr;
+  const bool from_model = model_options != nullptr && !model_options->config.empty();
+  const std::filesystem::path* manifest_path = from_model         ? &model_options->config
+                                               : init->parsed()   ? &init_options.manifest
                                                : verify->parsed() ? &verify_options.manifest
                                                                   : nullptr;
+  std::optional<ModelManifest> model;
   try {
     // 2. How this process was started, and the manifest, for the commands that read one.
     if (!error && !help) {
@@ -295,7 +360,16 @@ int main(int argc, char** argv) {
         }
         if (init->parsed()) resolve_output(init_options, init_options.output, false);
         if (verify->parsed()) resolve_output(verify_options, verify_options.file, true);
-        if (manifest_path != nullptr) manifest = shardinit::load_manifest(*manifest_path);
+        if (from_model) {
+          model = make_model_manifest(*model_options);
+          manifest = model->manifest;
+          // A --hf directory holds the config and the manifest beside the weights (verify checks them).
+          for (CommonOptions* options : {static_cast<CommonOptions*>(&init_options), static_cast<CommonOptions*>(&verify_options)}) {
+            if (options->request.format == shardinit::OutputFormat::hf) options->request.companions = model_companions(*model);
+          }
+        } else if (manifest_path != nullptr) {
+          manifest = shardinit::load_manifest(*manifest_path);
+        }
       } catch (const shardinit::Error& e) {
         error = e;
       } catch (const std::bad_alloc&) {
@@ -323,6 +397,15 @@ int main(int argc, char** argv) {
     if (init->parsed()) return run_init(init_options, launch, *manifest);
     if (verify->parsed()) return run_verify(verify_options, launch, *manifest);
     if (bench->parsed()) return run_bench(bench_options, launch);
+    if (manifest_command->parsed()) {
+      // Rank 0 alone writes it; under MPI its outcome is agreed, as inspect's.
+      if (!mpi.active()) return run_manifest(manifest_options, *model);
+      int status = kSuccess;
+      shardinit::mpi::detail::run_agreed(MPI_COMM_WORLD, "writing the manifest (rank 0)", [&] {
+        if (mpi.rank() == 0) status = run_manifest(manifest_options, *model);
+      });
+      return status;
+    }
     // inspect reads on rank 0 alone; under MPI its outcome is agreed, so that an error is printed once
     // and ends every rank alike.
     if (!mpi.active()) return run_inspect(inspect_options, {});

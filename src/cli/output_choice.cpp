@@ -10,12 +10,16 @@ namespace shardinit::cli {
 
 void resolve_output(CommonOptions& options, const std::filesystem::path& target, bool verifying) {
   OutputRequest request;
+  const bool from_model = !options.model.config.empty();
+  if (from_model && !options.per_rank_dir && !options.format.empty() && options.format != "hf") {
+    throw Error(ErrorKind::invalid_argument, "--hf makes a Hugging Face directory (--format hf), not --format " + detail::quote(options.format));
+  }
   if (options.per_rank_dir) {
     if (!options.format.empty() && options.format != "per-rank") {
       throw Error(ErrorKind::invalid_argument, "--per-rank writes per-rank files, not --format " + detail::quote(options.format));
     }
     request.format = OutputFormat::per_rank;
-  } else if (options.format == "hf") {
+  } else if (options.format == "hf" || from_model) {
     request.format = OutputFormat::hf;
   } else if (options.format == "safetensors") {
     request.format = OutputFormat::safetensors;

@@ -44,7 +44,7 @@ int run_verify(const VerifyOptions& options, const Launch& launch, const Manifes
     return kMismatch;
   }
   if (!options.quiet && speaker) {
-    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", shown.c_str(), detail::printable(options.manifest.string()).c_str(),
+    std::fprintf(stderr, "shardinit: OK: %s matches %s: %s\n", shown.c_str(), detail::printable(options.model.config.empty() ? options.manifest.string() : "--hf " + options.model.config.string()).c_str(),
                  summary_line(static_cast<std::int64_t>(manifest.tensors.size()), result.elements_checked, 0, seconds).c_str());
   }
   return kSuccess;

@@ -577,7 +577,7 @@ Manifest load_manifest(const std::filesystem::path& path) {
   // read only up to the size limit.
   const detail::RegularFile file(path, "manifest");
   Manifest manifest = parse_manifest(file.read_all(kMaxManifestBytes), detail::printable(path.string()));
-  manifest.source = ManifestSource{path, file.identity().device, file.identity().inode};
+  manifest.source = ManifestSource{path, file.identity().device, file.identity().inode, "manifest"};
   return manifest;
 }
 

@@ -168,11 +168,11 @@ WriteStats write_shared(const Communicator& c, const Manifest& manifest, const s
     return stats;
   }
   const auto files = shardinit::detail::staged_files(plan);
-  detail::SharedDirectory output = detail::create_shared_directory(c.comm, target, policy, files, shardinit::detail::hf_replaceable);
+  detail::SharedDirectory output = detail::create_shared_directory(c.comm, target, policy, files, shardinit::detail::hf_replaceable(plan));
   run_agreed(c.comm, "writing its part of the directory", [&] {
     shardinit::detail::write_ranges(plan, shardinit::detail::planned_paths(plan, output.staging),
                                     shardinit::detail::planned_paths(plan, target), *agreed.fillers, work);
-    if (c.rank == 0) shardinit::detail::write_index(plan, std::filesystem::path(output.staging) / kHfIndexFile, target / kHfIndexFile);
+    if (c.rank == 0) shardinit::detail::write_texts(plan, std::filesystem::path(output.staging), target);
   });
   confirm_before_commit(c);
   run_agreed(c.comm, "renaming the directory into place", [&] {
@@ -183,7 +183,7 @@ WriteStats write_shared(const Communicator& c, const Manifest& manifest, const s
 
 WriteStats write_per_rank(const Communicator& c, const Manifest& manifest, const std::filesystem::path& directory,
                           const WriteOptions& options) {
-  const AgreedPlan agreed(c, manifest, OutputRequest{OutputFormat::per_rank});
+  const AgreedPlan agreed(c, manifest, output_request(OutputFormat::per_rank));
   const WritePlan& plan = *agreed.plan;
   const std::filesystem::path target = directory / plan.files[0].name;
   const shardinit::detail::OutputPolicy policy = output_policy(manifest, options.overwrite);
@@ -303,12 +303,12 @@ VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const st
 
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory, bool overwrite,
                                   FillOptions options) {
-  return write_output(comm, manifest, directory, OutputRequest{OutputFormat::per_rank}, WriteOptions{overwrite, options.threads, {}});
+  return write_output(comm, manifest, directory, output_request(OutputFormat::per_rank), WriteOptions{overwrite, options.threads, {}});
 }
 
 VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
                                      FillOptions options) {
-  return verify_output(comm, manifest, directory, OutputRequest{OutputFormat::per_rank}, options.threads);
+  return verify_output(comm, manifest, directory, output_request(OutputFormat::per_rank), options.threads);
 }
 
 }  // namespace shardinit::mpi

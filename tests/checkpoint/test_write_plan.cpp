@@ -47,7 +47,7 @@ std::vector<std::vector<std::byte>> whole_files(const WritePlan& plan, const det
 
 TEST(WritePlan, SharedFilesAreTiledOnceByBalancedAlignedRangesAtEveryWorldSize) {
   const Manifest m = small_manifest();
-  for (const OutputRequest request : {OutputRequest{}, OutputRequest{OutputFormat::hf, 9000}}) {
+  for (const OutputRequest& request : {OutputRequest{}, output_request(OutputFormat::hf, 9000)}) {
     const WritePlan one = plan_output(m, request, 1, 0);
     for (int world : {1, 2, 3, 4, 5, 8, 13, 64}) {
       if (world % 2 != 0 && world != 1) continue;  // the manifest's tp 2 needs an even world
@@ -98,7 +98,7 @@ TEST(WritePlan, LargeJobsAlignToOneMebibyte) {
 TEST(FileBytes, AnyPieceOfAnyRankIsTheSameBytesAsTheWholeFile) {
   const Manifest m = small_manifest();
   const detail::ManifestFillers fillers(m);
-  for (const OutputRequest request : {OutputRequest{}, OutputRequest{OutputFormat::hf, 9000}}) {
+  for (const OutputRequest& request : {OutputRequest{}, output_request(OutputFormat::hf, 9000)}) {
     const WritePlan one = plan_output(m, request, 1, 0);
     const auto whole = whole_files(one, fillers);
     for (int world : {2, 4, 8}) {
@@ -136,7 +136,7 @@ TEST(WritePlan, HfShardsFollowHuggingFaceHubAndKeepTheSpecInTheIndex) {
   const Manifest m = small_manifest();
   // Sizes in manifest order: w 84000, v 2002, d 408, h 4098, s 4, e 0, r 8704 bytes; limit 9000:
   // w > 9000 -> its own shard at once; v, d, h (6508) + s, e; r would pass 9000 -> closes it.
-  const WritePlan plan = plan_output(m, OutputRequest{OutputFormat::hf, 9000}, 1, 0);
+  const WritePlan plan = plan_output(m, output_request(OutputFormat::hf, 9000), 1, 0);
   ASSERT_EQ(plan.files.size(), 3u);
   EXPECT_EQ(plan.files[0].name, "model-00001-of-00003.safetensors");
   EXPECT_EQ(plan.files[2].name, "model-00003-of-00003.safetensors");
@@ -169,7 +169,7 @@ TEST(WritePlan, HfShardsFollowHuggingFaceHubAndKeepTheSpecInTheIndex) {
     EXPECT_EQ(f.metadata.at(kMetaDigest), manifest_digest(m));
   }
   // Everything in one shard: model.safetensors, no index, the whole metadata in the file.
-  const WritePlan single = plan_output(m, OutputRequest{OutputFormat::hf, 200000}, 1, 0);
+  const WritePlan single = plan_output(m, output_request(OutputFormat::hf, 200000), 1, 0);
   ASSERT_EQ(single.files.size(), 1u);
   EXPECT_EQ(single.files[0].name, "model.safetensors");
   EXPECT_FALSE(single.index.has_value());
@@ -178,8 +178,8 @@ TEST(WritePlan, HfShardsFollowHuggingFaceHubAndKeepTheSpecInTheIndex) {
 
 TEST(WritePlan, PerRankFilesRecordTheSpecOnceAndStayFarBelowTheHeaderLimitFor100kTensors) {
   const Manifest m = small_manifest();
-  EXPECT_TRUE(plan_output(m, OutputRequest{OutputFormat::per_rank}, 2, 0).files[0].metadata.contains(kMetaSpec));
-  EXPECT_FALSE(plan_output(m, OutputRequest{OutputFormat::per_rank}, 2, 1).files[0].metadata.contains(kMetaSpec));
+  EXPECT_TRUE(plan_output(m, output_request(OutputFormat::per_rank), 2, 0).files[0].metadata.contains(kMetaSpec));
+  EXPECT_FALSE(plan_output(m, output_request(OutputFormat::per_rank), 2, 1).files[0].metadata.contains(kMetaSpec));
   // A 100,000-tensor MoE-like manifest: the headers of rank 1's file and of every HF shard.
   std::string text = R"({"seed": 1, "parallel": {"data": 2, "tensor": {"mode": "1d", "size": 2}}, "tensors": [)";
   for (int i = 0; i < 100000; ++i) {
@@ -187,9 +187,9 @@ TEST(WritePlan, PerRankFilesRecordTheSpecOnceAndStayFarBelowTheHeaderLimitFor100
             std::to_string(i % 1000) + R"(.w1.weight", "shape": [64, 32], "dtype": "bf16", "init": {"fn": "normal", "std": 0.02}, "layout": "linear_col"})";
   }
   const Manifest big = parse_manifest(text + "]}", "big");
-  const WritePlan rank1 = plan_output(big, OutputRequest{OutputFormat::per_rank}, 4, 1);
+  const WritePlan rank1 = plan_output(big, output_request(OutputFormat::per_rank), 4, 1);
   EXPECT_LT(rank1.files[0].layout.data_start(), std::uint64_t{30} << 20) << "per-rank header bytes";
-  const WritePlan hf = plan_output(big, OutputRequest{OutputFormat::hf, 40'000'000}, 1, 0);
+  const WritePlan hf = plan_output(big, output_request(OutputFormat::hf, 40'000'000), 1, 0);
   for (const PlannedFile& f : hf.files) EXPECT_LT(f.layout.data_start(), std::uint64_t{20} << 20) << f.name;
 }
 

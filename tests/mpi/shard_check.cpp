@@ -735,7 +735,7 @@ void check_hf_directory(const Manifest& manifest, const fs::path& scratch) {
   const fs::path shared = scratch / "hf-collective";
   std::uint64_t bytes = 0;
   for (const ManifestTensor& t : manifest.tensors) bytes += static_cast<std::uint64_t>(count_of(t.shape)) * dtype_size(t.dtype);
-  const OutputRequest request{OutputFormat::hf, std::max<std::uint64_t>(1, bytes / 3)};
+  const OutputRequest request = output_request(OutputFormat::hf, std::max<std::uint64_t>(1, bytes / 3));
   if (g_rank == 0) {
     try {
       (void)write_output(manifest, single, request, WriteOptions{true, 2, {}});

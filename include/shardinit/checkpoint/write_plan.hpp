@@ -33,10 +33,26 @@ enum class OutputFormat {
 // "safetensors", "hf", "per-rank".
 [[nodiscard]] const char* output_format_name(OutputFormat format) noexcept;
 
+// A small file written beside the tensors of a Hugging Face directory (the model's config.json, the
+// manifest it was made from): staged and committed with the shards, by rank 0 under MPI.
+struct CompanionFile {
+  std::string name;  // a plain file name: no '/', not a shard's or the index's name
+  std::string text;
+};
+
 struct OutputRequest {
   OutputFormat format = OutputFormat::safetensors;
   std::uint64_t max_shard_size = kDefaultMaxShardSize;  // hf only
+  std::vector<CompanionFile> companions;                // hf only
 };
+
+// The request for `format` (and, for hf, the largest shard) without companions.
+[[nodiscard]] inline OutputRequest output_request(OutputFormat format, std::uint64_t max_shard_size = kDefaultMaxShardSize) {
+  OutputRequest request;
+  request.format = format;
+  request.max_shard_size = max_shard_size;
+  return request;
+}
 
 // Element i of a stored tensor is element first + i, in the box's row-major order, of `box` of the
 // manifest tensor (a whole tensor: the whole box, first 0).
@@ -70,11 +86,13 @@ struct WritePlan {
   std::vector<PlannedFile> files;
   // hf with more than one shard: the text of model.safetensors.index.json (written by rank 0).
   std::optional<std::string> index;
+  // hf: the request's companion files (written by rank 0, compared by verify when requested).
+  std::vector<CompanionFile> companions;
   // This rank's share, in file order: for shared files, one contiguous range of the files laid end to
   // end (each file starting aligned); per_rank: all of its own file.
   std::vector<FileRange> ranges;
 
-  [[nodiscard]] std::uint64_t total_bytes() const noexcept;   // of every file (and the index)
+  [[nodiscard]] std::uint64_t total_bytes() const noexcept;   // of every file (the index and companions too)
   [[nodiscard]] std::uint64_t bytes_of_this_rank() const noexcept;
   [[nodiscard]] Index elements_of_this_rank() const;           // the elements its ranges hold
   [[nodiscard]] std::int64_t tensor_count() const noexcept;    // tensors stored (per_rank: in this rank's file)
@@ -85,8 +103,9 @@ struct WritePlan {
 // job is small (less than 64 MiB per rank), so that small jobs still spread over every rank.
 [[nodiscard]] std::uint64_t range_alignment(std::uint64_t total_bytes, int world) noexcept;
 
-// Throws Error(invalid_argument) as the manifest's mesh does for `world`, for a rank outside it, and
-// when a header would exceed the safetensors library's limit.
+// Throws Error(invalid_argument) as the manifest's mesh does for `world`, for a rank outside it,
+// when a header would exceed the safetensors library's limit, and for companion files outside hf or
+// with a bad or taken name.
 [[nodiscard]] WritePlan plan_output(const Manifest& manifest, const OutputRequest& request, int world, int rank);
 
 // The metadata every file records: format "pt", stream format, seed, manifest digest; and the

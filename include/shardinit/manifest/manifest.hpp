@@ -28,6 +28,7 @@ struct ManifestSource {
   std::filesystem::path path;
   std::uint64_t device = 0;  // st_dev and st_ino: the same file under any name
   std::uint64_t inode = 0;
+  std::string role = "manifest";  // for messages: "the manifest m.json", "the model config config.json"
 };
 
 // The largest manifest load_manifest reads (the size of the largest safetensors header, which holds the

@@ -1,0 +1,159 @@
+// A config's parameters (hf_architectures.cpp) turned into a manifest: each role's initializer, its
+// Colossal-AI 1D layout and its pipeline stage (docs/models.md has the tables).
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "models/hf_architectures.hpp"
+#include "models/hf_config.hpp"
+#include "shardinit/error.hpp"
+#include "shardinit/manifest/manifest.hpp"
+#include "shardinit/models/hf_model.hpp"
+
+namespace shardinit {
+
+namespace {
+
+using detail::HfArchitecture;
+using detail::HfConfig;
+using detail::ModelParameter;
+using detail::ParallelRole;
+using detail::ParameterRole;
+using Json = nlohmann::ordered_json;
+
+Json normal(double std) { return Json{{"fn", "normal"}, {"mean", 0}, {"std", std}}; }
+
+// The architecture's own _init_weights (PreTrainedModel subclasses in modeling_*.py): Linear, Conv1D
+// and Embedding weights normal(0, initializer_range), biases zero, norms one (weight) and zero (bias);
+// GPT-2 then redraws every c_proj.weight with std initializer_range / sqrt(2 n_layer)
+// (GPT2PreTrainedModel._init_weights, "the OpenAI GPT-2 paper scheme").
+Json hf_init(const ModelParameter& p, const HfConfig& c) {
+  switch (p.role) {
+    case ParameterRole::embedding:
+    case ParameterRole::position_embedding:
+    case ParameterRole::lm_head: return normal(c.initializer_range);
+    case ParameterRole::weight:
+      return normal(p.residual_projection ? c.initializer_range / std::sqrt(2.0 * static_cast<double>(c.layers))
+                                          : c.initializer_range);
+    case ParameterRole::bias:
+    case ParameterRole::norm_bias: return Json{{"fn", "zeros"}};
+    case ParameterRole::norm_weight: return Json{{"fn", "ones"}};
+  }
+  return {};
+}
+
+// Colossal-AI's layer defaults (colossalai/legacy/nn/layer/parallel_1d/layers.py: Linear1D_Col,
+// Linear1D_Row, VocabParallelEmbedding1D): weight_initializer kaiming_uniform_(a=math.sqrt(5)),
+// bias_initializer xavier_uniform_(a=1, scale=1) with fan_in, embeddings normal_(); LayerNorm and
+// RMSNorm ones and zeros.
+Json colossal_init(const ModelParameter& p) {
+  switch (p.role) {
+    case ParameterRole::embedding:
+    case ParameterRole::position_embedding: return normal(1.0);
+    case ParameterRole::weight:
+    case ParameterRole::lm_head:
+      return Json{{"fn", "kaiming_uniform"}, {"a", std::sqrt(5.0)}, {"mode", "fan_in"}, {"nonlinearity", "leaky_relu"}};
+    case ParameterRole::bias: return Json{{"fn", "xavier_uniform"}, {"a", 1}, {"scale", 1}};
+    case ParameterRole::norm_bias: return Json{{"fn", "zeros"}};
+    case ParameterRole::norm_weight: return Json{{"fn", "ones"}};
+  }
+  return {};
+}
+
+// The 1D preset (docs/layouts.md, mode 1d) of each role: column-parallel layers split their output
+// features, row-parallel ones their input features (the bias then replicated), the embedding and
+// lm_head their vocabulary.
+const char* layout_of(const ModelParameter& p) {
+  switch (p.role) {
+    case ParameterRole::embedding: return "vocab_embedding";
+    case ParameterRole::lm_head: return "linear_col";
+    case ParameterRole::weight:
+      if (p.stored_in_out) return "replicate";
+      return p.parallel == ParallelRole::column ? "linear_col" : p.parallel == ParallelRole::row ? "linear_row" : "replicate";
+    case ParameterRole::bias:
+      return p.parallel == ParallelRole::column ? "linear_col_bias" : p.parallel == ParallelRole::row ? "linear_row_bias" : "replicate";
+    default: return "replicate";
+  }
+}
+
+void check_layout_fits(const HfConfig& c, const HfManifestOptions& o, std::string_view source) {
+  const std::string where = std::string(source) + ": ";
+  if (o.tensor_parallel < 1 || o.pipeline_parallel < 1 || (o.data_parallel && *o.data_parallel < 1)) {
+    throw Error(ErrorKind::invalid_argument, where + "the tensor, pipeline and data parallel sizes must be at least 1");
+  }
+  const int t = o.tensor_parallel;
+  if (t > 1 && c.architecture == HfArchitecture::gpt2) {
+    throw Error(ErrorKind::invalid_argument,
+                where + "--tp " + std::to_string(t) + " is not supported for GPT2LMHeadModel: its fused c_attn weight "
+                        "(q, k and v side by side in one (n_embd, 3 n_embd) Conv1D) is split per part by Colossal-AI's "
+                        "GPT2FusedLinearConv1D_Col, which no single box per rank expresses; use --tp 1 (with --pp and --dp)");
+  }
+  if (t > 1) {
+    if (c.heads % t != 0) {
+      throw Error(ErrorKind::invalid_argument, where + "num_attention_heads " + std::to_string(c.heads) +
+                                                   " is not divisible by the tensor-parallel size " + std::to_string(t) +
+                                                   " (each rank holds whole heads)");
+    }
+    if (c.kv_heads % t != 0) {
+      throw Error(ErrorKind::invalid_argument, where + "num_key_value_heads " + std::to_string(c.kv_heads) +
+                                                   " is not divisible by the tensor-parallel size " + std::to_string(t) +
+                                                   " (each rank holds whole key/value heads)");
+    }
+  }
+  if (o.pipeline_parallel > c.layers) {
+    throw Error(ErrorKind::invalid_argument, where + "--pp " + std::to_string(o.pipeline_parallel) + " stages for " +
+                                                 std::to_string(c.layers) + " layers: every stage needs a layer");
+  }
+}
+
+}  // namespace
+
+std::string manifest_from_hf_config(std::string_view config_json, const HfManifestOptions& options, std::string_view source) {
+  const HfConfig config = detail::read_hf_config(config_json, source);
+  check_layout_fits(config, options, source);
+  const DType dtype = options.dtype.value_or(config.dtype.value_or(DType::f32));
+  const int stages = options.pipeline_parallel;
+
+  Json parallel = {{"tensor", {{"mode", "1d"}, {"size", options.tensor_parallel}}}};
+  if (stages > 1) parallel["pipeline"] = {{"size", stages}, {"layers", config.layers}, {"partition", "uniform"}};
+  if (options.data_parallel) parallel["data"] = *options.data_parallel;
+
+  Json tensors = Json::array();
+  for (const ModelParameter& p : detail::hf_parameters(config)) {
+    Json t = {{"name", p.name}, {"shape", p.shape}, {"dtype", std::string(dtype_name(dtype))}};
+    t["init"] = options.init == ModelInit::hf ? hf_init(p, config) : colossal_init(p);
+    if (options.init == ModelInit::colossal && (p.role == ParameterRole::weight || p.role == ParameterRole::lm_head)) {
+      t["fan_in"] = p.in_features;  // the global layer's, as Colossal-AI's layers pass them
+      t["fan_out"] = p.out_features;
+    }
+    if (options.init == ModelInit::colossal && p.role == ParameterRole::bias) t["fan_in"] = p.in_features;
+    t["layout"] = layout_of(p);
+    if (options.init == ModelInit::hf && p.role == ParameterRole::embedding && config.pad_token_id &&
+        config.architecture != HfArchitecture::gpt2) {
+      t["padding_idx"] = *config.pad_token_id;  // nn.Embedding(vocab, hidden, padding_idx=config.pad_token_id)
+    }
+    if (stages > 1) {
+      if (p.layer) {
+        t["layer"] = *p.layer;
+      } else if (p.tied) {
+        t["stage"] = Json::array({0, stages - 1});
+      } else {
+        t["stage"] = p.after_layers ? stages - 1 : 0;
+      }
+    }
+    tensors.push_back(std::move(t));
+  }
+  // One tensor a line: a 300-tensor manifest stays readable and diffable.
+  std::string text = "{\"seed\": " + std::to_string(options.seed) + ", \"parallel\": " + parallel.dump() + ",\n \"tensors\": [\n";
+  for (std::size_t i = 0; i < tensors.size(); ++i) text += "  " + tensors[i].dump() + (i + 1 < tensors.size() ? ",\n" : "\n");
+  text += " ]\n}\n";
+  try {
+    (void)parse_manifest(text, "<manifest>");  // every check a manifest gets (presets that split unevenly, ...)
+  } catch (const Error& e) {
+    throw Error(e.kind(), "the manifest made from " + std::string(source) + " is refused: " + e.what());
+  }
+  return text;
+}
+
+}  // namespace shardinit
