@@ -17,20 +17,6 @@ namespace shardinit::python {
 
 namespace {
 
-// Runs `acquire` and prefixes the message of the py::type_error / py::value_error it throws with `label`.
-template <class Function>
-auto with_label(const std::string& label, Function&& acquire) {
-  try {
-    return acquire();
-  } catch (const py::type_error& e) {
-    throw py::type_error(label + ": " + e.what());
-  } catch (const py::value_error& e) {
-    throw py::value_error(label + ": " + e.what());
-  } catch (const Error& e) {
-    throw Error(e.kind(), label + ": " + e.what());
-  }
-}
-
 // Why `box` is not inside `shape` ("" when it is), in Python's terms.
 std::string box_problem(const Shape& shape, const Box& box) {
   if (box.start.size() != shape.size()) {
@@ -137,10 +123,21 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
     }
   }
   const Resolved resolved = resolve_request(initializer, request, global_shape, dtype);
-  const auto [h, held] = request_holding(resolved, request);
-  if (!held) {
+  const RankHolding holding = request_holding(resolved, request);
+  const std::string expected =
+      request.box    ? " does not equal the box extent " + tuple_string(holding.holding.box.extent) + " (the tensor must be exactly the box it holds)"
+      : resolved.job ? " is not this rank's box " + tuple_string(holding.holding.box.extent) + " of global_shape " + tuple_string(global_shape)
+                     : " does not equal global_shape " + tuple_string(global_shape) +
+                           " (to fill a piece of the tensor, pass box=(start, extent) or a layout)";
+  fill_held(target, label, resolved.tensor, holding, FillSettings{request.seed, request.threads}, expected);
+}
+
+void fill_held(const WritableTensor& target, const std::string& label, const ResolvedTensor& tensor, const RankHolding& holding,
+               const FillSettings& settings, const std::string& shape_mismatch) {
+  const Holding& h = holding.holding;
+  if (!holding.held) {
     if (element_count(target.shape()) != 0) {
-      throw py::value_error(label + ": this rank holds none of it (" + resolved.tensor.layout.to_string() +
+      throw py::value_error(label + ": this rank holds none of it (" + tensor.layout.to_string() +
                             "), but the tensor has shape " + tuple_string(target.shape()) + " (pass an empty tensor, or skip it)");
     }
     return;
@@ -155,18 +152,13 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
                             tuple_string(target.shape()));
     }
   } else if (target.shape() != h.box.extent) {
-    throw py::value_error(
-        label + ": the tensor's shape " + tuple_string(target.shape()) +
-        (request.box                  ? " does not equal the box extent " + tuple_string(h.box.extent) + " (the tensor must be exactly the box it holds)"
-         : resolved.job               ? " is not this rank's box " + tuple_string(h.box.extent) + " of global_shape " + tuple_string(global_shape)
-                                      : " does not equal global_shape " + tuple_string(global_shape) +
-                                            " (to fill a piece of the tensor, pass box=(start, extent) or a layout)"));
+    throw py::value_error(label + ": the tensor's shape " + tuple_string(target.shape()) + shape_mismatch);
   }
   if (h.count == 0 && target.byte_size() == 0) return;
-  const TensorFiller filler(request.seed, resolved.tensor.spec(), FillOptions{.threads = request.threads});
+  const TensorFiller filler(settings.seed, tensor.spec(), FillOptions{.threads = settings.threads});
   const std::span<std::byte> out(target.data(), target.byte_size());
   // Pure computation on memory the export keeps alive: other Python threads may run meanwhile. The
-  // export itself is released (by `target`'s destructor) after the GIL is taken back.
+  // export itself is released (by the caller's WritableTensor) after the GIL is taken back.
   py::gil_scoped_release release;
   fill_holding(filler, h, out);
 }

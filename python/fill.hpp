@@ -11,8 +11,10 @@
 #include <pybind11/pybind11.h>
 
 #include "arguments.hpp"
+#include "tensor_access.hpp"
 #include "shardinit/definition/tensor_definition.hpp"
 #include "shardinit/dtype.hpp"
+#include "shardinit/error.hpp"
 #include "shardinit/initializers/colossal.hpp"
 #include "shardinit/tensor/shape.hpp"
 
@@ -70,6 +72,35 @@ struct RankHolding {
 // The resolved definition as a dict (name, shape, dtype, stream, fans, fan_convention, distribution,
 // layout, layout_name, padding_idx): what the manifest and the keywords must agree on.
 [[nodiscard]] py::dict resolved_dict(const ResolvedTensor& tensor);
+
+// Runs `acquire` and prefixes the message of the py::type_error / py::value_error / Error it throws
+// with `label` ("tensor 'fc1.weight': ...").
+template <class Function>
+auto with_label(const std::string& label, Function&& acquire) {
+  try {
+    return acquire();
+  } catch (const py::type_error& e) {
+    throw py::type_error(label + ": " + e.what());
+  } catch (const py::value_error& e) {
+    throw py::value_error(label + ": " + e.what());
+  } catch (const Error& e) {
+    throw Error(e.kind(), label + ": " + e.what());
+  }
+}
+
+// The run a fill belongs to: its seed, and the threads that compute it (never a value).
+struct FillSettings {
+  std::uint64_t seed = 0;
+  int threads = 1;
+};
+
+// Fills `target` with what a rank holds of `tensor` after checking that it is exactly that: the box's
+// extent, or under zero3 a 1-d tensor of the held elements (or of the whole partition, padding zeroed);
+// an empty tensor when the rank holds none of it. `shape_mismatch` ends the message of a wrong shape
+// ("is not this rank's box (2, 8) of global_shape (4, 8)"). Errors start with `label`. Needs the GIL;
+// releases it while the values are computed.
+void fill_held(const WritableTensor& target, const std::string& label, const ResolvedTensor& tensor, const RankHolding& holding,
+               const FillSettings& settings, const std::string& shape_mismatch);
 
 // Fills `tensor` (a NumPy array or a torch CPU tensor) in place. Needs the GIL; releases it while the
 // values are computed.

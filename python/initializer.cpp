@@ -7,6 +7,7 @@
 #include "fill.hpp"
 #include "shardinit/distributions/distribution.hpp"
 #include "shardinit/initializers/colossal.hpp"
+#include "shardinit/manifest/manifest.hpp"
 
 namespace shardinit::python {
 namespace {
@@ -91,6 +92,11 @@ shardinit CLI and the C++ library for the same definition, whatever the box.)doc
            "Fills `tensor` in place (see the class documentation) and returns it.")
       .def_property_readonly("kind", [](const init::Initializer& self) { return std::string(init::kind_name(self.kind())); },
                              "The initializer's name without the trailing underscore: 'kaiming_uniform'.")
+      .def(
+          "manifest_init",
+          [](const init::Initializer& self) { return py::module_::import("json").attr("loads")(initializer_json(self)); },
+          "The manifest's \"init\" object for this initializer, every parameter spelled out: "
+          "{'fn': 'kaiming_uniform', 'a': 2.23606797749979, 'mode': 'fan_in', 'nonlinearity': 'leaky_relu'}.")
       .def_property_readonly("uses_fan_in", &init::Initializer::uses_fan_in, "Whether the formula reads fan_in.")
       .def_property_readonly("uses_fan_out", &init::Initializer::uses_fan_out,
                              "Whether the formula reads fan_out (xavier: when known).")

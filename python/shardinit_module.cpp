@@ -12,6 +12,7 @@
 #include "arguments.hpp"
 #include "fill.hpp"
 #include "initializer.hpp"
+#include "manifest.hpp"
 #include "shardinit/engine/stream.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/layout/colossal_presets.hpp"
@@ -137,7 +138,7 @@ RankOnJob rank_on_job(py::object parallel, py::object world, py::object rank) {
 
 }  // namespace
 
-PYBIND11_MODULE(shardinit, m) {
+PYBIND11_MODULE(_shardinit, m) {
   m.doc() = "Shard-invariant initialization of model parameters: every element is a pure function of "
             "(seed, stream, global flat index), so any shard filled here is bit-for-bit the same slice of "
             "the whole tensor, and equal to the shardinit CLI's and the C++ library's (docs/python.md).";
@@ -154,6 +155,7 @@ PYBIND11_MODULE(shardinit, m) {
   py::module_ init_module = m.def_submodule("init", "The initializers of colossalai.nn.init (same names, "
                                                     "parameters and defaults); each returns an Initializer.");
   register_initializers(init_module);
+  register_manifest(m);
   // So that `import shardinit.init` and `from shardinit.init import kaiming_uniform_` work too.
   py::module_::import("sys").attr("modules")["shardinit.init"] = init_module;
 

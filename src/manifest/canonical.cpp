@@ -16,7 +16,7 @@ namespace {
 
 using nlohmann::json;
 
-json initializer_json(const init::Initializer& initializer) {
+json initializer_object(const init::Initializer& initializer) {
   json j;
   j["fn"] = std::string(init::kind_name(initializer.kind()));
   struct Visitor {
@@ -42,6 +42,8 @@ json initializer_json(const init::Initializer& initializer) {
 
 }  // namespace
 
+std::string initializer_json(const init::Initializer& initializer) { return initializer_object(initializer).dump(); }
+
 std::string canonical_spec_json(const Manifest& manifest) {
   std::vector<const ManifestTensor*> sorted;
   for (const auto& t : manifest.tensors) sorted.push_back(&t);
@@ -53,7 +55,7 @@ std::string canonical_spec_json(const Manifest& manifest) {
     j["dtype"] = std::string(dtype_name(t->dtype));
     j["shape"] = t->shape;
     j["stream"] = t->stream;
-    j["init"] = initializer_json(t->initializer);
+    j["init"] = initializer_object(t->initializer);
     if (t->fans.fan_in) j["fan_in"] = *t->fans.fan_in;
     if (t->fans.fan_out) j["fan_out"] = *t->fans.fan_out;
     if (!t->empty) j["distribution"] = describe(t->distribution);

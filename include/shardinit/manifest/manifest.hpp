@@ -79,6 +79,11 @@ Holding fill_shard(const Manifest& manifest, std::string_view name, int world, i
 // kMaxManifestBytes.
 [[nodiscard]] Manifest load_manifest(const std::filesystem::path& path);
 
+// A manifest's "init" object for `initializer`, with every parameter spelled out
+// ({"fn":"kaiming_uniform","a":2.23606797749979,"mode":"fan_in","nonlinearity":"leaky_relu"}): parsed
+// back, it is the same initializer.
+[[nodiscard]] std::string initializer_json(const init::Initializer& initializer);
+
 // The canonical JSON of everything that determines the values: format version, seed, and per tensor
 // (sorted by name) name, dtype, shape, stream, initializer with all parameters, the fans it reads and
 // the resulting distribution. Independent of key order, whitespace and tensor order in the manifest.
