@@ -2,7 +2,8 @@
 # The main job, end to end: install what is missing, build, then initialize the example GPT-2 block
 # (1D tensor parallel over 4 ranks) under mpirun, each rank computing only its own shards and all of
 # them writing ONE safetensors file together; check that it is byte-identical to the file a single
-# process writes, and verify it under mpirun.
+# process writes, and verify it under mpirun. With no arguments, then the same for a small Llama
+# made from its Hugging Face config.json (docs/models.md): a directory from_pretrained loads.
 # Usage: scripts/demo.sh [MANIFEST [RANKS]]   (defaults: examples/manifests/gpt2-block-tp4.json, 4)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -36,3 +37,24 @@ else
 fi
 echo "== ${mpirun[*]} shardinit verify $manifest $parallel"
 "${mpirun[@]}" "$shardinit" verify "$manifest" "$parallel"
+
+# With the default example, also a Hugging Face model from its config.json alone: the directory
+# from_pretrained loads, written by 4 ranks with tensor x pipeline layouts, against one process's.
+if [ $# -eq 0 ]; then
+  config=$root/examples/hf/tiny-llama/config.json
+  hf_parallel=$out_dir/tiny-llama
+  hf_single=$out_dir/tiny-llama.single-process
+  hf_mpirun=(mpirun --oversubscribe -np 4)
+  echo "== ${hf_mpirun[*]} shardinit init --hf $config --tp 2 --pp 2 -o $hf_parallel"
+  "${hf_mpirun[@]}" "$shardinit" init --hf "$config" --tp 2 --pp 2 -o "$hf_parallel" --force
+  echo "== shardinit init --hf $config -o $hf_single   (one process)"
+  "$shardinit" init --hf "$config" -o "$hf_single" --force
+  if diff -r "$hf_parallel" "$hf_single" >/dev/null; then
+    echo "== the two directories are byte-identical: $(cd "$hf_parallel" && echo *)"
+  else
+    echo "== ERROR: the 4-rank directory differs from the single-process directory" >&2
+    exit 1
+  fi
+  echo "== shardinit verify --hf $config $hf_parallel"
+  "$shardinit" verify --hf "$config" "$hf_parallel"
+fi

@@ -89,8 +89,10 @@ def fill_module_(module, manifest, *, rank=None, world=None, threads=1):
             continue
         wanted = _shape(h["local_shape"])
         if shape != wanted and not (h["zero3"] and shape == (h["buffer"],)):
-            whose = "the whole tensor is" if world == 1 else f"rank {rank} of {world} holds"
-            problems.append(f"{name}: shape {shape}, but {whose} {wanted} of {_shape(h['shape'])}")
+            if world == 1:
+                problems.append(f"{name}: shape {shape}, but the manifest's tensor is {wanted}")
+            else:
+                problems.append(f"{name}: shape {shape}, but rank {rank} of {world} holds {wanted} of {_shape(h['shape'])}")
         if _DTYPES.get(p.dtype) != h["dtype"]:
             problems.append(f"{name}: dtype {p.dtype}, but the manifest gives {h['dtype']}")
         if p.device.type == "meta":

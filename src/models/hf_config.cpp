@@ -59,8 +59,9 @@ class Fields {
     return it == document_.end() || it->is_null() ? nullptr : &*it;
   }
 
-  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
-    const json* value = find(key.c_str());
+  // `what` is followed by the key's value unless `show_value` is false (the message names it itself).
+  [[noreturn]] void fail(const std::string& key, const std::string& what, bool show_value = true) const {
+    const json* value = show_value ? find(key.c_str()) : nullptr;
     throw Error(ErrorKind::invalid_argument, std::string(source_) + ": \"" + printable(key) + "\" " + what +
                                                  (value != nullptr ? ": " + brief(*value) : std::string()) + " (" +
                                                  locate(text_, {key}) + ")");
@@ -120,7 +121,9 @@ HfArchitecture architecture_of(const Fields& fields, std::string& name) {
     for (const Known& k : kKnown) {
       if (name == k.architecture) return k.kind;
     }
-    fields.fail("architectures", "names an architecture shardinit does not know (supported: " + supported_list() + ")");
+    fields.fail("architectures", "names \"" + printable(name) + "\", an architecture shardinit does not know (supported: " +
+                                     supported_list() + ")",
+                false);
   }
   if (const json* type = fields.find("model_type")) {
     if (type->is_string()) {

@@ -129,9 +129,12 @@ std::string manifest_from_hf_config(std::string_view config_json, const HfManife
     }
     if (options.init == ModelInit::colossal && p.role == ParameterRole::bias) t["fan_in"] = p.in_features;
     t["layout"] = layout_of(p);
-    if (options.init == ModelInit::hf && p.role == ParameterRole::embedding && config.pad_token_id &&
-        config.architecture != HfArchitecture::gpt2) {
-      t["padding_idx"] = *config.pad_token_id;  // nn.Embedding(vocab, hidden, padding_idx=config.pad_token_id)
+    // nn.Embedding(vocab, hidden, padding_idx=config.pad_token_id) in the Llama family (GPT-2's wte has
+    // none). Both rule sets zero that row: _init_weights does, and so does Colossal-AI's
+    // VocabParallelEmbedding1D.reset_parameters (_fill_padding_idx_with_zero,
+    // colossalai/shardformer/layer/embedding.py), which keeps the replaced module's padding_idx.
+    if (p.role == ParameterRole::embedding && config.pad_token_id && config.architecture != HfArchitecture::gpt2) {
+      t["padding_idx"] = *config.pad_token_id;
     }
     if (stages > 1) {
       if (p.layer) {

@@ -207,6 +207,8 @@ TEST(HfManifest, ColossalInitRulesUseTheGlobalFans) {
   EXPECT_EQ(bias["fan_in"], 64);
   EXPECT_EQ(tensor(m, "model.embed_tokens.weight")["init"], json({{"fn", "normal"}, {"mean", 0}, {"std", 1.0}}));
   EXPECT_EQ(tensor(m, "model.norm.weight")["init"], json({{"fn", "ones"}}));
+  // VocabParallelEmbedding1D zeroes the padding row too (tiny-llama: pad_token_id 0).
+  EXPECT_EQ(tensor(manifest_of(example_config("tiny-llama"), options), "model.embed_tokens.weight")["padding_idx"], 0);
   // GPT-2's Conv1D weights are (in, out): fan_in is the first dimension.
   options.tensor_parallel = 1;
   const json g = manifest_of(example_config("tiny-gpt2"), options);
@@ -269,8 +271,8 @@ std::string error_of(const std::string& config, const HfManifestOptions& options
 TEST(HfManifest, BadConfigsAreErrorsThatNameTheValue) {
   using testing::HasSubstr;
   EXPECT_THAT(error_of(R"({"architectures": ["BertModel"]})"),
-              HasSubstr("\"architectures\" names an architecture shardinit does not know (supported: LlamaForCausalLM, "
-                        "MistralForCausalLM, Qwen2ForCausalLM, MixtralForCausalLM, GPT2LMHeadModel): an array of 1 value"));
+              HasSubstr("\"architectures\" names \"BertModel\", an architecture shardinit does not know (supported: "
+                        "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, MixtralForCausalLM, GPT2LMHeadModel) (line 1"));
   EXPECT_THAT(error_of(R"({"model_type": "bert"})"), HasSubstr("\"model_type\" names a model type shardinit does not know"));
   EXPECT_THAT(error_of(R"({"hidden_size": 64})"), HasSubstr("\"architectures\" is required (or \"model_type\")"));
   EXPECT_THAT(error_of(R"({"model_type": "llama", "hidden_size": -64})"), HasSubstr("\"hidden_size\" must be a positive integer (at most 2^40): -64 (line 1"));

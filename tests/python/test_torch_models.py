@@ -315,7 +315,7 @@ class Errors(unittest.TestCase):
         self.assertIn("4 problems", message)
         self.assertIn("missing from the module: model.layers.3.mlp.up_proj.weight", message)
         self.assertIn("not in the manifest: extra.weight", message)
-        self.assertIn("lm_head.weight: shape (256, 32), but the whole tensor is (256, 64) of (256, 64)", message)
+        self.assertIn("lm_head.weight: shape (256, 32), but the manifest's tensor is (256, 64)", message)
         self.assertIn("model.norm.weight: dtype torch.float32, but the manifest gives bf16", message)
         self.assertTrue(same_bits(model.model.embed_tokens.weight.detach(), before), "nothing written")
 
