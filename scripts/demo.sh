@@ -39,20 +39,20 @@ echo "== ${mpirun[*]} shardinit verify $manifest $parallel"
 "${mpirun[@]}" "$shardinit" verify "$manifest" "$parallel"
 
 # With the default example, also a Hugging Face model from its config.json alone: the directory
-# from_pretrained loads, written by 4 ranks with tensor x pipeline layouts, against one process's.
+# from_pretrained loads, written by the default 4 ranks with tensor x pipeline layouts (2 x 2),
+# against one process's.
 if [ $# -eq 0 ]; then
   config=$root/examples/hf/tiny-llama/config.json
   hf_parallel=$out_dir/tiny-llama
   hf_single=$out_dir/tiny-llama.single-process
-  hf_mpirun=(mpirun --oversubscribe -np 4)
-  echo "== ${hf_mpirun[*]} shardinit init --hf $config --tp 2 --pp 2 -o $hf_parallel"
-  "${hf_mpirun[@]}" "$shardinit" init --hf "$config" --tp 2 --pp 2 -o "$hf_parallel" --force
+  echo "== ${mpirun[*]} shardinit init --hf $config --tp 2 --pp 2 -o $hf_parallel"
+  "${mpirun[@]}" "$shardinit" init --hf "$config" --tp 2 --pp 2 -o "$hf_parallel" --force
   echo "== shardinit init --hf $config -o $hf_single   (one process)"
   "$shardinit" init --hf "$config" -o "$hf_single" --force
   if diff -r "$hf_parallel" "$hf_single" >/dev/null; then
     echo "== the two directories are byte-identical: $(cd "$hf_parallel" && echo *)"
   else
-    echo "== ERROR: the 4-rank directory differs from the single-process directory" >&2
+    echo "== ERROR: the $ranks-rank directory differs from the single-process directory" >&2
     exit 1
   fi
   echo "== shardinit verify --hf $config $hf_parallel"

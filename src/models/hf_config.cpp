@@ -59,12 +59,15 @@ class Fields {
     return it == document_.end() || it->is_null() ? nullptr : &*it;
   }
 
-  // `what` is followed by the key's value unless `show_value` is false (the message names it itself).
-  [[noreturn]] void fail(const std::string& key, const std::string& what, bool show_value = true) const {
-    const json* value = show_value ? find(key.c_str()) : nullptr;
-    throw Error(ErrorKind::invalid_argument, std::string(source_) + ": \"" + printable(key) + "\" " + what +
-                                                 (value != nullptr ? ": " + brief(*value) : std::string()) + " (" +
-                                                 locate(text_, {key}) + ")");
+  // "SOURCE: "KEY" WHAT: VALUE (line L, column C)".
+  [[noreturn]] void fail(const std::string& key, const std::string& what) const {
+    const json* value = find(key.c_str());
+    fail_saying(key, value != nullptr ? what + ": " + brief(*value) : what);
+  }
+  // The same without the value, for a `what` that names it better than brief() can.
+  [[noreturn]] void fail_saying(const std::string& key, const std::string& what) const {
+    throw Error(ErrorKind::invalid_argument,
+                std::string(source_) + ": \"" + printable(key) + "\" " + what + " (" + locate(text_, {key}) + ")");
   }
 
   // A positive integer: the given one, or `fallback` when absent (nullopt: required).
@@ -121,9 +124,8 @@ HfArchitecture architecture_of(const Fields& fields, std::string& name) {
     for (const Known& k : kKnown) {
       if (name == k.architecture) return k.kind;
     }
-    fields.fail("architectures", "names \"" + printable(name) + "\", an architecture shardinit does not know (supported: " +
-                                     supported_list() + ")",
-                false);
+    fields.fail_saying("architectures", "names \"" + printable(name) + "\", an architecture shardinit does not know (supported: " +
+                                            supported_list() + ")");
   }
   if (const json* type = fields.find("model_type")) {
     if (type->is_string()) {
