@@ -3,7 +3,8 @@
 # hung filesystem: the "stall" fault blocks in pause() answering nobody), or a job cancelled through
 # mpirun. Each must end within a bounded time with one error that names the rank, while the waiting
 # ranks sleep rather than spin, and leave nothing; and a rank that is slow but alive must not be
-# taken for stuck, even with a limit far shorter than one of its steps.
+# taken for stuck, even with a limit shorter than one of its steps. CPU is measured per rank, while
+# the ranks live (a job the watchdog ends is killed, and then `time` never sees its ranks).
 #
 #   watchdog.sh SHARDINIT MPIEXEC NP MANIFEST SCRATCH_DIR          (NP >= 2)
 #
@@ -41,33 +42,65 @@ leftovers() {
   echo "$left"
 }
 
+# Wall time: bash's `time` reports it to the millisecond ($SECONDS counts whole seconds, too coarse
+# for a ratio over a job of a second or two).
+TIMEFORMAT='%R %U %S'
+wall_of() { awk '{printf "%.2f", $1}' "$1"; }
+cpu_of() { awk '{printf "%.2f", $2 + $3}' "$1"; }
+
+# CPU seconds used so far by the ranks of the job whose `timeout` has pid $1 (timeout -> mpirun ->
+# the ranks), from /proc/PID/stat (utime + stime, fields 14 and 15, in clock ticks). Read while the
+# ranks live: a job that ends by the watchdog is killed, and then `time` does not see its ranks' CPU.
+ticks_per_second=$(getconf CLK_TCK)
+ranks_cpu() {
+  local launcher ticks=0 pid t
+  launcher=$(pgrep -P "$1" | head -1)
+  for pid in $( [ -n "$launcher" ] && pgrep -P "$launcher"); do
+    t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) && ticks=$((ticks + t))
+  done
+  awk -v t="$ticks" -v hz="$ticks_per_second" 'BEGIN { printf "%.2f", t / hz }'
+}
+
 # stuck LABEL FAULT RANK COMMAND...: runs the job with SHARDINIT_FAULT=FAULT and a 3 s watchdog;
-# checks status 3, the time, one error naming RANK as not responding, that the job's processes used
-# little CPU while they waited (today's blocking collectives spin at 100 %), and no leftovers.
+# checks status 3, the time, one error naming RANK as not responding, that the job's ranks used
+# little CPU while they waited (blocking MPI collectives spin at 100 %), and no leftovers.
 stuck() {
   local label=$1 fault=$2 rank=$3
   shift 3
   mkdir -p "$label"
-  local start=$SECONDS cpu
-  # bash's `time` reports the CPU of the children mpirun waited for: every rank on this machine.
-  { TIMEFORMAT='%U %S'; time SHARDINIT_FAULT=$fault timeout 120 "${mpi[@]}" "$shardinit" "$@" --watchdog 3 \
-      >"$label.out" 2>"$label.err"; } 2>"$label.time"
-  local rc=$? seconds=$((SECONDS - start))
-  cpu=$(awk '{printf "%.2f", $1 + $2}' "$label.time")
-  local errors
+  { time SHARDINIT_FAULT=$fault timeout 120 "${mpi[@]}" "$shardinit" "$@" --watchdog 3 \
+      >"$label.out" 2>"$label.err"; } 2>"$label.time" &
+  local job=$!
+  # The faulty rank stops after its first piece, within a second of the start; the job ends no
+  # sooner than the first roll call (1.5 s into the wait) plus the 3 s limit. From 2 s to 4 s every
+  # live rank is waiting: their CPU over those 2 s is measured.
+  sleep 2
+  local before after
+  before=$(ranks_cpu "$(pgrep -P "$job" -f '^timeout' | head -1)")
+  sleep 2
+  after=$(ranks_cpu "$(pgrep -P "$job" -f '^timeout' | head -1)")
+  wait "$job"
+  local rc=$? seconds errors waited
+  seconds=$(wall_of "$label.time")
+  waited=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.2f", a - b }')
   errors=$(grep -c "shardinit: error" "$label.err")
   check "$label: exits 3, not by timeout (rc $rc): $(grep shardinit "$label.err" | head -c 400)" test "$rc" -eq 3
   # 3 s limit; the roll call waits 2 s; other ranks than 0 call it 4 s later: at most ~10 s, bounded at 40.
-  check "$label: ends within 40 s (took $seconds s)" test "$seconds" -le 40
+  check "$label: ends within 40 s (took $seconds s)" awk -v wall="$seconds" 'BEGIN { exit !(wall <= 40) }'
   check "$label: one error line (got $errors)" test "$errors" -eq 1
   check "$label: the error names rank $rank as not responding: $(grep shardinit "$label.err" | head -c 400)" \
     grep -Eq "no progress for [0-9]+ s while .*: rank $rank \(host [^)]*\) does not respond" "$label.err"
-  # Waiting ranks sleep: the whole job's CPU stays a small part of what one spinning rank alone burns.
-  check "$label: the waiting ranks slept (CPU $cpu s over $seconds s of wall time)" \
-    awk -v cpu="$cpu" -v wall="$seconds" 'BEGIN { exit !(cpu < 0.25 * wall + 1) }'
+  # Waiting ranks sleep: all of them together used under 0.6 s of CPU in those 2 s, where one
+  # spinning rank alone would use nearly 2.
+  check "$label: the waiting ranks slept ($waited s of CPU from 2 s to 4 s, all ranks; $before s before)" \
+    awk -v cpu="$waited" 'BEGIN { exit !(cpu < 0.6) }'
   check "$label: no process left ($(leftovers))" test -z "$(leftovers)"  # waits for the guardians too
   check "$label: nothing left in $label ($(ls -A "$label" | tr '\n' ' '))" test -z "$(ls -A "$label")"
 }
+
+cat >tiny.json <<'JSON'
+{"seed": 1, "tensors": [{"name": "t", "shape": [16], "init": {"fn": "normal"}}]}
+JSON
 
 # The global-file runs use a manifest large enough that every rank has bytes of its own to write
 # (each writes its range of the file: docs/architecture.md), so that its first piece comes.
@@ -86,24 +119,52 @@ stuck verify.stall.last "stall@$last" "$last" verify "$sized" good.safetensors
 stuck init.stop_in_fill.last "stop_in_fill@$last" "$last" init "$sized" -o "init.stop_in_fill.last/out.safetensors"
 check "the per-rank jobs removed the rank directories they made" test ! -e per-rank.stop.last/ranks -a ! -e per-rank.stall.0/ranks
 
-# Slow but alive: one rank writes a replicated tensor of 4 pieces of 64 MiB (f64 trunc_normal, about
-# 0.2 s each here) while the others wait for it, at every piece: they must sleep meanwhile.
+# Slow but alive. Per-rank files over a pipeline of NP stages: only rank 0 (stage 0) holds the big
+# tensor (8 pieces of 64 MiB, f64 trunc_normal: about 2 s of one core here) while the others wait for
+# it in the commit's agreement, under a watchdog limit shorter than that step: roll calls come while
+# rank 0 generates, and it answers them between pieces. Each rank's own CPU is measured (timed_rank),
+# so that the waiting ranks are told from the working one: a spinning rank would burn most of a core.
+cat >staged.json <<JSON
+{"seed": 9, "parallel": {"pipeline": $np}, "tensors": [
+  {"name": "big", "shape": [8, 8388608], "dtype": "f64", "init": {"fn": "trunc_normal", "std": 0.5}, "stage": 0},
+  {"name": "small", "shape": [16], "init": {"fn": "normal"}, "stage": $last}]}
+JSON
+cat >timed_rank.sh <<'SH'
+#!/usr/bin/env bash
+# timed_rank.sh PREFIX COMMAND...: runs COMMAND; writes its "wall user system" seconds to PREFIX.RANK.
+prefix=$1
+shift
+TIMEFORMAT='%R %U %S'
+{ time "$@" 2>&3; } 3>&2 2>"$prefix.${OMPI_COMM_WORLD_RANK:-${PMIX_RANK:-0}}"
+SH
+chmod +x timed_rank.sh
+# The same wrapper on the tiny job: each rank's start-up CPU.
+"${mpi[@]}" ./timed_rank.sh "$scratch/tiny-rank" "$shardinit" init tiny.json --per-rank tiny-ranks -q >/dev/null 2>&1
+timeout 300 "${mpi[@]}" ./timed_rank.sh "$scratch/staged-rank" "$shardinit" init staged.json --per-rank staged-ranks \
+  -q --threads 1 --watchdog 1 >staged.out 2>staged.err
+rc=$?
+check "slow but alive, per-rank files, --watchdog 1: completes (rc $rc): $(grep shardinit staged.err | head -c 300)" test "$rc" -eq 0
+check "slow but alive: rank 0 worked longer than the limit ($(cat staged-rank.0 2>/dev/null) s wall/user/system)" \
+  awk '{ exit !($2 + $3 > 1) }' staged-rank.0
+for ((r = 1; r < np; r++)); do
+  cpu=$(cpu_of "staged-rank.$r" 2>/dev/null)
+  seconds=$(wall_of "staged-rank.$r" 2>/dev/null)
+  startup=$(cpu_of "tiny-rank.$r" 2>/dev/null)
+  check "slow but alive: waiting rank $r slept (CPU ${cpu:-?} s over ${seconds:-?} s of wall time; start-up ${startup:-?} s)" \
+    awk -v cpu="${cpu:-1e9}" -v wall="${seconds:-0}" -v startup="${startup:-0}" 'BEGIN { exit !(cpu < startup + 0.25 * wall + 0.1) }'
+done
+rm -rf tiny-ranks staged-ranks
+
+# Slow but alive, the global file: each rank generates and writes its byte range of a replicated
+# tensor of 4 pieces of 64 MiB; the job completes, verifies and equals one process's file.
 cat >slow.json <<'JSON'
 {"seed": 9, "tensors": [
   {"name": "big", "shape": [4, 8388608], "dtype": "f64", "init": {"fn": "trunc_normal", "std": 0.5}},
   {"name": "small", "shape": [16], "init": {"fn": "normal"}}]}
 JSON
-start=$SECONDS
-{ TIMEFORMAT='%U %S'; time timeout 300 "${mpi[@]}" "$shardinit" init slow.json -o slow.safetensors -q --threads 1 \
-    >slow.out 2>slow.err; } 2>slow.time
+timeout 300 "${mpi[@]}" "$shardinit" init slow.json -o slow.safetensors -q --threads 1 --watchdog 2 >slow.out 2>slow.err
 rc=$?
-seconds=$((SECONDS - start))
-cpu=$(awk '{printf "%.2f", $1 + $2}' slow.time)
 check "slow but alive, global file: completes (rc $rc): $(grep shardinit slow.err | head -c 300)" test "$rc" -eq 0
-# One rank writes the replicated tensor; the others wait for it, asleep: the job's CPU time is about
-# one rank's, not one per rank.
-check "slow but alive: the waiting ranks slept (CPU $cpu s over $seconds s of wall time, $np ranks)" \
-  awk -v cpu="$cpu" -v wall="$seconds" 'BEGIN { exit !(cpu < 1.3 * wall + 1) }'
 check "slow but alive, global file: verifies" timeout 300 "${mpi[@]}" "$shardinit" verify slow.json slow.safetensors -q
 check "slow but alive, global file: equals one process's" \
   sh -c "env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK -u PMI_SIZE '$shardinit' init slow.json -o one.safetensors -q && cmp one.safetensors slow.safetensors"
