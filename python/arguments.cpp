@@ -282,8 +282,22 @@ void apply_definition_arguments(const DefinitionArguments& a, const std::vector<
     d.data_partition = parse_data_partition(a.data_partition.cast<std::string>());
   }
   if (!a.expert.is_none()) {
-    if (!PyBool_Check(a.expert.ptr())) throw py::type_error("expert must be True or False, got " + python_repr(a.expert));
-    d.expert = a.expert.ptr() == Py_True;
+    if (PyDict_Check(a.expert.ptr())) {  // one whole expert, as the manifest's {"index": e, "of": N}
+      const py::dict whole = py::reinterpret_borrow<py::dict>(a.expert);
+      for (const auto& [key, value] : whole) {
+        const std::string k = py::str(key);
+        if (k != "index" && k != "of") throw py::value_error("expert: unknown key " + python_repr(key) + " (expected 'index' and 'of')");
+      }
+      if (!whole.contains("index") || !whole.contains("of")) {
+        throw py::value_error("expert: a whole expert needs both 'index' and 'of', got " + python_repr(a.expert));
+      }
+      d.whole_expert = WholeExpert{to_index(whole["index"], "expert index", 0), to_index(whole["of"], "expert of", 0)};
+    } else if (PyBool_Check(a.expert.ptr())) {
+      d.expert = a.expert.ptr() == Py_True;
+    } else {
+      throw py::type_error("expert must be True or False (a stack of experts along dimension 0) or {'index': e, 'of': N} "
+                           "(one whole expert), got " + python_repr(a.expert));
+    }
   }
 }
 

@@ -92,6 +92,7 @@ py::dict holding_entry(const ManifestTensor& t, const RankHolding& h) {
   d["count"] = h.held ? h.holding.count : 0;
   d["buffer"] = h.held ? h.holding.buffer : 0;
   d["zero3"] = h.holding.flat;
+  d["layout"] = t.layout.to_string();  // who holds it: "{0: [3]} on expert rank 1 of axis 1", ...
   return d;
 }
 
@@ -204,8 +205,8 @@ fill_ fills `tensor` with what rank `rank` of a run on `world` ranks holds of th
 
   m.def(
       "manifest_from_hf_config",
-      [](py::object config, const std::string& init, py::object tp, py::object pp, py::object dp, py::object dtype,
-         py::object seed) {
+      [](py::object config, const std::string& init, py::object tp, py::object pp, py::object dp, py::object ep,
+         py::object dtype, py::object seed) {
         std::string text;
         std::string source = "<config>";
         if (PyDict_Check(config.ptr())) {
@@ -222,13 +223,14 @@ fill_ fills `tensor` with what rank `rank` of a run on `world` ranks holds of th
         options.tensor_parallel = positive(tp, "tp");
         options.pipeline_parallel = positive(pp, "pp");
         if (!dp.is_none()) options.data_parallel = positive(dp, "dp");
+        options.expert_parallel = positive(ep, "ep");
         options.dtype = to_dtype(dtype);
         return manifest_from_hf_config(text, options, source);
       },
       py::arg("config"), py::kw_only(), py::arg("init") = "hf", py::arg("tp") = 1, py::arg("pp") = 1, py::arg("dp") = py::none(),
-      py::arg("dtype") = py::none(), py::arg("seed") = 42,
+      py::arg("ep") = 1, py::arg("dtype") = py::none(), py::arg("seed") = 42,
       "The manifest (JSON text) of a Hugging Face model from its config: a dict, JSON text (a str starting with '{') "
-      "or a config.json path; as `shardinit manifest --hf CONFIG --init ... --tp ... --pp ... --dp ... --dtype ... "
+      "or a config.json path; as `shardinit manifest --hf CONFIG --init ... --tp ... --pp ... --dp ... --ep ... --dtype ... "
       "--seed ...` prints it (docs/models.md).");
 }
 

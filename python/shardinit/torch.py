@@ -62,7 +62,7 @@ def fill_module_(module, manifest, *, rank=None, world=None, threads=1):
     Without rank=, each parameter is the whole tensor. With rank= (and world=, default the
     initialized torch.distributed's size), each is what that rank holds under the manifest's
     topology and layouts: its box (a 1-d range under zero3), and a tensor of another pipeline stage
-    must be absent (or empty). Tied parameters (one tensor under two names) are filled once, under
+    (or another expert rank's expert) must be absent (or empty). Tied parameters (one tensor under two names) are filled once, under
     the name named_parameters() gives them.
 
     Every problem is found before anything is written, and reported together in one ValueError:
@@ -84,8 +84,8 @@ def fill_module_(module, manifest, *, rank=None, world=None, threads=1):
         shape = _shape(p.shape)
         if not h["holds"]:
             if p.numel() != 0:
-                problems.append(f"{name}: rank {rank} of {world} holds none of it (another pipeline stage), but the module has it "
-                                f"with shape {shape}")
+                problems.append(f"{name}: rank {rank} of {world} holds none of it (another pipeline stage's or expert rank's: "
+                                f"layout {h['layout']}), but the module has it with shape {shape}")
             continue
         wanted = _shape(h["local_shape"])
         if shape != wanted and not (h["zero3"] and shape == (h["buffer"],)):

@@ -39,6 +39,7 @@ struct ModelOptions {
   std::string tp_mode = "1d";
   int pp = 1;
   std::optional<int> dp;
+  int ep = 1;                    // expert parallelism (MoE models)
   std::string dtype;             // empty: the config's torch_dtype, else f32
   std::uint64_t seed = 42;
 };

@@ -190,6 +190,11 @@ int main(int argc, char** argv) {
         ->check(CLI::Range(1, 1 << 20))
         ->capture_default_str();
     command->add_option("--dp", model.dp, "With --hf: the data-parallel size (default: what the world leaves)")->check(CLI::Range(1, 1 << 30));
+    command->add_option("--ep", model.ep,
+                        "With --hf: the expert-parallel size of a mixture of experts (Mixtral): it divides the data-parallel "
+                        "ranks, and expert e of N lives on expert rank e / (N / EP); never changes a value")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
     command->add_option("--dtype", model.dtype, "With --hf: f32, bf16, f16 or f64 (default: the config's torch_dtype, else f32)");
     command->add_option("--seed", model.seed, "With --hf: the manifest's seed")->capture_default_str();
   };
@@ -299,7 +304,7 @@ int main(int argc, char** argv) {
     // The model choices mean something only with --hf.
     for (const auto& [command, model] : {std::pair{init, &init_options.model}, std::pair{verify, &verify_options.model}}) {
       if (!command->parsed() || !model->config.empty()) continue;
-      for (const char* option : {"--init", "--tp", "--tp-mode", "--pp", "--dp", "--dtype", "--seed"}) {
+      for (const char* option : {"--init", "--tp", "--tp-mode", "--pp", "--dp", "--ep", "--dtype", "--seed"}) {
         if (command->count(option) > 0) throw CLI::ValidationError(option, "is an option of --hf CONFIG (a manifest says it itself)");
       }
     }

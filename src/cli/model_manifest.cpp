@@ -30,6 +30,7 @@ HfManifestOptions library_options(const ModelOptions& o) {
   options.tensor_parallel = o.tp;
   options.pipeline_parallel = o.pp;
   options.data_parallel = o.dp;
+  options.expert_parallel = o.ep;
   if (!o.dtype.empty()) options.dtype = parse_dtype(o.dtype);
   options.seed = o.seed;
   return options;
@@ -53,6 +54,7 @@ ModelManifest make_model_manifest(const ModelOptions& options) {
   neutral.tensor_parallel = 1;
   neutral.pipeline_parallel = 1;
   neutral.data_parallel.reset();
+  neutral.expert_parallel = 1;
   model.kept_manifest_text = manifest_from_hf_config(model.config_text, neutral, shown);
   return model;
 }

@@ -27,6 +27,11 @@ auto under(Field field, Check check) {
   }
 }
 
+bool splits_over(const TensorLayout& layout, int axis) {
+  return std::any_of(layout.dim_axes.begin(), layout.dim_axes.end(),
+                     [&](const std::vector<int>& axes) { return std::find(axes.begin(), axes.end(), axis) != axes.end(); });
+}
+
 std::string plural(std::size_t n, const char* one, const char* many) { return std::to_string(n) + " " + (n == 1 ? one : many); }
 
 // The tensor-parallel part of the layout: the preset's or the custom split, on the job's mesh.
@@ -103,43 +108,58 @@ void place_on_stages(const TensorDefinition& d, const JobContext& job, TensorLay
                            " stages: say which hold this tensor, with \"stage\": s (or [s, ...]) or \"layer\": i");
   }
   if (stages > 1) {
-    layout.stage_axis = topology_axis(*job.parallel, ParallelAxis::pipeline);
-    layout.stages = chosen;
-    for (const auto& axes : layout.dim_axes) {
-      if (std::find(axes.begin(), axes.end(), layout.stage_axis) != axes.end()) {
-        fail(Field::layout, "the layout splits over the pipeline axis " + std::to_string(layout.stage_axis) +
-                                ", whose coordinate is a rank's stage: a tensor is held by its stages, not split over them");
-      }
+    const int axis = topology_axis(*job.parallel, ParallelAxis::pipeline);
+    if (splits_over(layout, axis)) {
+      fail(Field::layout, "the layout splits over the pipeline axis " + std::to_string(axis) +
+                              ", whose coordinate is a rank's stage: a tensor is held by its stages, not split over them");
     }
+    layout.held_along.push_back(HeldAlong{HeldAlong::Kind::stages, axis, chosen});
   }
 }
 
-// Experts: dimension 0 split over the expert axis (in front of whatever else splits it). Without
-// expert parallelism (no topology, or expert 1) dimension 0 is split over nothing, but the tensor is
-// still a stack of experts, whose fans come from each expert's matrix: its values never depend on E.
+// Experts. A stack ("expert": true): dimension 0 split over the expert axis (in front of whatever
+// else splits it). Without expert parallelism (no topology, or expert 1) dimension 0 is split over
+// nothing, but the tensor is still a stack of experts, whose fans come from each expert's matrix:
+// its values never depend on E. A whole expert ({"index": e, "of": N}): held, whole, by the expert
+// rank e / (N / E) only, as Megatron-Core deals experts out (local_expert_indices_offset = ep_rank *
+// num_local_experts) and Colossal-AI's EPMixtralSparseMoeBlock (expert_start_idx = ep_rank *
+// num_experts_per_ep).
 void place_experts(const TensorDefinition& d, const JobContext& job, TensorLayout& layout) {
-  if (!d.expert) return;
-  if (d.shape.empty()) fail(Field::expert, "a scalar has no expert dimension (dimension 0)");
-  if (!job.parallel || job.parallel->expert <= 1) return;
+  if (d.expert && d.whole_expert) fail(Field::expert, "a tensor is a stack of experts or one whole expert, not both");
+  if (d.whole_expert) {
+    const auto [index, count] = *d.whole_expert;
+    if (count < 1) fail(Field::expert, "\"of\" is the number of experts: at least 1, got " + std::to_string(count));
+    if (index >= count) {
+      fail(Field::expert, "expert " + std::to_string(index) + " does not exist: there are " + std::to_string(count) +
+                              " (expected 0 <= index < " + std::to_string(count) + ")");
+    }
+  }
+  if (d.expert && d.shape.empty()) fail(Field::expert, "a scalar has no expert dimension (dimension 0)");
+  if (!(d.expert || d.whole_expert) || !job.parallel || job.parallel->expert <= 1) return;
   const int experts = job.parallel->expert;
-  if (d.shape[0] % experts != 0) {
-    fail(Field::expert, "dimension 0 (" + std::to_string(d.shape[0]) + " experts) must be divisible by the expert parallel size " +
-                            std::to_string(experts) + ", as Megatron-Core requires (num_moe_experts % expert_model_parallel_size == 0)");
+  const Index count = d.whole_expert ? d.whole_expert->count : d.shape[0];
+  if (count % experts != 0) {
+    fail(Field::expert, (d.whole_expert ? "the " + std::to_string(count) + " experts" : "dimension 0 (" + std::to_string(count) + " experts)") +
+                            " must be divisible by the expert parallel size " + std::to_string(experts) +
+                            ", as Megatron-Core requires (num_moe_experts % expert_model_parallel_size == 0)");
   }
   const int axis = topology_axis(*job.parallel, ParallelAxis::expert);
-  for (const auto& axes : layout.dim_axes) {
-    if (std::find(axes.begin(), axes.end(), axis) != axes.end()) {
-      fail(Field::layout, "the layout splits over the expert axis " + std::to_string(axis) + " itself; with \"expert\": true, "
-                          "dimension 0 is split over it already");
-    }
+  if (splits_over(layout, axis)) {
+    fail(Field::layout, "the layout splits over the expert axis " + std::to_string(axis) + " itself; with \"expert\", " +
+                            (d.whole_expert ? "the tensor is held by one expert rank" : "dimension 0 is split over it already"));
+  }
+  if (d.whole_expert) {
+    const Index per_rank = count / experts;
+    layout.held_along.push_back(HeldAlong{HeldAlong::Kind::expert, axis, {static_cast<int>(d.whole_expert->index / per_rank)}});
+    return;
   }
   auto& axes = layout.dim_axes[0];
   axes.insert(axes.begin(), axis);
 }
 
 // The data partition: over the data axes the tensor does not split (an expert tensor's expert axis
-// splits it already, so experts are partitioned over their expert-data-parallel group, as Megatron's
-// distributed optimizer does).
+// splits it already, or holds a whole expert on one expert rank, so experts are partitioned over
+// their expert-data-parallel group, as Megatron's distributed optimizer does).
 void place_data_partition(const TensorDefinition& d, const JobContext& job, TensorLayout& layout) {
   const DataPartition partition = d.data_partition ? *d.data_partition : job.parallel ? job.parallel->data_partition : DataPartition::none;
   if (partition == DataPartition::none) return;
@@ -150,9 +170,8 @@ void place_data_partition(const TensorDefinition& d, const JobContext& job, Tens
   if (partition == DataPartition::fsdp2 && d.shape.empty()) fail(Field::data_partition, "fsdp2 shards dimension 0, and a scalar has none");
   layout.partition = partition;
   for (const int axis : topology_data_axes(*job.parallel)) {
-    const bool splits = std::any_of(layout.dim_axes.begin(), layout.dim_axes.end(),
-                                    [&](const std::vector<int>& axes) { return std::find(axes.begin(), axes.end(), axis) != axes.end(); });
-    if (!splits) layout.partition_axes.push_back(axis);
+    const bool held_along = std::any_of(layout.held_along.begin(), layout.held_along.end(), [&](const HeldAlong& h) { return h.axis == axis; });
+    if (!splits_over(layout, axis) && !held_along) layout.partition_axes.push_back(axis);
   }
   if (layout.partition_axes.empty()) {
     fail(Field::data_partition, "the layout already splits the tensor over every data-parallel axis: nothing is left to partition");
@@ -215,6 +234,7 @@ ResolvedTensor resolve(const TensorDefinition& d, const JobContext& job) {
                                                               : "replicate";
   place_experts(d, job, t.layout);
   place_on_stages(d, job, t.layout);
+  std::sort(t.layout.held_along.begin(), t.layout.held_along.end(), [](const HeldAlong& a, const HeldAlong& b) { return a.axis < b.axis; });
   place_data_partition(d, job, t.layout);
 
   if (d.padding_idx) {

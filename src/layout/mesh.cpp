@@ -69,7 +69,12 @@ std::string TensorLayout::to_string() const {
     text += (text.empty() ? "{" : ", ") + std::to_string(d) + ": " + ints_to_string(dim_axes[d]);
   }
   text = text.empty() ? "replicated" : text + "}";
-  if (stage_axis >= 0) text += " on stages " + ints_to_string(stages) + " of axis " + std::to_string(stage_axis);
+  for (const HeldAlong& h : held_along) {
+    text += h.kind == HeldAlong::Kind::stages ? " on stages " + ints_to_string(h.coordinates)
+            : h.coordinates.size() == 1       ? " on expert rank " + std::to_string(h.coordinates[0])
+                                              : " on expert ranks " + ints_to_string(h.coordinates);
+    text += " of axis " + std::to_string(h.axis);
+  }
   if (partition != DataPartition::none || !partition_axes.empty()) {
     text += " " + std::string(data_partition_name(partition)) + " over axes " + ints_to_string(partition_axes);
   }
@@ -92,41 +97,46 @@ void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const Pro
       used[axis] = true;
     }
   }
+  // Held-along axes first: partition axes may not be one of them.
+  std::vector<bool> held(used.size(), false);
+  for (const HeldAlong& h : layout.held_along) {
+    if (h.axis < 0 || static_cast<std::size_t>(h.axis) >= used.size() || used[h.axis] || held[h.axis]) {
+      fail("layout " + layout.to_string() + ": the held-along axis " + std::to_string(h.axis) + " must be an axis of mesh " +
+           mesh.to_string() + " that splits no dimension and is named once");
+    }
+    held[h.axis] = true;
+    if (h.coordinates.empty()) fail("layout " + layout.to_string() + ": a tensor held along axis " + std::to_string(h.axis) + " needs at least one coordinate");
+    const int size = mesh.shape()[h.axis];
+    if (size == 1) continue;  // one coordinate (one process): it holds everything
+    for (std::size_t i = 0; i < h.coordinates.size(); ++i) {
+      if (h.coordinates[i] < 0 || h.coordinates[i] >= size || (i > 0 && h.coordinates[i] <= h.coordinates[i - 1])) {
+        fail("layout " + layout.to_string() + ": the coordinates along axis " + std::to_string(h.axis) +
+             " must be distinct, ascending and below " + std::to_string(size) +
+             (h.kind == HeldAlong::Kind::stages ? " (the pipeline size)" : " (the expert parallel size)"));
+      }
+    }
+  }
   if ((layout.partition == DataPartition::none) != layout.partition_axes.empty()) {
     fail("layout " + layout.to_string() + ": a data partition needs its mesh axes, and axes need a partition");
   }
   for (const int axis : layout.partition_axes) {
-    if (axis < 0 || static_cast<std::size_t>(axis) >= used.size() || used[axis] || axis == layout.stage_axis) {
+    if (axis < 0 || static_cast<std::size_t>(axis) >= used.size() || used[axis] || held[axis]) {
       fail("layout " + layout.to_string() + ": partition axis " + std::to_string(axis) + " must be an axis of mesh " +
-           mesh.to_string() + " that splits no dimension, is not the stage axis and is named once");
+           mesh.to_string() + " that splits no dimension, is not a held-along axis and is named once");
     }
     used[axis] = true;
   }
   if (layout.partition == DataPartition::fsdp2 && tensor_rank == 0) {
     fail("layout " + layout.to_string() + ": fsdp2 shards dimension 0, and a scalar has none");
   }
-  if (layout.stage_axis < 0) {
-    if (!layout.stages.empty()) fail("layout " + layout.to_string() + " names stages without a stage axis");
-    return;
-  }
-  if (static_cast<std::size_t>(layout.stage_axis) >= used.size() || used[layout.stage_axis]) {
-    fail("layout " + layout.to_string() + ": the stage axis " + std::to_string(layout.stage_axis) +
-         " must be an axis of mesh " + mesh.to_string() + " that splits no dimension");
-  }
-  if (layout.stages.empty()) fail("layout " + layout.to_string() + ": a tensor on a stage axis needs at least one stage");
-  if (mesh.shape()[layout.stage_axis] == 1) return;  // one stage (one process): it holds everything
-  for (std::size_t i = 0; i < layout.stages.size(); ++i) {
-    if (layout.stages[i] < 0 || layout.stages[i] >= mesh.shape()[layout.stage_axis] || (i > 0 && layout.stages[i] <= layout.stages[i - 1])) {
-      fail("layout " + layout.to_string() + ": stages must be distinct, ascending and below " +
-           std::to_string(mesh.shape()[layout.stage_axis]) + " (the pipeline size)");
-    }
-  }
 }
 
 bool holds(const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
-  if (layout.stage_axis < 0 || mesh.shape()[layout.stage_axis] == 1) return true;
-  const int stage = mesh.coordinates(rank)[layout.stage_axis];
-  return std::binary_search(layout.stages.begin(), layout.stages.end(), stage);
+  if (layout.held_along.empty()) return true;
+  const std::vector<int> coordinates = mesh.coordinates(rank);
+  return std::all_of(layout.held_along.begin(), layout.held_along.end(), [&](const HeldAlong& h) {
+    return mesh.shape()[h.axis] == 1 || std::binary_search(h.coordinates.begin(), h.coordinates.end(), coordinates[h.axis]);
+  });
 }
 
 Chunk torch_chunk(Index n, Index parts, Index index) {
@@ -171,7 +181,7 @@ FlatPartition zero3_partition(Index numel, Index parts, Index index) {
 Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   const std::vector<int> coordinates = mesh.coordinates(rank);
   Box box{std::vector<Index>(shape.size()), std::vector<Index>(shape.size())};
-  if (!holds(layout, mesh, rank)) return box;  // another stage's tensor: nothing
+  if (!holds(layout, mesh, rank)) return box;  // another stage's (or expert rank's) tensor: nothing
   for (std::size_t d = 0; d < shape.size(); ++d) {
     const Chunk c = torch_chunk(shape[d], parts_of_dim(layout, d, mesh), part_of_dim(layout, d, mesh, coordinates));
     box.start[d] = c.start;
@@ -237,9 +247,10 @@ bool is_writer(const TensorLayout& layout, const ProcessMesh& mesh, int rank, st
   for (std::size_t a = 0; a < used.size(); ++a) {
     if (used[a]) continue;
     std::uint64_t size = static_cast<std::uint64_t>(mesh.shape()[a]), at = static_cast<std::uint64_t>(coordinates[a]);
-    if (static_cast<int>(a) == layout.stage_axis && size > 1) {  // only the stages that hold it
-      size = layout.stages.size();
-      at = static_cast<std::uint64_t>(std::lower_bound(layout.stages.begin(), layout.stages.end(), coordinates[a]) - layout.stages.begin());
+    for (const HeldAlong& h : layout.held_along) {
+      if (h.axis != static_cast<int>(a) || size == 1) continue;  // only the coordinates that hold it
+      size = h.coordinates.size();
+      at = static_cast<std::uint64_t>(std::lower_bound(h.coordinates.begin(), h.coordinates.end(), coordinates[a]) - h.coordinates.begin());
     }
     replicas *= size;
     replica = replica * size + at;

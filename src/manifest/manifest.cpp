@@ -377,8 +377,22 @@ TensorDefinition parse_definition(const json& object, const Path& where, const s
     d.data_partition = parse_at(at, [&] { return parse_data_partition(text); });
   }
   if (const auto it = object.find("expert"); it != object.end()) {
-    if (!it->is_boolean()) fail(where.key("expert"), where.key("expert").prefix() + "expected true or false, got " + type_of(*it));
-    d.expert = it->get<bool>();
+    const Path at = where.key("expert");
+    if (it->is_object()) {  // one whole expert: {"index": e, "of": N}
+      reject_unknown_keys(*it, at, {"index", "of"});
+      const auto count = [&](const char* key) {
+        const Path p = at.key(key);
+        const std::uint64_t n = unsigned_integer(require_key(*it, at, key), p);
+        if (n > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(p, p.prefix() + std::to_string(n) + " is too large");
+        return static_cast<Index>(n);
+      };
+      d.whole_expert = WholeExpert{count("index"), count("of")};
+    } else if (it->is_boolean()) {
+      d.expert = it->get<bool>();
+    } else {
+      fail(at, at.prefix() + "expected true or false (a stack of experts along dimension 0), or {\"index\": e, \"of\": N} "
+                             "(one whole expert), got " + type_of(*it));
+    }
   }
   if (const auto it = object.find("padding_idx"); it != object.end()) {
     const Path at = where.key("padding_idx");

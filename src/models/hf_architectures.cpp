@@ -85,8 +85,11 @@ std::vector<ModelParameter> llama_family(const HfConfig& c) {
       for (std::int64_t e = 0; e < c.experts; ++e) {
         const std::string expert = x + "block_sparse_moe.experts." + std::to_string(e) + ".";
         b.linear(expert + "w1", h, c.intermediate_size, false, ParallelRole::column);
+        b.parameters.back().expert = e;
         b.linear(expert + "w2", c.intermediate_size, h, false, ParallelRole::row);
+        b.parameters.back().expert = e;
         b.linear(expert + "w3", h, c.intermediate_size, false, ParallelRole::column);
+        b.parameters.back().expert = e;
       }
     } else {
       b.linear(x + "mlp.gate_proj", h, c.intermediate_size, c.mlp_bias, ParallelRole::column);

@@ -37,6 +37,7 @@ struct ModelParameter {
   std::optional<std::int64_t> layer;  // decoder layer; none: before the layers (embeddings) or after
   bool after_layers = false;      // the final norm and lm_head (the last pipeline stage)
   bool tied = false;              // the embedding that is also the output projection (first and last stage)
+  std::optional<std::int64_t> expert;  // Mixtral: the expert (of config.experts) the weight belongs to
 };
 
 // Every persistent parameter save_pretrained writes for `config` (tied weights once), in order.

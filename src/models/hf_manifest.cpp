@@ -1,5 +1,5 @@
 // A config's parameters (hf_architectures.cpp) turned into a manifest: each role's initializer, its
-// Colossal-AI 1D layout and its pipeline stage (docs/models.md has the tables).
+// Colossal-AI 1D layout, its pipeline stage and its expert (docs/models.md has the tables).
 
 #include <cmath>
 
@@ -79,8 +79,24 @@ const char* layout_of(const ModelParameter& p) {
 
 void check_layout_fits(const HfConfig& c, const HfManifestOptions& o, std::string_view source) {
   const std::string where = std::string(source) + ": ";
-  if (o.tensor_parallel < 1 || o.pipeline_parallel < 1 || (o.data_parallel && *o.data_parallel < 1)) {
-    throw Error(ErrorKind::invalid_argument, where + "the tensor, pipeline and data parallel sizes must be at least 1");
+  if (o.tensor_parallel < 1 || o.pipeline_parallel < 1 || o.expert_parallel < 1 || (o.data_parallel && *o.data_parallel < 1)) {
+    throw Error(ErrorKind::invalid_argument, where + "the tensor, pipeline, data and expert parallel sizes must be at least 1");
+  }
+  if (o.expert_parallel > 1) {
+    if (c.architecture != HfArchitecture::mixtral) {
+      throw Error(ErrorKind::invalid_argument, where + "--ep " + std::to_string(o.expert_parallel) + " needs a mixture of experts (" +
+                                                   c.architecture_name + " has no experts; MixtralForCausalLM has)");
+    }
+    // Colossal-AI's EPMixtralSparseMoeBlock.setup_process_groups and Megatron-Core's MoELayer refuse it too.
+    if (c.experts % o.expert_parallel != 0) {
+      throw Error(ErrorKind::invalid_argument, where + "num_local_experts " + std::to_string(c.experts) +
+                                                   " is not divisible by the expert parallel size " + std::to_string(o.expert_parallel) +
+                                                   " (each expert rank holds the same number of whole experts)");
+    }
+    if (o.data_parallel && *o.data_parallel % o.expert_parallel != 0) {
+      throw Error(ErrorKind::invalid_argument, where + "--ep " + std::to_string(o.expert_parallel) + " must divide the data-parallel size " +
+                                                   std::to_string(*o.data_parallel) + " (--dp): expert parallelism splits the data-parallel ranks");
+    }
   }
   const int t = o.tensor_parallel;
   if (t > 1 && c.architecture == HfArchitecture::gpt2) {
@@ -118,6 +134,7 @@ std::string manifest_from_hf_config(std::string_view config_json, const HfManife
   Json parallel = {{"tensor", {{"mode", "1d"}, {"size", options.tensor_parallel}}}};
   if (stages > 1) parallel["pipeline"] = {{"size", stages}, {"layers", config.layers}, {"partition", "uniform"}};
   if (options.data_parallel) parallel["data"] = *options.data_parallel;
+  if (options.expert_parallel > 1) parallel["expert"] = options.expert_parallel;
 
   Json tensors = Json::array();
   for (const ModelParameter& p : detail::hf_parameters(config)) {
@@ -136,6 +153,9 @@ std::string manifest_from_hf_config(std::string_view config_json, const HfManife
     if (p.role == ParameterRole::embedding && config.pad_token_id && config.architecture != HfArchitecture::gpt2) {
       t["padding_idx"] = *config.pad_token_id;
     }
+    // Each expert's matrices are whole tensors in the state dict: expert e of N is held by the expert
+    // rank e / (N / E) (Colossal-AI's EPMixtralSparseMoeBlock), then split over tp like a dense MLP.
+    if (p.expert) t["expert"] = Json{{"index", *p.expert}, {"of", config.experts}};
     if (stages > 1) {
       if (p.layer) {
         t["layer"] = *p.layer;

@@ -27,6 +27,19 @@ Topology topology(int data, int pipeline, TensorParallelConfig tensor, std::arra
   return t;
 }
 
+HeldAlong on_stages(int axis, std::vector<int> stages) { return HeldAlong{HeldAlong::Kind::stages, axis, std::move(stages)}; }
+
+std::string expect_manifest_error(const std::string& text, std::initializer_list<std::string> parts) {
+  try {
+    (void)parse_manifest(text);
+  } catch (const Error& e) {
+    for (const auto& p : parts) EXPECT_THAT(std::string(e.what()), HasSubstr(p)) << text;
+    return e.what();
+  }
+  ADD_FAILURE() << "accepted: " << text;
+  return {};
+}
+
 // Colossal-AI's legacy groups (colossalai/legacy/context/process_group_initializer): tensor groups
 // [i*T + j for j in range(T)]; pipeline groups range(i*(world//D) + j, (i+1)*(world//D), (world//D)//P)
 // for i in range(D), j in range((world//D)//P); data groups [i + j*(world//D) for j in range(D)].
@@ -168,8 +181,7 @@ TEST(Topology, StagesDecideWhoHoldsAndWrites) {
   const ProcessMesh mesh = topology_mesh(t, 8);
   TensorLayout layout = topology_layout(t, TensorLayout(std::vector<std::vector<int>>{{0}, {}}));
   EXPECT_EQ(layout, TensorLayout(std::vector<std::vector<int>>{{2}, {}}));
-  layout.stage_axis = topology_axis(t, ParallelAxis::pipeline);
-  layout.stages = {1};
+  layout.held_along = {on_stages(topology_axis(t, ParallelAxis::pipeline), {1})};
   ASSERT_NO_THROW(check_layout(layout, 2, mesh));
   EXPECT_EQ(layout.to_string(), "{0: [2]} on stages [1] of axis 1");
   int writers = 0;
@@ -185,29 +197,71 @@ TEST(Topology, StagesDecideWhoHoldsAndWrites) {
   EXPECT_EQ(writers, 2);  // one per tensor-parallel block
   EXPECT_EQ(owners(Shape{4, 3}, layout, mesh, {0, 0}), (std::vector<int>{2, 6}));
   // Tied on both stages: 4 replicas of each block (2 data x 2 stages), one writer.
-  layout.stages = {0, 1};
+  layout.held_along[0].coordinates = {0, 1};
   for (std::uint64_t stream = 0; stream < 8; ++stream) {
     int w = 0;
     for (int rank = 0; rank < 8; ++rank) w += is_writer(layout, mesh, rank, stream) && parallel_coordinates(t, 8, rank).tensor == 0;
     EXPECT_EQ(w, 1) << stream;
   }
   // Refused: a stage beyond the pipeline, a stage axis that splits a dimension.
-  layout.stages = {2};
+  layout.held_along[0].coordinates = {2};
   EXPECT_THROW(check_layout(layout, 2, mesh), Error);
-  layout.stages = {0};
-  layout.stage_axis = 2;
+  layout.held_along[0].coordinates = {1, 0};  // not ascending
+  EXPECT_THROW(check_layout(layout, 2, mesh), Error);
+  layout.held_along[0].coordinates = {};
+  EXPECT_THROW(check_layout(layout, 2, mesh), Error);
+  layout.held_along[0] = on_stages(2, {0});
+  EXPECT_THROW(check_layout(layout, 2, mesh), Error);
+  layout.held_along = {on_stages(1, {0}), on_stages(1, {1})};  // one axis named twice
+  EXPECT_THROW(check_layout(layout, 2, mesh), Error);
+  layout.held_along = {on_stages(1, {0})};
+  layout.partition = DataPartition::zero3;
+  layout.partition_axes = {1};  // a partition over a held-along axis
   EXPECT_THROW(check_layout(layout, 2, mesh), Error);
 }
 
-std::string expect_manifest_error(const std::string& text, std::initializer_list<std::string> parts) {
-  try {
-    (void)parse_manifest(text);
-  } catch (const Error& e) {
-    for (const auto& p : parts) EXPECT_THAT(std::string(e.what()), HasSubstr(p)) << text;
-    return e.what();
+// Whole experts on dp 4 (edp 2 x ep 2) x tp 2: expert 3 of 4 lives on ep rank 1 only, split over tp;
+// its copies are the two edp ranks', which a zero3 partition shares (never over ep).
+TEST(Topology, WholeExpertsLiveOnTheirExpertRank) {
+  Topology t = topology(4, 1, {TensorParallelMode::one_d, 2, 1});
+  t.expert = 2;
+  const ProcessMesh mesh = topology_mesh(t, 8);
+  const auto parse = [](const std::string& extra) {
+    return parse_manifest(R"({"seed": 1, "parallel": {"data": 4, "expert": 2, "tensor": {"mode": "1d", "size": 2}}, "tensors": [
+        {"name": "e3", "shape": [8, 4], "init": {"fn": "normal"}, "layout": "linear_col", "expert": {"index": 3, "of": 4})" +
+                          extra + "}]}");
+  };
+  const Manifest m = parse("");
+  const int ep = topology_axis(t, ParallelAxis::expert);
+  EXPECT_EQ(m.tensors[0].layout, TensorLayout({{3}, {}}, {HeldAlong{HeldAlong::Kind::expert, ep, {1}}}));
+  EXPECT_EQ(m.tensors[0].layout.to_string(), "{0: [3]} on expert rank 1 of axis " + std::to_string(ep));
+  int writers = 0;
+  for (int rank = 0; rank < 8; ++rank) {
+    const ParallelCoordinates c = parallel_coordinates(t, 8, rank);
+    EXPECT_EQ(holds(m.tensors[0].layout, mesh, rank), c.expert == 1) << rank;
+    writers += is_writer(m.tensors[0].layout, mesh, rank, 7) ? 1 : 0;
   }
-  ADD_FAILURE() << "accepted: " << text;
-  return {};
+  EXPECT_EQ(writers, 2);  // one per tensor-parallel block, among the 2 edp copies
+  const Manifest zero3 = parse(R"(, "data_partition": "zero3")");
+  EXPECT_EQ(zero3.tensors[0].layout.partition_axes, (std::vector<int>{topology_axis(t, ParallelAxis::expert_data)}));
+  // Refused: an index past the count, no experts, counts the expert size does not divide, a layout over ep.
+  expect_manifest_error(R"({"seed": 1, "tensors": [{"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 4, "of": 4}}]})",
+                           {"tensors[0] (\"e\").expert", "expert 4 does not exist: there are 4"});
+  expect_manifest_error(R"({"seed": 1, "tensors": [{"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 0, "of": 0}}]})",
+                           {".expert", "at least 1, got 0"});
+  expect_manifest_error(R"({"seed": 1, "tensors": [{"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 0, "count": 2}}]})",
+                           {"count"});
+  expect_manifest_error(R"({"seed": 1, "tensors": [{"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": 3}]})",
+                           {".expert", "expected true or false", "{\"index\": e, \"of\": N}", "got number 3"});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"data": 4, "expert": 2}, "tensors": [
+      {"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 0, "of": 3}}]})",
+                           {"the 3 experts must be divisible by the expert parallel size 2"});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"data": 4, "expert": 2}, "tensors": [
+      {"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 0, "of": 2}, "layout": {"shard": {"0": ["ep"]}}}]})",
+                           {"splits over the expert axis", "held by one expert rank"});
+  // Without expert parallelism a whole expert is held by every rank.
+  const Manifest alone = parse_manifest(R"({"seed": 1, "tensors": [{"name": "e", "shape": [2], "init": {"fn": "zeros"}, "expert": {"index": 1, "of": 2}}]})");
+  EXPECT_TRUE(alone.tensors[0].layout.held_along.empty());
 }
 
 TEST(TopologyManifest, KeysAndTheirErrors) {
@@ -220,10 +274,10 @@ TEST(TopologyManifest, KeysAndTheirErrors) {
   ASSERT_TRUE(m.parallel);
   EXPECT_EQ(manifest_mesh(m, 8).shape(), (std::vector<int>{2, 2, 2}));
   const auto& t = m.tensors;
-  EXPECT_EQ(t[0].layout, TensorLayout({{2}, {}}, 0, {0}));  // hybrid: 10 on 2 = (5, 5); layer 4 on stage 0
-  EXPECT_EQ(t[1].layout, TensorLayout({{}}, 0, {1}));
-  EXPECT_EQ(t[2].layout, TensorLayout({{}, {}}, 0, {0, 1}));
-  EXPECT_EQ(t[3].layout, TensorLayout({{1}, {2}}, 0, {0}));
+  EXPECT_EQ(t[0].layout, TensorLayout({{2}, {}}, {on_stages(0, {0})}));  // hybrid: 10 on 2 = (5, 5); layer 4 on stage 0
+  EXPECT_EQ(t[1].layout, TensorLayout({{}}, {on_stages(0, {1})}));
+  EXPECT_EQ(t[2].layout, TensorLayout({{}, {}}, {on_stages(0, {0, 1})}));
+  EXPECT_EQ(t[3].layout, TensorLayout({{1}, {2}}, {on_stages(0, {0})}));
   // A named custom mesh, outermost first as written (not sorted by name).
   const Manifest named = parse_manifest(R"({"seed": 1, "mesh": {"tp": 2, "dp": 3}, "tensors": [
       {"name": "w", "shape": [4, 6], "init": {"fn": "zeros"}, "layout": {"shard": {"0": ["tp"], "1": ["dp"]}}}]})");

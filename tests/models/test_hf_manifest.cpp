@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardinit/error.hpp"
+#include "shardinit/layout/mesh.hpp"
 #include "shardinit/manifest/manifest.hpp"
 #include "shardinit/models/hf_model.hpp"
 
@@ -245,6 +246,37 @@ TEST(HfManifest, LayoutsAndStagesFollowTheTensorParallelPolicies) {
   EXPECT_EQ(loaded.tensors.size(), m["tensors"].size());
 }
 
+// --ep: Mixtral's experts over the expert axis, as Colossal-AI's EPMixtralSparseMoeBlock deals them
+// out (colossalai/shardformer/modeling/mixtral.py): expert e of N on expert rank e / (N / ep), then
+// split over tp like the dense MLP (w1, w3 Linear1D_Col; w2 Linear1D_Row).
+TEST(HfManifest, MixtralExpertsLiveOnTheirExpertRank) {
+  HfManifestOptions options;
+  options.tensor_parallel = 2;
+  options.expert_parallel = 2;
+  options.data_parallel = 2;
+  const json m = manifest_of(example_config("tiny-mixtral"), options);  // 4 experts
+  EXPECT_EQ(m["parallel"]["expert"], 2);
+  for (int e = 0; e < 4; ++e) {
+    for (const char* w : {"w1", "w2", "w3"}) {
+      const std::string name = "model.layers.1.block_sparse_moe.experts." + std::to_string(e) + "." + w + ".weight";
+      EXPECT_EQ(tensor(m, name)["expert"], json::parse(R"({"index": )" + std::to_string(e) + R"(, "of": 4})")) << name;
+    }
+  }
+  EXPECT_FALSE(tensor(m, "model.layers.1.block_sparse_moe.gate.weight").contains("expert"));  // the router is dense
+  // On the job's mesh [edp 1, ep 2, pp 1, tp 2] (rank = 2 ep + tp): experts 0-1 on ranks 0-1, 2-3 on ranks 2-3.
+  const Manifest loaded = parse_manifest(manifest_from_hf_config(example_config("tiny-mixtral"), options, "config.json"));
+  const ProcessMesh mesh = manifest_mesh(loaded, 4);
+  for (const ManifestTensor& t : loaded.tensors) {
+    const auto at = t.name.find("experts.");
+    for (int rank = 0; rank < 4; ++rank) {
+      const bool want = at == std::string::npos || (t.name[at + 8] - '0') / 2 == rank / 2;
+      EXPECT_EQ(holds(t.layout, mesh, rank), want) << t.name << " on rank " << rank;
+    }
+  }
+  // Values: the same canonical spec as without expert parallelism.
+  EXPECT_EQ(manifest_digest(loaded), manifest_digest(parse_manifest(manifest_from_hf_config(example_config("tiny-mixtral"), {}, "config.json"))));
+}
+
 TEST(HfManifest, TheLayoutsNeverChangeTheValues) {
   // The canonical spec (what decides every value) is the same for every tp and pp.
   HfManifestOptions split;
@@ -304,6 +336,16 @@ TEST(HfManifest, LayoutsTheModelCannotTakeAreErrors) {
   EXPECT_THAT(error_of(example_config("tiny-llama"), tp), HasSubstr("num_key_value_heads 4 is not divisible by the tensor-parallel size 8"));
   tp.tensor_parallel = 2;
   EXPECT_THAT(error_of(example_config("tiny-gpt2"), tp), HasSubstr("--tp 2 is not supported for GPT2LMHeadModel: its fused c_attn"));
+  HfManifestOptions ep;
+  ep.expert_parallel = 2;
+  EXPECT_THAT(error_of(example_config("tiny-llama"), ep), HasSubstr("--ep 2 needs a mixture of experts (LlamaForCausalLM has no experts"));
+  ep.expert_parallel = 3;
+  EXPECT_THAT(error_of(example_config("tiny-mixtral"), ep), HasSubstr("num_local_experts 4 is not divisible by the expert parallel size 3"));
+  ep.expert_parallel = 2;
+  ep.data_parallel = 3;
+  EXPECT_THAT(error_of(example_config("tiny-mixtral"), ep), HasSubstr("--ep 2 must divide the data-parallel size 3 (--dp)"));
+  ep.expert_parallel = 0;
+  EXPECT_THAT(error_of(example_config("tiny-mixtral"), ep), HasSubstr("sizes must be at least 1"));
   HfManifestOptions pp;
   pp.pipeline_parallel = 5;
   EXPECT_THAT(error_of(example_config("tiny-llama"), pp), HasSubstr("--pp 5 stages for 4 layers"));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # init --hf CONFIG end to end (docs/models.md): for every small example config, the directory written
-# by one process, and under mpirun at 1, 2, 3 and 4 ranks with tensor-parallel, pipeline and data
-# layouts, is the same bytes (config.json, the manifest kept beside the weights, the weights; one file
+# by one process, and under mpirun at 1, 2, 3 and 4 ranks with tensor-parallel, pipeline, data and
+# (Mixtral) expert layouts, is the same bytes (config.json, the manifest kept beside the weights, the weights; one file
 # and HF-sharded); verify --hf and verify of the kept manifest accept it at another rank count; a fault
 # on one rank during the write leaves nothing; bad configs and options exit 2 and write nothing; the
 # manifest command writes atomically and refuses to replace without --force.
@@ -43,6 +43,7 @@ cd "$scratch" || exit 1
 launches() {
   case $1 in
     tiny-gpt2) printf '%s\n' "1" "2 --pp 2" "3" "4 --pp 2 --dp 2" ;;
+    tiny-mixtral) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 4" "4 --tp 2 --ep 2" "4 --ep 4" "4 --ep 2 --pp 2" ;;
     *) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 4" ;;
   esac
 }
@@ -74,6 +75,25 @@ for model in tiny-llama tiny-qwen2 tiny-mistral tiny-mixtral tiny-gpt2; do
   mpirun_n 2 "$shardinit" verify -q --max-shard-size 20KB "$model.sharded1/shardinit-manifest.json" "$model.sharded1" 2>"$model.verify2.err"
   check "$model: verify of the kept manifest at 2 ranks (rc $?): $(head -c 300 "$model.verify2.err")" test ! -s "$model.verify2.err"
 done
+
+# Mixtral's experts over the expert axis, per-rank files: at 4 ranks with --tp 2 --ep 2 (the mesh
+# [edp 1, ep 2, tp 2]: rank = 2 ep + tp) ranks 0-1 hold experts 0-1 of each layer, ranks 2-3 experts
+# 2-3, each the rank's half of every matrix; the dense tensors are on every rank.
+mixtral=$configs/tiny-mixtral/config.json
+mpirun_n 4 "$shardinit" init -q --hf "$mixtral" --tp 2 --ep 2 --per-rank ep.ranks 2>ep.err
+check "per-rank --tp 2 --ep 2: written: $(head -c 300 ep.err)" test -f ep.ranks/rank-00003-of-00004.safetensors
+for rank in 0 1 2 3; do
+  file=ep.ranks/rank-0000$rank-of-00004.safetensors
+  experts=$(plain "$shardinit" inspect "$file" | grep -o 'experts\.[0-9]*\.w[123]' | sort -u | sed 's/experts\.//' | tr '\n' ' ')
+  if [ "$rank" -lt 2 ]; then want="0.w1 0.w2 0.w3 1.w1 1.w2 1.w3 "; else want="2.w1 2.w2 2.w3 3.w1 3.w2 3.w3 "; fi
+  check "rank $rank holds the experts of its expert rank ($experts)" test "$experts" = "$want"
+  check "rank $rank holds 12 expert matrices of 32 rows (its half)" \
+    test "$(plain "$shardinit" inspect "$file" | grep -c 'experts\..*\[32, 32\]')" -eq 12
+  check "rank $rank holds the router and the norms" \
+    test "$(plain "$shardinit" inspect "$file" | grep -cE 'block_sparse_moe\.gate|layernorm|model\.norm')" -eq 7
+done
+mpirun_n 4 "$shardinit" verify -q --hf "$mixtral" --tp 2 --ep 2 --per-rank ep.ranks 2>ep.verify.err
+check "per-rank --tp 2 --ep 2: verifies (rc $?): $(head -c 300 ep.verify.err)" test ! -s ep.verify.err
 
 # verify --hf notices other init rules (the kept manifest differs), and a changed weight.
 plain "$shardinit" verify -q --hf "$configs/tiny-llama/config.json" --init colossal tiny-llama.one 2>colossal.err
@@ -118,6 +138,15 @@ expect_refusal init-rule "--init \"kaiming\" is not a rule set" \
   plain "$shardinit" init --hf "$configs/tiny-llama/config.json" --init kaiming -o bad/init-rule.dir
 expect_refusal both "two sources of tensors" plain "$shardinit" init bad/kv.json --hf "$configs/tiny-llama/config.json" -o bad/both.dir
 EXPECTED_RC=3 expect_refusal no-config "cannot read model config" plain "$shardinit" init --hf bad/missing.json -o bad/no-config.dir
+expect_refusal ep-dense "--ep 2 needs a mixture of experts (LlamaForCausalLM has no experts" \
+  mpirun_n 2 "$shardinit" init --hf "$configs/tiny-llama/config.json" --ep 2 -o bad/ep-dense.dir
+expect_refusal ep-experts "num_local_experts 4 is not divisible by the expert parallel size 3" \
+  plain "$shardinit" init --hf "$mixtral" --ep 3 -o bad/ep-experts.dir
+expect_refusal ep-dp "--ep 2 must divide the data-parallel size 3 (--dp)" \
+  plain "$shardinit" manifest --hf "$mixtral" --ep 2 --dp 3 -o bad/ep-dp.dir
+expect_refusal ep-world "the expert parallel size 2 does not divide the data parallel size 3" \
+  mpirun_n 3 "$shardinit" init --hf "$mixtral" --ep 2 -o bad/ep-world.dir
+expect_refusal ep-without-hf "--ep: is an option of --hf CONFIG" plain "$shardinit" init bad/kv.json --ep 2 -o bad/ep-without-hf.dir
 expect_refusal tp-without-hf "--tp: is an option of --hf CONFIG" plain "$shardinit" init bad/kv.json --tp 2 -o bad/tp-without-hf.dir
 # The config cannot be replaced by the output (it is an input of the run).
 mkdir -p own && cp "$configs/tiny-llama/config.json" own/config.json

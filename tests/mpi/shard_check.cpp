@@ -290,7 +290,9 @@ DimAxes preset_layout(const std::string& mode, const std::string& name, std::siz
 }
 
 DimAxes expected_layout(const json& manifest, const json& tensor, std::size_t tensor_rank) {
-  const bool expert = tensor.value("expert", false);  // a stack of experts: the layout is each one's, shape[1:]
+  // A stack of experts ("expert": true): the layout is each one's, shape[1:]. (A whole expert,
+  // {"index": e, "of": N}, is a plain matrix.)
+  const bool expert = tensor.contains("expert") && tensor["expert"].is_boolean() && tensor["expert"].get<bool>();
   DimAxes axes(tensor_rank);
   if (tensor.contains("layout") && tensor["layout"].is_string()) {
     const bool parallel = manifest.contains("parallel");
@@ -327,8 +329,14 @@ struct Whole {
   const ManifestTensor* tensor;
   DimAxes axes;
   std::vector<std::byte> bytes;  // single-process fill of the whole tensor
-  int stage_axis = -1;           // pipeline: the stage axis and the stages that hold the tensor
-  std::vector<int> stages;
+  // The axes along which only some coordinates hold the tensor: the pipeline stages that hold it,
+  // the expert rank of a whole expert. {axis, coordinates, is the stage axis}.
+  struct Held {
+    int axis;
+    std::vector<int> coordinates;
+    bool stages;
+  };
+  std::vector<Held> held;
   std::string partition = "none";   // "zero3", "fsdp2": over the data axes the layout does not split
   std::vector<int> partition_axes;
 };
@@ -359,11 +367,15 @@ ZeroRange expected_zero3(Index numel, Index parts, Index index) {
   return ZeroRange{std::min(start, numel), count, partition};
 }
 
-// Whether `rank` holds the tensor at all: its coordinate on the stage axis is one of the stages.
+// Whether `rank` holds the tensor at all: on each held axis (of more than one coordinate) its
+// coordinate is one of those that hold it.
 bool expected_holds(const Whole& w, const std::vector<int>& mesh, int rank) {
-  if (w.stage_axis < 0 || mesh[static_cast<std::size_t>(w.stage_axis)] == 1) return true;
-  const int stage = coordinates_of(rank, mesh)[static_cast<std::size_t>(w.stage_axis)];
-  return std::find(w.stages.begin(), w.stages.end(), stage) != w.stages.end();
+  const std::vector<int> c = coordinates_of(rank, mesh);
+  for (const Whole::Held& h : w.held) {
+    const auto a = static_cast<std::size_t>(h.axis);
+    if (mesh[a] > 1 && std::find(h.coordinates.begin(), h.coordinates.end(), c[a]) == h.coordinates.end()) return false;
+  }
+  return true;
 }
 
 // The box of `rank`: per dimension, torch.chunk into prod(mesh[axes]) parts, part number the
@@ -419,7 +431,7 @@ void for_each_held(const Shape& shape, const Whole& w, const std::vector<int>& m
 bool same_box(const Box& a, const Box& b) { return a.start == b.start && a.extent == b.extent; }
 
 // Number of ranks holding each element: the mesh axes the layout does not use.
-// (On the stage axis only the stages that hold the tensor.)
+// (On a held axis only the coordinates that hold the tensor.)
 int expected_replicas(const Whole& w, const std::vector<int>& mesh) {
   int replicas = 1;
   for (std::size_t a = 0; a < mesh.size(); ++a) {
@@ -427,7 +439,11 @@ int expected_replicas(const Whole& w, const std::vector<int>& mesh) {
     for (const auto& list : w.axes) used = used || std::find(list.begin(), list.end(), static_cast<int>(a)) != list.end();
     used = used || std::find(w.partition_axes.begin(), w.partition_axes.end(), static_cast<int>(a)) != w.partition_axes.end();
     if (used) continue;
-    replicas *= static_cast<int>(a) == w.stage_axis && mesh[a] > 1 ? static_cast<int>(w.stages.size()) : mesh[a];
+    int along = mesh[a];
+    for (const Whole::Held& h : w.held) {
+      if (h.axis == static_cast<int>(a) && mesh[a] > 1) along = static_cast<int>(h.coordinates.size());
+    }
+    replicas *= along;
   }
   return replicas;
 }
@@ -443,7 +459,12 @@ void check_mesh_and_layouts(const Manifest& manifest, const json& raw, const Pro
   expect(mesh.size() == g_world, "mesh " + mesh.to_string() + " has " + std::to_string(mesh.size()) + " ranks, world is " +
                                      std::to_string(g_world));
   for (const Whole& w : wholes) {
-    TensorLayout want(w.axes, w.stage_axis, w.stages);
+    std::vector<HeldAlong> held;
+    for (const Whole::Held& h : w.held) {
+      held.push_back(HeldAlong{h.stages ? HeldAlong::Kind::stages : HeldAlong::Kind::expert, h.axis, h.coordinates});
+    }
+    std::sort(held.begin(), held.end(), [](const HeldAlong& a, const HeldAlong& b) { return a.axis < b.axis; });
+    TensorLayout want(w.axes, held);
     want.partition = parse_data_partition(w.partition);
     want.partition_axes = w.partition_axes;
     expect(w.tensor->layout == want, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() + ", expected " +
@@ -1011,18 +1032,26 @@ int run(int argc, char** argv) {
     for (const json& j : raw["tensors"]) {
       if (j["name"] == t.name) entry = &j;
     }
-    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, -1, {}, "none", {}};
+    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, {}, "none", {}};
     if (raw.contains("parallel") && expected_pipeline(raw["parallel"]) > 1) {
       const json& parallel = raw["parallel"];
-      w.stage_axis = expected_axis(parallel, "pp");
+      std::vector<int> stages;
       if (entry->contains("stage")) {
         const json& stage = (*entry)["stage"];
-        w.stages = stage.is_array() ? stage.get<std::vector<int>>() : std::vector<int>{stage.get<int>()};
+        stages = stage.is_array() ? stage.get<std::vector<int>>() : std::vector<int>{stage.get<int>()};
       } else {
         const json& p = parallel["pipeline"];
-        w.stages = {expected_stage_of_layer((*entry)["layer"], p["layers"], p["size"], p.value("partition", "uniform"))};
+        stages = {expected_stage_of_layer((*entry)["layer"], p["layers"], p["size"], p.value("partition", "uniform"))};
       }
-      std::sort(w.stages.begin(), w.stages.end());
+      std::sort(stages.begin(), stages.end());
+      w.held.push_back({expected_axis(parallel, "pp"), stages, true});
+    }
+    // A whole expert, {"index": e, "of": N}: on expert rank e / (N / E), Megatron-Core's contiguous
+    // blocks of local experts.
+    if (raw.contains("parallel") && expected_expert(raw["parallel"]) > 1 && entry->contains("expert") && (*entry)["expert"].is_object()) {
+      const json& parallel = raw["parallel"];
+      const int per_rank = (*entry)["expert"]["of"].get<int>() / expected_expert(parallel);
+      w.held.push_back({expected_axis(parallel, "ep"), {(*entry)["expert"]["index"].get<int>() / per_rank}, false});
     }
     if (raw.contains("parallel")) {
       const json& parallel = raw["parallel"];
@@ -1033,6 +1062,7 @@ int run(int argc, char** argv) {
         for (const int a : data_axes) {
           bool splits = false;
           for (const auto& list : w.axes) splits = splits || std::find(list.begin(), list.end(), a) != list.end();
+          for (const Whole::Held& h : w.held) splits = splits || h.axis == a;  // held on one expert rank: not shared over ep
           if (!splits) w.partition_axes.push_back(a);
         }
       }

@@ -131,6 +131,8 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
             {"name": "custom", "shape": [8, 6], "init": {"fn": "uniform"}, "layout": {"shard": {"0": ["tp"], "1": ["ep"]}},
              "stage": 1, "data_partition": "none"},
             {"name": "stream", "shape": [5], "init": {"fn": "normal"}, "stream": 12345, "stage": 1, "dtype": "bf16"},
+            {"name": "whole", "shape": [6, 4], "init": {"fn": "normal"}, "expert": {"index": 3, "of": 4}, "layout": "linear_col",
+             "layer": 2},
         ]
         for entry in entries:
             with self.subTest(entry=entry["name"]):
@@ -166,6 +168,8 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
             ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": [0, 1], "layout": {"shard": {"0": ["pp"]}}},
              "splits over the pipeline axis"),
             ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "padding_idx": 4}, "not a row"),
+            ({"name": "w", "shape": [4, 4], "init": {"fn": "zeros"}, "stage": 0, "expert": {"index": 2, "of": 2}},
+             "expert 2 does not exist: there are 2"),
         ]:
             with self.subTest(entry=entry):
                 with self.assertRaises(ValueError) as manifest_error:
@@ -174,6 +178,22 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
                     from_keywords(job, entry, init.zeros_())
                 self.assertIn(reason, str(manifest_error.exception))
                 self.assertIn(reason, str(keyword_error.exception))
+
+
+class WholeExperts(unittest.TestCase):
+    def test_expert_rank_and_python_errors(self):
+        job = {"data": 4, "expert": 2}
+        got = shardinit.resolve([6, 4], init.normal_(), "e", parallel=job, expert={"index": 3, "of": 4})
+        self.assertEqual(got["layout"], "replicated on expert rank 1 of axis 1")
+        for bad, kind, reason in [({"index": 1}, ValueError, "needs both 'index' and 'of'"),
+                                  ({"index": 0, "of": 2, "rank": 1}, ValueError, "unknown key 'rank'"),
+                                  ({"index": -1, "of": 2}, ValueError, "expert index must be a non-negative integer"),
+                                  (3, TypeError, "expert must be True or False"),
+                                  ({"index": 0, "of": 3}, ValueError, "the 3 experts must be divisible by the expert parallel size 2")]:
+            with self.subTest(expert=bad):
+                with self.assertRaises(kind) as caught:
+                    shardinit.resolve([6, 4], init.normal_(), "e", parallel=job, expert=bad)
+                self.assertIn(reason, str(caught.exception))
 
 
 if __name__ == "__main__":

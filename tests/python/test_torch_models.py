@@ -293,6 +293,22 @@ class Shards(Directory):
                 stages = min(3, config["num_hidden_layers"])
                 self.check_ranks(shardinit.manifest_from_hf_config(config, pp=stages, dp=1), stages, file)
 
+    def test_mixtral_experts_over_the_expert_axis_equal_the_files_slices(self):
+        # Each rank's module holds its expert rank's experts only (as Colossal-AI's EPMixtralSparseMoeBlock
+        # keeps them), split over tp; the others are absent.
+        file = cli_init("tiny-mixtral", self.dir)
+        config = load_config("tiny-mixtral")
+        self.check_ranks(shardinit.manifest_from_hf_config(config, tp=2, ep=2), 4, file)
+        self.check_ranks(shardinit.manifest_from_hf_config(config, ep=4), 4, file)
+        manifest = json.loads(shardinit.manifest_from_hf_config(config, ep=2, dp=4))
+        manifest["parallel"]["data_partition"] = "zero3"  # experts partitioned over their expert-data-parallel pair
+        self.check_ranks(json.dumps(manifest), 4, file)
+        m = shardinit.Manifest(shardinit.manifest_from_hf_config(config, ep=2))
+        held = {h["name"] for h in m.holdings(2, 1) if h["holds"]}
+        self.assertIn("model.layers.0.block_sparse_moe.experts.2.w1.weight", held)
+        self.assertNotIn("model.layers.0.block_sparse_moe.experts.1.w1.weight", held)
+        self.assertIn("model.layers.0.block_sparse_moe.gate.weight", held)
+
     def test_zero3_partitions_equal_the_files_ranges(self):
         file = cli_init("tiny-llama", self.dir)
         manifest = json.loads(shardinit.manifest_from_hf_config(load_config("tiny-llama"), tp=2, pp=2))
@@ -331,7 +347,8 @@ class Errors(unittest.TestCase):
         config = load_config("tiny-llama")
         manifest = shardinit.manifest_from_hf_config(config, pp=2)
         with self.assertRaisesRegex(ValueError, r"model.embed_tokens.weight: rank 1 of 2 holds none of it \(another pipeline "
-                                                r"stage\), but the module has it with shape \(256, 64\)"):
+                                                r"stage's or expert rank's: layout \{0: \[2\]\} on stages \[0\] of axis 1\), "
+                                                r"but the module has it with shape \(256, 64\)"):
             st.fill_module_(LlamaForCausalLM(config), manifest, rank=1, world=2)
 
     def test_rank_and_world(self):

@@ -31,6 +31,14 @@ struct LayoutSpec {
   std::vector<std::vector<int>> shard;  // Kind::custom: per tensor dimension, the mesh axes, major first
 };
 
+// One whole expert of a mixture of experts kept as tensors of its own (Hugging Face's
+// `experts.{e}.w1.weight`): expert `index` of `count` experts. Under expert parallelism E the experts
+// are dealt out in contiguous blocks of count / E, as Megatron-Core's and Colossal-AI's MoE layers do.
+struct WholeExpert {
+  Index index = 0;
+  Index count = 0;
+};
+
 struct TensorDefinition {
   std::string name;
   Shape shape;  // global
@@ -44,6 +52,7 @@ struct TensorDefinition {
   std::optional<std::int64_t> layer;            // or its layer, placed by the topology's partition rule
   std::optional<DataPartition> data_partition;  // default: the topology's
   bool expert = false;                          // dimension 0 indexes experts, split over the expert axis
+  std::optional<WholeExpert> whole_expert;      // or: the tensor is one expert's, held by its expert rank
   std::optional<Index> padding_idx;             // a row of dimension 0 filled with +0; negative counts from the end
 };
 

@@ -44,17 +44,28 @@ enum class DataPartition {
 // Throws Error(invalid_argument) naming the valid ones.
 [[nodiscard]] DataPartition parse_data_partition(std::string_view text);
 
+// Where a tensor is held along one mesh axis: only the ranks whose coordinate on `axis` is one of
+// `coordinates` (ascending, distinct) hold any of it; the others hold nothing. On a mesh where that
+// axis has size 1 (one process filling the whole job) every rank holds it.
+struct HeldAlong {
+  enum class Kind {
+    stages,  // the pipeline stages that hold the tensor (a tied embedding: the first and the last)
+    expert,  // one whole expert: the expert-parallel rank that holds it (one coordinate)
+  };
+  Kind kind = Kind::stages;
+  int axis = -1;
+  std::vector<int> coordinates;
+  friend bool operator==(const HeldAlong&, const HeldAlong&) = default;
+};
+
 struct TensorLayout {
-  TensorLayout(std::vector<std::vector<int>> dims = {}, int stage_axis_ = -1, std::vector<int> stages_ = {})
-      : dim_axes(std::move(dims)), stage_axis(stage_axis_), stages(std::move(stages_)) {}
+  TensorLayout(std::vector<std::vector<int>> dims = {}, std::vector<HeldAlong> held = {})
+      : dim_axes(std::move(dims)), held_along(std::move(held)) {}
   // For each tensor dimension, the mesh axes it is split over, major first; empty: not split.
   std::vector<std::vector<int>> dim_axes;
-  // Pipeline stages: the mesh axis whose coordinate is a rank's stage, and the stages that hold the
-  // tensor (ascending). A rank of another stage holds nothing of it. stage_axis -1: every rank holds
-  // its box (no pipeline, or a tensor every stage has). On a mesh whose stage axis has size 1 (one
-  // process filling the whole job) every rank holds every tensor.
-  int stage_axis = -1;
-  std::vector<int> stages;
+  // The axes along which only some coordinates hold the tensor (pipeline stages, a whole expert's
+  // expert-parallel rank), at most one entry per axis; none: every rank holds its box.
+  std::vector<HeldAlong> held_along;
   // Data partition: the box above is shared among the ranks that differ only along `partition_axes`
   // (major first; a rank's place in that group is row-major over them), as DeepSpeed or FSDP2 do over
   // the data-parallel group. `none` with no axes: those ranks are replicas.
@@ -62,19 +73,21 @@ struct TensorLayout {
   std::vector<int> partition_axes;
 
   [[nodiscard]] static TensorLayout replicated(std::size_t tensor_rank) { return TensorLayout(std::vector<std::vector<int>>(tensor_rank)); }
-  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " on stages [0, 1] of axis 1",
-  // then " zero3 over axes [0]".
+  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " on stages [0, 1] of axis 1"
+  // (or " on expert rank 1 of axis 2"), then " zero3 over axes [0]".
   [[nodiscard]] std::string to_string() const;
   friend bool operator==(const TensorLayout&, const TensorLayout&) = default;
 };
 
 // Throws Error(invalid_argument) unless the layout has one entry per tensor dimension, names only
-// mesh axes that exist, and uses each mesh axis at most once; a stage axis must exist, split no
-// dimension, and its stages be distinct coordinates of it; partition axes must exist, be distinct,
-// split no dimension and not be the stage axis, and be present exactly when there is a partition.
+// mesh axes that exist, and uses each mesh axis at most once; a held-along axis must exist, split no
+// dimension, be named once, and its coordinates be distinct and ascending coordinates of it;
+// partition axes must exist, be distinct, split no dimension and not be held-along axes, and be
+// present exactly when there is a partition.
 void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const ProcessMesh& mesh);
 
-// Whether `rank` holds any of the tensor: its stage is one of the layout's (always, without stages).
+// Whether `rank` holds any of the tensor: on every held-along axis its coordinate is one of the
+// layout's (always, without held-along axes).
 // Precondition: check_layout passed, 0 <= rank < mesh.size().
 [[nodiscard]] bool holds(const TensorLayout& layout, const ProcessMesh& mesh, int rank);
 
@@ -134,8 +147,8 @@ struct Holding {
 
 // Replicas hold equal boxes; exactly one of them writes the box to a shared file. To spread the
 // writing of replicated tensors over the ranks, the writer is replica number `stream mod replicas`
-// (replicas numbered row-major over the mesh axes the layout does not use; on the stage axis, only
-// the stages that hold the tensor count, numbered in ascending order). A rank that does not hold the
+// (replicas numbered row-major over the mesh axes the layout does not use; on a held-along axis, only
+// the coordinates that hold the tensor count, numbered in ascending order). A rank that does not hold the
 // tensor never writes it.
 [[nodiscard]] bool is_writer(const TensorLayout& layout, const ProcessMesh& mesh, int rank, std::uint64_t stream);
 

@@ -2,7 +2,8 @@
 // From a Hugging Face model's config.json to its manifest (docs/models.md): every tensor of the
 // model's state dict as `save_pretrained` writes it (the names, shapes and dtypes of the transformers
 // modeling code), each with an initializer (the architecture's own `_init_weights`, or Colossal-AI's
-// layer defaults), its Colossal-AI 1D tensor-parallel layout and its pipeline stage.
+// layer defaults), its Colossal-AI 1D tensor-parallel layout, its pipeline stage and, for a mixture of
+// experts, the expert-parallel rank that holds each expert.
 
 #include <cstdint>
 #include <optional>
@@ -25,6 +26,7 @@ struct HfManifestOptions {
   int tensor_parallel = 1;             // Colossal-AI 1D tensor parallelism over this many ranks
   int pipeline_parallel = 1;           // pipeline stages; decoder layers placed by the uniform partition
   std::optional<int> data_parallel;    // the data-parallel size; default: derived from the world
+  int expert_parallel = 1;             // experts dealt out over this many data-parallel ranks (MoE models)
   std::optional<DType> dtype;          // default: the config's torch_dtype (or dtype), else f32
 };
 
