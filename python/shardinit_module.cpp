@@ -264,7 +264,7 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
         return out;
       },
       py::arg("manifest"), py::arg("world"), py::arg("rank"),
-      "The tensors rank holds in a run of the manifest on world ranks (other stages' left out), in manifest order: "
+      "The tensors rank holds in a run of the manifest on world ranks (other stages' and other expert ranks' left out), in manifest order: "
       "dicts with name, shape, dtype and the keys of local_holding.");
 
   m.def(

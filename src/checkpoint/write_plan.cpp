@@ -102,7 +102,7 @@ void plan_per_rank(const Manifest& manifest, WritePlan& plan) {
   nlohmann::json shards = nlohmann::json::object();
   for (const ManifestTensor& t : manifest.tensors) {
     check_layout(t.layout, t.shape.size(), mesh);
-    if (!holds(t.layout, mesh, plan.rank)) continue;  // another pipeline stage's tensor: not in this rank's file
+    if (!holds(t.layout, mesh, plan.rank)) continue;  // another pipeline stage's (or expert rank's) tensor: not in this rank's file
     const Holding h = local_holding(t.shape, t.layout, mesh, plan.rank);
     // A zero3 range is stored as the 1-d tensor of its real elements (DeepSpeed's ds_tensor less its
     // padding); "flat" is [first, count] in the row-major order of the box, "partition" the size of

@@ -52,7 +52,7 @@ struct Manifest {
 [[nodiscard]] ProcessMesh manifest_mesh(const Manifest& manifest, int world);
 
 // What `rank` of a run with `world` ranks holds of each tensor it holds (those of other pipeline stages
-// are left out), in manifest order: the box, or the zero3 range of it. Throws as manifest_mesh, and
+// and other expert ranks' experts are left out), in manifest order: the box, or the zero3 range of it. Throws as manifest_mesh, and
 // Error(invalid_argument) for a rank outside the world.
 struct TensorHolding {
   const ManifestTensor* tensor;
