@@ -1,12 +1,13 @@
 """shardinit.torch against the CLI on Hugging Face-shaped models (docs/python.md, docs/models.md).
 
 The models are torch 1.13 re-implementations of LlamaForCausalLM (also Qwen2's q/k/v biases and
-Mistral's shapes) and GPT2LMHeadModel, written here from transformers' modeling_llama.py and
-modeling_gpt2.py (parameter names, shapes and module types only: no forward pass is needed):
-transformers itself is not installed. Checks:
+Mistral's shapes), MixtralForCausalLM and GPT2LMHeadModel, written here from transformers'
+modeling_llama.py, modeling_mixtral.py and modeling_gpt2.py (parameter names, shapes and module
+types only: no forward pass is needed): transformers itself is not installed. Checks:
   * fill_module_ on the whole model equals `shardinit init --hf CONFIG` bit for bit; the file loads
     with load_state_dict(strict=True) with no renaming;
-  * fill_module_ on each rank's local shards (tp x pp, and zero3 partitions) equals the file's slices;
+  * fill_module_ on each rank's local shards (tp x pp, Mixtral's experts over ep, zero3 partitions)
+    equals the file's slices, also on an expert rank's real Mixtral module;
   * a model built on the meta device, after to_empty(), fills the same;
   * manifest_from_module(init="hf") is the generator's manifest; init="torch" gives torch's
     reset_parameters distributions (bounds computed here from torch's formulas);
@@ -67,9 +68,12 @@ class RMSNorm(nn.Module):  # LlamaRMSNorm (also Qwen2RMSNorm, MistralRMSNorm): w
 
 class LlamaForCausalLM(nn.Module):
     """modeling_llama.py: LlamaAttention (q/k/v/o_proj, q/k/v biases when attention_bias; Qwen2's are
-    always there), LlamaMLP (gate/up/down_proj), LlamaDecoderLayer, LlamaModel, lm_head."""
+    always there), LlamaMLP (gate/up/down_proj), LlamaDecoderLayer, LlamaModel, lm_head. With
+    moe=True, MixtralForCausalLM (modeling_mixtral.py): the MLP is MixtralSparseMoeBlock, a router
+    `gate` (Linear(hidden, num_local_experts)) and `experts`, a ModuleList of
+    MixtralBlockSparseTop2MLP (w1, w3: Linear(hidden, ffn); w2: Linear(ffn, hidden)), no biases."""
 
-    def __init__(self, c: dict, device=None, qkv_bias=None):
+    def __init__(self, c: dict, device=None, qkv_bias=None, moe=False):
         super().__init__()
         self.config = types.SimpleNamespace(**c)
         kw = {"device": device, "dtype": TORCH_DTYPES[c.get("torch_dtype", "float32")]}
@@ -87,10 +91,21 @@ class LlamaForCausalLM(nn.Module):
             layer.self_attn.k_proj = nn.Linear(h, kv * hd, bias=qkv_bias, **kw)
             layer.self_attn.v_proj = nn.Linear(h, kv * hd, bias=qkv_bias, **kw)
             layer.self_attn.o_proj = nn.Linear(heads * hd, h, bias=False, **kw)
-            layer.mlp = nn.Module()
-            layer.mlp.gate_proj = nn.Linear(h, i, bias=False, **kw)
-            layer.mlp.up_proj = nn.Linear(h, i, bias=False, **kw)
-            layer.mlp.down_proj = nn.Linear(i, h, bias=False, **kw)
+            if moe:
+                layer.block_sparse_moe = nn.Module()
+                layer.block_sparse_moe.gate = nn.Linear(h, c["num_local_experts"], bias=False, **kw)
+                layer.block_sparse_moe.experts = nn.ModuleList()
+                for _ in range(c["num_local_experts"]):
+                    expert = nn.Module()
+                    expert.w1 = nn.Linear(h, i, bias=False, **kw)
+                    expert.w2 = nn.Linear(i, h, bias=False, **kw)
+                    expert.w3 = nn.Linear(h, i, bias=False, **kw)
+                    layer.block_sparse_moe.experts.append(expert)
+            else:
+                layer.mlp = nn.Module()
+                layer.mlp.gate_proj = nn.Linear(h, i, bias=False, **kw)
+                layer.mlp.up_proj = nn.Linear(h, i, bias=False, **kw)
+                layer.mlp.down_proj = nn.Linear(i, h, bias=False, **kw)
             layer.input_layernorm = RMSNorm(h, **kw)
             layer.post_attention_layernorm = RMSNorm(h, **kw)
             model.layers.append(layer)
@@ -143,6 +158,7 @@ MODELS = {
     "tiny-llama": lambda c, **kw: LlamaForCausalLM(c, **kw),
     "tiny-mistral": lambda c, **kw: LlamaForCausalLM(c, **kw),
     "tiny-qwen2": lambda c, **kw: LlamaForCausalLM(c, qkv_bias=True, **kw),
+    "tiny-mixtral": lambda c, **kw: LlamaForCausalLM(c, moe=True, **kw),
     "tiny-gpt2": lambda c, **kw: GPT2LMHeadModel(c, **kw),
 }
 
@@ -308,6 +324,32 @@ class Shards(Directory):
         self.assertIn("model.layers.0.block_sparse_moe.experts.2.w1.weight", held)
         self.assertNotIn("model.layers.0.block_sparse_moe.experts.1.w1.weight", held)
         self.assertIn("model.layers.0.block_sparse_moe.gate.weight", held)
+
+    def test_an_expert_ranks_real_mixtral_module(self):
+        # EPMixtralSparseMoeBlock keeps only its expert rank's experts (set_tensors_to_none on the
+        # others, colossalai/shardformer/modeling/mixtral.py): at ep 2 of 2 ranks, rank 1 has experts 2-3
+        # of 4 in each layer, whole (tp 1), and every dense tensor.
+        file = cli_init("tiny-mixtral", self.dir)
+        config = load_config("tiny-mixtral")
+        manifest = shardinit.manifest_from_hf_config(config, ep=2)
+        for rank in (0, 1):
+            with self.subTest(rank=rank):
+                model = LlamaForCausalLM(config, moe=True)
+                for layer in model.model.layers:
+                    experts = layer.block_sparse_moe.experts
+                    for e in range(len(experts)):
+                        if e // 2 != rank:
+                            experts[e] = nn.Module()  # not this expert rank's: no parameters left
+                st.fill_module_(model, manifest, rank=rank, world=2)
+                params = dict(model.named_parameters())
+                self.assertEqual(len(params), len(file) - 12)  # 2 layers x 2 experts x 3 matrices elsewhere
+                for key, value in params.items():
+                    self.assertTrue(same_bits(value.detach(), file[key]), key)
+        # Another expert rank's experts left in the module: errors naming their layout (the mesh
+        # [edp 1, ep 2, pp 1, tp 1]: the expert axis is 1).
+        with self.assertRaisesRegex(ValueError, r"model.layers.0.block_sparse_moe.experts.0.w1.weight: rank 1 of 2 holds none of it "
+                                                r"\(another pipeline stage's or expert rank's: layout \{0: \[3\]\} on expert rank 0 of axis 1\)"):
+            st.fill_module_(LlamaForCausalLM(config, moe=True), manifest, rank=1, world=2)
 
     def test_zero3_partitions_equal_the_files_ranges(self):
         file = cli_init("tiny-llama", self.dir)
