@@ -30,6 +30,8 @@ py::int_ as_integer(py::handle value, std::string_view what, std::string_view ex
   return py::reinterpret_steal<py::int_>(index);
 }
 
+}  // namespace
+
 Index to_index(py::handle value, std::string_view what, Index minimum) {
   const std::string expected = minimum > 0 ? "a positive integer" : "a non-negative integer";
   const py::int_ integer = as_integer(value, what, expected);
@@ -41,6 +43,8 @@ Index to_index(py::handle value, std::string_view what, Index minimum) {
   }
   return static_cast<Index>(v);
 }
+
+namespace {
 
 // The items of a sequence that is not a string (a string is a sequence of characters, never a shape).
 std::vector<py::object> sequence_items(py::handle value, std::string_view what, std::string_view expected) {

@@ -27,6 +27,10 @@ namespace py = pybind11;
 // An integer in [0, 2**64): a seed or a stream.
 [[nodiscard]] std::uint64_t to_uint64(py::handle value, std::string_view what);
 
+// An integer (operator.index: Python's, NumPy's) >= minimum (0 or 1) and below 2**63; else a
+// TypeError or ValueError naming `what` ("tp must be a positive integer, got 0").
+[[nodiscard]] Index to_index(py::handle value, std::string_view what, Index minimum);
+
 // A sequence of non-negative integers (tuple, list, torch.Size): a shape, a box's start or extent.
 [[nodiscard]] Shape to_shape(py::handle value, std::string_view what);
 

@@ -81,6 +81,7 @@ RankHolding request_holding(const Resolved& resolved, const FillRequest& request
     return {local_holding(t.shape, t.layout, resolved.job->mesh, rank), holds(t.layout, resolved.job->mesh, rank)};
   }
   Holding h;
+  h.space = t.shape;
   h.box = request.box ? *request.box : Box::whole(t.shape);
   h.count = h.buffer = h.box.element_count();
   return {h, true};
@@ -126,7 +127,7 @@ void fill_tensor(py::handle tensor, const init::Initializer& initializer, const 
   const RankHolding holding = request_holding(resolved, request);
   const std::string expected =
       request.box    ? " does not equal the box extent " + tuple_string(holding.holding.box.extent) + " (the tensor must be exactly the box it holds)"
-      : resolved.job ? " is not this rank's box " + tuple_string(holding.holding.box.extent) + " of global_shape " + tuple_string(global_shape)
+      : resolved.job ? " is not this rank's box " + tuple_string(holding.holding.local_shape(resolved.tensor.layout)) + " of global_shape " + tuple_string(global_shape)
                      : " does not equal global_shape " + tuple_string(global_shape) +
                            " (to fill a piece of the tensor, pass box=(start, extent) or a layout)";
   fill_held(target, label, resolved.tensor, holding, FillSettings{request.seed, request.threads}, expected);
@@ -151,7 +152,7 @@ void fill_held(const WritableTensor& target, const std::string& label, const Res
                             " elements (or " + std::to_string(h.buffer) + ", the partition with its padding), got shape " +
                             tuple_string(target.shape()));
     }
-  } else if (target.shape() != h.box.extent) {
+  } else if (target.shape() != h.local_shape(tensor.layout)) {
     throw py::value_error(label + ": the tensor's shape " + tuple_string(target.shape()) + shape_mismatch);
   }
   if (h.count == 0 && target.byte_size() == 0) return;

@@ -74,10 +74,9 @@ RankHolding holding_of(const ManifestTensor& t, const ProcessMesh& mesh, int ran
 }
 
 // What a rank's tensor must look like: the box's extent, or (zero3) the held range as a 1-d tensor.
-py::tuple local_shape(const RankHolding& h) {
-  if (!h.held) return py::tuple(py::cast(std::vector<Index>(h.holding.box.extent.size(), 0)));
-  if (h.holding.flat) return py::make_tuple(h.holding.count);
-  return py::tuple(py::cast(h.holding.box.extent));
+py::tuple local_shape(const ManifestTensor& t, const RankHolding& h) {
+  if (!h.held) return py::tuple(py::cast(std::vector<Index>(t.shape.size(), 0)));
+  return py::tuple(py::cast(h.holding.local_shape(t.layout)));
 }
 
 py::dict holding_entry(const ManifestTensor& t, const RankHolding& h) {
@@ -86,7 +85,7 @@ py::dict holding_entry(const ManifestTensor& t, const RankHolding& h) {
   d["shape"] = py::tuple(py::cast(t.shape));
   d["dtype"] = std::string(dtype_name(t.dtype));
   d["holds"] = h.held;
-  d["local_shape"] = local_shape(h);
+  d["local_shape"] = local_shape(t, h);
   d["box"] = py::make_tuple(py::tuple(py::cast(h.holding.box.start)), py::tuple(py::cast(h.holding.box.extent)));
   d["first"] = h.holding.first;
   d["count"] = h.held ? h.holding.count : 0;
@@ -130,10 +129,8 @@ ModelInit model_init(const std::string& init) {
 }
 
 int positive(py::handle value, const char* what) {
-  const std::uint64_t v = to_uint64(value, what);
-  if (v < 1 || v > static_cast<std::uint64_t>(INT_MAX)) {
-    throw py::value_error(std::string(what) + " must be a positive integer, got " + python_repr(value));
-  }
+  const Index v = to_index(value, what, 1);  // one message for every bad value: "must be a positive integer"
+  if (v > INT_MAX) throw py::value_error(std::string(what) + " must be a positive integer below 2**31, got " + python_repr(value));
   return static_cast<int>(v);
 }
 

@@ -341,7 +341,7 @@ std::optional<RangeDifference> compare_ranges(const WritePlan& plan, const std::
     const StoredTensor& s = file.file().stored[where->stored];
     found.result.tensor = s.tensor->name;
     found.result.index = plan.format == OutputFormat::per_rank ? where->element
-                                                               : box_element_flat(s.tensor->shape, s.box, s.first + where->element);
+                                                               : box_element_flat(s.space, s.box, s.first + where->element);
   }
   return found;
 }

@@ -63,7 +63,7 @@ void FileBytes::produce(std::uint64_t offset, std::span<std::byte> out) const {
                                                    ") do not start and end on element boundaries of tensor " + quote(t.name));
     }
     const StoredTensor& s = file_->stored[k];
-    fillers_->of(*s.tensor).fill_box_range(s.box, s.first + static_cast<Index>((data - t.begin) / element_size),
+    fillers_->of(*s.tensor).fill_box_range(s.space, s.box, s.first + static_cast<Index>((data - t.begin) / element_size),
                                            static_cast<Index>(take / element_size), std::span(at, take));
     at += take;
     position += take;
@@ -91,7 +91,7 @@ std::string describe_data_difference(const FileBytes& bytes, std::uint64_t begin
   const std::uint64_t element_start = file.layout.data_start() + t.begin + static_cast<std::uint64_t>(where->element) * element_size;
   const std::size_t at = static_cast<std::size_t>(element_start - begin);  // the element lies inside the compared bytes
   const auto e = expected.subspan(at, element_size), f = found.subspan(at, element_size);
-  const Index global_flat = box_element_flat(s.tensor->shape, s.box, s.first + where->element);
+  const Index global_flat = box_element_flat(s.space, s.box, s.first + where->element);
   const std::string global_element = shape_to_string(unflatten(s.tensor->shape, global_flat));
   const std::string bits = "expected bits " + hex_bytes(e) + ", found " + hex_bytes(f);
   if (!local_shard) {

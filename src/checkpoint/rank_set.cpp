@@ -232,9 +232,21 @@ RankSet read_rank_set(const fs::path& directory) {
       } catch (const Error&) {
         bad(dir + ": " + name + ": " + tensor + ": the recorded shape " + shape_to_string(shape) + " has too many elements");
       }
-      if (!inside(shape, box)) {
+      // A fused dimension [dim, parts]: the box is one of the shape with that dimension as (parts,
+      // chunk) (layout_space), and the tensor is stored with it merged back.
+      TensorLayout fused;
+      if (s->contains("fused")) {
+        const Shape f = field("fused");
+        if (f.size() != 2 || f[0] >= static_cast<Index>(shape.size()) || f[1] < 1 || shape[static_cast<std::size_t>(f[0])] % f[1] != 0) {
+          bad(dir + ": " + name + ": " + tensor + ": the recorded fused dimension " + shape_to_string(f) + " is not [dim, parts] of shape " +
+              shape_to_string(shape));
+        }
+        fused.fused = FusedParts{static_cast<std::size_t>(f[0]), f[1]};
+      }
+      const Shape space = layout_space(shape, fused);
+      if (!inside(space, box)) {
         bad(dir + ": " + name + ": " + tensor + ": the recorded box " + box.to_string() + " is not inside its shape " +
-            shape_to_string(shape));
+            shape_to_string(space));
       }
       StoredPiece piece{&file, &t, box, 0, box.element_count(), false};
       if (const auto flat = s->find("flat"); flat != s->end()) {  // a zero3 range, stored as a 1-d tensor
@@ -248,7 +260,7 @@ RankSet read_rank_set(const fs::path& directory) {
           bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records " +
               piece.to_string());
         }
-      } else if (t.shape != box.extent) {
+      } else if (t.shape != Holding{space, box, 0, box.element_count(), box.element_count(), false}.local_shape(fused)) {
         bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records the box " +
             box.to_string());
       }

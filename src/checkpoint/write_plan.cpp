@@ -22,7 +22,7 @@ constexpr std::uint64_t kLargePerRank = std::uint64_t{64} << 20;
 std::uint64_t round_up(std::uint64_t value, std::uint64_t to) { return (value + to - 1) / to * to; }
 
 // A whole manifest tensor, stored as itself.
-StoredTensor whole(const ManifestTensor& t) { return StoredTensor{&t, Box::whole(t.shape), 0, element_count(t.shape)}; }
+StoredTensor whole(const ManifestTensor& t) { return StoredTensor{&t, t.shape, Box::whole(t.shape), 0, element_count(t.shape)}; }
 
 // One file of whole tensors (`tensors` in state-dict order), laid out as safetensors lays them out.
 PlannedFile whole_tensor_file(std::string name, const std::vector<const ManifestTensor*>& tensors, SafetensorsMetadata metadata) {
@@ -107,13 +107,16 @@ void plan_per_rank(const Manifest& manifest, WritePlan& plan) {
     // A zero3 range is stored as the 1-d tensor of its real elements (DeepSpeed's ds_tensor less its
     // padding); "flat" is [first, count] in the row-major order of the box, "partition" the size of
     // every rank's partition with padding.
-    entries.push_back({t.name, t.dtype, h.flat ? Shape{h.count} : h.box.extent});
+    entries.push_back({t.name, t.dtype, h.local_shape(t.layout)});
     shards[t.name] = {{"shape", t.shape}, {"start", h.box.start}, {"extent", h.box.extent}, {"layout", t.layout.to_string()}};
+    // A fused dimension: the box is one of layout_space (the dimension as (parts, chunk)), and the
+    // stored tensor merges it back.
+    if (t.layout.fused) shards[t.name]["fused"] = {t.layout.fused->dim, t.layout.fused->parts};
     if (h.flat) {
       shards[t.name]["flat"] = {h.first, h.count};
       shards[t.name]["partition"] = h.buffer;
     }
-    by_name.emplace(t.name, StoredTensor{&t, h.box, h.first, h.count, h.flat});
+    by_name.emplace(t.name, StoredTensor{&t, h.space, h.box, h.first, h.count, h.flat});
   }
   // The spec once per set: in rank 0's file (inspect reads it there); the others name the digest.
   SafetensorsMetadata metadata = checkpoint_metadata(manifest, plan.rank == 0);

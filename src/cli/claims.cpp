@@ -24,7 +24,7 @@ std::string target(const std::optional<std::filesystem::path>& per_rank, const s
 static std::string model_options(const ModelOptions& m) {
   if (m.config.empty()) return "";
   return " --hf --init " + m.init + " --tp " + std::to_string(m.tp) + " --tp-mode " + m.tp_mode + " --pp " +
-         std::to_string(m.pp) + (m.dp ? " --dp " + std::to_string(*m.dp) : "") + (m.dtype.empty() ? "" : " --dtype " + m.dtype) +
+         std::to_string(m.pp) + (m.dp ? " --dp " + std::to_string(*m.dp) : "") + " --ep " + std::to_string(m.ep) + (m.dtype.empty() ? "" : " --dtype " + m.dtype) +
          " --seed " + std::to_string(m.seed);
 }
 

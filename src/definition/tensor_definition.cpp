@@ -201,6 +201,7 @@ std::string_view definition_field_key(DefinitionField field) noexcept {
     case Field::data_partition: return "data_partition";
     case Field::expert: return "expert";
     case Field::padding_idx: return "padding_idx";
+    case Field::fused: return "fused";
   }
   return "?";
 }
@@ -227,8 +228,23 @@ ResolvedTensor resolve(const TensorDefinition& d, const JobContext& job) {
   t.stream = d.stream ? *d.stream : stream_from_name(t.name);
 
   // An expert tensor is a stack of matrices: presets and fans describe each expert, shape[1:].
-  const Shape matrix_shape = d.expert && !d.shape.empty() ? Shape(d.shape.begin() + 1, d.shape.end()) : d.shape;
+  Shape matrix_shape = d.expert && !d.shape.empty() ? Shape(d.shape.begin() + 1, d.shape.end()) : d.shape;
+  if (d.fused) {
+    // Each block is split as the layout splits the dimension: a preset's evenness is each block's.
+    const auto [dim, parts] = *d.fused;
+    if (d.expert) fail(Field::fused, "a stack of experts (\"expert\": true) cannot also have a fused dimension");
+    if (dim >= d.shape.size()) {
+      fail(Field::fused, "dimension " + std::to_string(dim) + " does not exist: the shape " + shape_to_string(d.shape) + " has " +
+                             plural(d.shape.size(), "dimension", "dimensions"));
+    }
+    if (parts < 1 || d.shape[dim] % parts != 0) {
+      fail(Field::fused, "dimension " + std::to_string(dim) + " (" + std::to_string(d.shape[dim]) + ") is not " + std::to_string(parts) +
+                             " equal parts");
+    }
+    matrix_shape[dim] /= parts;
+  }
   t.layout = place_layout(d, job, matrix_shape);
+  if (d.fused) t.layout.fused = *d.fused;
   t.layout_name = d.layout.kind == LayoutSpec::Kind::custom ? "custom"
                   : d.layout.kind == LayoutSpec::Kind::preset ? d.layout.preset
                                                               : "replicate";
@@ -236,6 +252,9 @@ ResolvedTensor resolve(const TensorDefinition& d, const JobContext& job) {
   place_on_stages(d, job, t.layout);
   std::sort(t.layout.held_along.begin(), t.layout.held_along.end(), [](const HeldAlong& a, const HeldAlong& b) { return a.axis < b.axis; });
   place_data_partition(d, job, t.layout);
+  if (d.fused && d.fused->dim == 0 && t.layout.partition == DataPartition::fsdp2) {
+    fail(Field::fused, "fsdp2 chunks dimension 0 of the rank's tensor, which is fused: fuse another dimension, or use zero3");
+  }
 
   if (d.padding_idx) {
     if (t.shape.empty()) fail(Field::padding_idx, "a scalar has no rows");

@@ -390,9 +390,17 @@ void TensorFiller::fill_box(const Box& box, std::span<std::byte> out) const {
 }
 
 void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std::span<std::byte> out) const {
+  fill_box_range(spec_.shape, box, first, count, out);
+}
+
+void TensorFiller::fill_box_range(const Shape& space, const Box& box, Index first, Index count, std::span<std::byte> out) const {
   Index total = 0;
   try {
-    check_box_inside(spec_.shape, box);
+    if (space != spec_.shape && element_count(space) != element_count(spec_.shape)) {
+      throw Error(ErrorKind::invalid_argument, "the view " + shape_to_string(space) + " does not have the elements of shape " +
+                                                   shape_to_string(spec_.shape));
+    }
+    check_box_inside(space, box);
     total = box.element_count();
   } catch (const Error& e) {
     throw Error(e.kind(), "tensor '" + detail::printable(spec_.name) + "': " + e.what());
@@ -405,13 +413,13 @@ void TensorFiller::fill_box_range(const Box& box, Index first, Index count, std:
   }
   check_output_size(out, count, std::to_string(count) + " elements of box " + box.to_string());
   in_parallel(count, options_.threads, [&](Index begin, Index end) {
-    fill_box_range_serial(box, first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
+    fill_box_range_serial(space, box, first + begin, end - begin, out.data() + static_cast<std::size_t>(begin) * element_size);
   });
 }
 
-void TensorFiller::fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const {
+void TensorFiller::fill_box_range_serial(const Shape& space, const Box& box, Index first, Index count, std::byte* out) const {
   const std::size_t element_size = dtype_size(spec_.dtype);
-  BoxRuns runs(spec_.shape, box, first, count);
+  BoxRuns runs(space, box, first, count);
   for (FlatRun run; runs.next(run);) {
     fill_flat_serial(run.flat, run.length, out);
     out += static_cast<std::size_t>(run.length) * element_size;

@@ -69,6 +69,7 @@ std::string TensorLayout::to_string() const {
     text += (text.empty() ? "{" : ", ") + std::to_string(d) + ": " + ints_to_string(dim_axes[d]);
   }
   text = text.empty() ? "replicated" : text + "}";
+  if (fused) text += " fused " + std::to_string(fused->parts) + " along " + std::to_string(fused->dim);
   for (const HeldAlong& h : held_along) {
     text += h.kind == HeldAlong::Kind::stages ? " on stages " + ints_to_string(h.coordinates)
             : h.coordinates.size() == 1       ? " on expert rank " + std::to_string(h.coordinates[0])
@@ -129,6 +130,40 @@ void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const Pro
   if (layout.partition == DataPartition::fsdp2 && tensor_rank == 0) {
     fail("layout " + layout.to_string() + ": fsdp2 shards dimension 0, and a scalar has none");
   }
+  if (layout.fused) {
+    if (layout.fused->dim >= tensor_rank || layout.fused->parts < 1) {
+      fail("layout " + layout.to_string() + ": a fused dimension must be one of the tensor's " + std::to_string(tensor_rank) +
+           ", in at least one part");
+    }
+    if (layout.fused->dim == 0 && layout.partition == DataPartition::fsdp2) {
+      fail("layout " + layout.to_string() + ": fsdp2 chunks dimension 0 of the rank's tensor, which is fused");
+    }
+  }
+}
+
+namespace {
+
+// The layout on its space: the fused dimension's entry becomes two, the parts (split over nothing)
+// and each part (split as the dimension was).
+std::vector<std::vector<int>> space_axes(const TensorLayout& layout) {
+  std::vector<std::vector<int>> axes = layout.dim_axes;
+  if (layout.fused) axes.insert(axes.begin() + static_cast<std::ptrdiff_t>(layout.fused->dim), std::vector<int>{});
+  return axes;
+}
+
+}  // namespace
+
+Shape layout_space(const Shape& shape, const TensorLayout& layout) {
+  if (!layout.fused) return shape;
+  const auto [dim, parts] = *layout.fused;
+  if (dim >= shape.size() || parts < 1 || shape[dim] % parts != 0) {
+    fail("layout " + layout.to_string() + ": dimension " + std::to_string(dim) + " of shape " + shape_to_string(shape) +
+         " is not " + std::to_string(parts) + " equal parts");
+  }
+  Shape space = shape;
+  space[dim] = shape[dim] / parts;
+  space.insert(space.begin() + static_cast<std::ptrdiff_t>(dim), parts);
+  return space;
 }
 
 bool holds(const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
@@ -178,12 +213,15 @@ FlatPartition zero3_partition(Index numel, Index parts, Index index) {
   return FlatPartition{size, start, std::min(size, numel - start)};
 }
 
-Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
+Box local_box(const Shape& tensor_shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   const std::vector<int> coordinates = mesh.coordinates(rank);
+  const Shape shape = layout_space(tensor_shape, layout);
   Box box{std::vector<Index>(shape.size()), std::vector<Index>(shape.size())};
   if (!holds(layout, mesh, rank)) return box;  // another stage's (or expert rank's) tensor: nothing
+  TensorLayout on_space = layout;
+  on_space.dim_axes = space_axes(layout);
   for (std::size_t d = 0; d < shape.size(); ++d) {
-    const Chunk c = torch_chunk(shape[d], parts_of_dim(layout, d, mesh), part_of_dim(layout, d, mesh, coordinates));
+    const Chunk c = torch_chunk(shape[d], parts_of_dim(on_space, d, mesh), part_of_dim(on_space, d, mesh, coordinates));
     box.start[d] = c.start;
     box.extent[d] = c.extent;
   }
@@ -198,8 +236,20 @@ Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh&
 
 std::vector<Box> Holding::boxes() const { return box_range_boxes(box, first, count); }
 
+Shape Holding::local_shape(const TensorLayout& layout) const {
+  if (flat) return Shape{count};
+  Shape shape = box.extent;
+  if (layout.fused && shape.size() > layout.fused->dim + 1) {
+    const std::size_t d = layout.fused->dim;
+    shape[d] *= shape[d + 1];
+    shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(d) + 1);
+  }
+  return shape;
+}
+
 Holding local_holding(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   Holding holding;
+  holding.space = layout_space(shape, layout);
   holding.box = local_box(shape, layout, mesh, rank);
   if (!holds(layout, mesh, rank)) return holding;
   const Index elements = holding.box.element_count();
@@ -223,11 +273,19 @@ std::vector<int> owners(const Shape& shape, const TensorLayout& layout, const Pr
     if (!holds(layout, mesh, rank)) continue;
     const Holding holding = local_holding(shape, layout, mesh, rank);
     const Box& box = holding.box;
+    // The index in the layout's space: a fused dimension's index i is (i / chunk, i % chunk).
+    std::vector<Index> at = index;
+    if (layout.fused) {
+      const std::size_t f = layout.fused->dim;
+      const Index chunk = holding.space[f + 1];
+      at[f] = index[f] / chunk;
+      at.insert(at.begin() + static_cast<std::ptrdiff_t>(f) + 1, index[f] % chunk);
+    }
     bool inside = true;
     Index position = 0;  // in the box's row-major order
-    for (std::size_t d = 0; d < shape.size() && inside; ++d) {
-      inside = index[d] >= box.start[d] && index[d] < box.start[d] + box.extent[d];
-      position = position * box.extent[d] + (index[d] - box.start[d]);
+    for (std::size_t d = 0; d < holding.space.size() && inside; ++d) {
+      inside = at[d] >= box.start[d] && at[d] < box.start[d] + box.extent[d];
+      position = position * box.extent[d] + (at[d] - box.start[d]);
     }
     inside = inside && box.element_count() > 0 && position >= holding.first && position < holding.first + holding.count;
     if (inside) result.push_back(rank);

@@ -14,7 +14,7 @@ void fill_holding(const TensorFiller& filler, const Holding& holding, std::span<
                                                  std::to_string(out.size()) + " bytes, the " + std::to_string(holding.count) +
                                                  " elements held need " + std::to_string(held));
   }
-  filler.fill_box_range(holding.box, holding.first, holding.count, out.first(held));
+  filler.fill_box_range(holding.space, holding.box, holding.first, holding.count, out.first(held));
   std::fill(out.begin() + static_cast<std::ptrdiff_t>(held), out.end(), std::byte{0});  // DeepSpeed's padding
 }
 
@@ -50,7 +50,18 @@ Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayou
     fill_holding(TensorFiller(seed, spec), holding, out);
     return holding;
   }
-  fill_box(seed, spec, holding.box, out);
+  if (!layout.fused) {
+    fill_box(seed, spec, holding.box, out);
+    return holding;
+  }
+  // A fused dimension: the box is one of the layout's space (layout_space), the rank's tensor its
+  // local_shape.
+  if (out.size() != static_cast<std::size_t>(holding.count) * element) {
+    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec.name) + "': rank " + std::to_string(rank) + " holds " +
+                                                 shape_to_string(holding.local_shape(layout)) + " (" + std::to_string(holding.count) +
+                                                 " elements), but the output buffer holds " + std::to_string(out.size()) + " bytes");
+  }
+  fill_holding(TensorFiller(seed, spec), holding, out);
   return holding;
 }
 

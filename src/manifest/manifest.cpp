@@ -383,7 +383,7 @@ TensorDefinition parse_definition(const json& object, const Path& where, const s
       const auto count = [&](const char* key) {
         const Path p = at.key(key);
         const std::uint64_t n = unsigned_integer(require_key(*it, at, key), p);
-        if (n > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(p, p.prefix() + std::to_string(n) + " is too large");
+        if (n > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) fail(p, p.prefix() + std::to_string(n) + " is too large (at most 2^63 - 1)");
         return static_cast<Index>(n);
       };
       d.whole_expert = WholeExpert{count("index"), count("of")};
@@ -393,6 +393,18 @@ TensorDefinition parse_definition(const json& object, const Path& where, const s
       fail(at, at.prefix() + "expected true or false (a stack of experts along dimension 0), or {\"index\": e, \"of\": N} "
                              "(one whole expert), got " + type_of(*it));
     }
+  }
+  if (const auto it = object.find("fused"); it != object.end()) {  // {"dim": d, "parts": k}
+    const Path at = where.key("fused");
+    if (!it->is_object()) fail(at, at.prefix() + "expected {\"dim\": d, \"parts\": k}, got " + type_of(*it));
+    reject_unknown_keys(*it, at, {"dim", "parts"});
+    const std::uint64_t dim = unsigned_integer(require_key(*it, at, "dim"), at.key("dim"));
+    const std::uint64_t parts = unsigned_integer(require_key(*it, at, "parts"), at.key("parts"));
+    if (dim > 64) fail(at.key("dim"), at.key("dim").prefix() + "dimension " + std::to_string(dim) + " does not exist");
+    if (parts < 1 || parts > static_cast<std::uint64_t>(std::numeric_limits<Index>::max())) {
+      fail(at.key("parts"), at.key("parts").prefix() + "expected at least one part, got " + std::to_string(parts));
+    }
+    d.fused = FusedParts{static_cast<std::size_t>(dim), static_cast<Index>(parts)};
   }
   if (const auto it = object.find("padding_idx"); it != object.end()) {
     const Path at = where.key("padding_idx");
@@ -410,7 +422,7 @@ ManifestTensor parse_tensor(const json& object, const Path& where_index, const M
   const std::string name = string_value(require_key(object, where_index, "name"), where_index.key("name"));
   const Path where{where_index.text + " (" + detail::quote(name) + ")", where_index.steps};
   reject_unknown_keys(object, where, {"name", "shape", "dtype", "init", "fan_in", "fan_out", "fan_convention", "stream", "layout",
-                                      "stage", "layer", "data_partition", "expert", "padding_idx"});
+                                      "stage", "layer", "data_partition", "expert", "padding_idx", "fused"});
   const TensorDefinition definition = parse_definition(object, where, name, mesh);
   try {
     return resolve(definition, mesh.job);

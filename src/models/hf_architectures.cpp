@@ -40,15 +40,21 @@ class Builder {
     b.out_features = out;
   }
   // transformers' Conv1D(nf = out, nx = in): weight (in, out), bias (out,); always with a bias.
-  void conv1d(const std::string& prefix, std::int64_t in, std::int64_t out, bool residual) {
+  // `fused` parts side by side in the output features (c_attn's q, k, v).
+  void conv1d(const std::string& prefix, std::int64_t in, std::int64_t out, bool residual, ParallelRole parallel,
+              std::int64_t fused = 1) {
     ModelParameter& w = add(prefix + ".weight", {in, out}, ParameterRole::weight);
     w.in_features = in;
     w.out_features = out;
     w.stored_in_out = true;
     w.residual_projection = residual;
+    w.parallel = parallel;
+    w.fused_parts = fused;
     ModelParameter& b = add(prefix + ".bias", {out}, ParameterRole::bias);
     b.in_features = in;
     b.out_features = out;
+    b.parallel = parallel;
+    b.fused_parts = fused;
   }
   void rms_norm(const std::string& prefix, std::int64_t size) { add(prefix + ".weight", {size}, ParameterRole::norm_weight); }
   void layer_norm(const std::string& prefix, std::int64_t size) {
@@ -120,16 +126,19 @@ std::vector<ModelParameter> gpt2(const HfConfig& c) {
     b.in_layer(layer);
     const std::string x = "transformer.h." + std::to_string(layer) + ".";
     b.layer_norm(x + "ln_1", n);
-    b.conv1d(x + "attn.c_attn", n, 3 * n, false);
-    b.conv1d(x + "attn.c_proj", n, n, true);
+    // Colossal-AI's GPT2 policy (colossalai/shardformer/policies/gpt2.py): c_attn and c_fc are
+    // GPT2FusedLinearConv1D_Col (c_attn with split_sizes [n] * 3), both c_proj GPT2FusedLinearConv1D_Row.
+    b.conv1d(x + "attn.c_attn", n, 3 * n, false, ParallelRole::column, 3);
+    b.conv1d(x + "attn.c_proj", n, n, true, ParallelRole::row);
     b.layer_norm(x + "ln_2", n);
-    b.conv1d(x + "mlp.c_fc", n, c.intermediate_size, false);
-    b.conv1d(x + "mlp.c_proj", c.intermediate_size, n, true);
+    b.conv1d(x + "mlp.c_fc", n, c.intermediate_size, false, ParallelRole::column);
+    b.conv1d(x + "mlp.c_proj", c.intermediate_size, n, true, ParallelRole::row);
   }
   b.after_layers();
   b.layer_norm("transformer.ln_f", n);
   if (!c.tie_word_embeddings) {
     ModelParameter& head = b.add("lm_head.weight", {c.vocab_size, n}, ParameterRole::lm_head);
+    head.parallel = ParallelRole::column;  // VocabParallelLMHead1D
     head.in_features = n;
     head.out_features = c.vocab_size;
   }

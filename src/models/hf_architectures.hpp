@@ -38,6 +38,7 @@ struct ModelParameter {
   bool after_layers = false;      // the final norm and lm_head (the last pipeline stage)
   bool tied = false;              // the embedding that is also the output projection (first and last stage)
   std::optional<std::int64_t> expert;  // Mixtral: the expert (of config.experts) the weight belongs to
+  std::int64_t fused_parts = 1;   // GPT-2's c_attn: q, k and v side by side in its output features
 };
 
 // Every persistent parameter save_pretrained writes for `config` (tied weights once), in order.

@@ -63,13 +63,18 @@ Json colossal_init(const ModelParameter& p) {
 
 // The 1D preset (docs/layouts.md, mode 1d) of each role: column-parallel layers split their output
 // features, row-parallel ones their input features (the bias then replicated), the embedding and
-// lm_head their vocabulary.
-const char* layout_of(const ModelParameter& p) {
+// lm_head their vocabulary. GPT-2's Conv1D weights are stored (in, out), so their output features
+// are dimension 1: a split of that dimension over tp (Colossal-AI's GPT2FusedLinearConv1D_Col), or of
+// dimension 0 (GPT2FusedLinearConv1D_Row).
+Json layout_of(const ModelParameter& p) {
+  const auto split = [](const char* dim) { return Json{{"shard", {{dim, Json::array({"tp"})}}}}; };
   switch (p.role) {
     case ParameterRole::embedding: return "vocab_embedding";
     case ParameterRole::lm_head: return "linear_col";
     case ParameterRole::weight:
-      if (p.stored_in_out) return "replicate";
+      if (p.stored_in_out) {
+        return p.parallel == ParallelRole::column ? split("1") : p.parallel == ParallelRole::row ? split("0") : Json("replicate");
+      }
       return p.parallel == ParallelRole::column ? "linear_col" : p.parallel == ParallelRole::row ? "linear_row" : "replicate";
     case ParameterRole::bias:
       return p.parallel == ParallelRole::column ? "linear_col_bias" : p.parallel == ParallelRole::row ? "linear_row_bias" : "replicate";
@@ -99,13 +104,14 @@ void check_layout_fits(const HfConfig& c, const HfManifestOptions& o, std::strin
     }
   }
   const int t = o.tensor_parallel;
-  if (t > 1 && c.architecture == HfArchitecture::gpt2) {
-    throw Error(ErrorKind::invalid_argument,
-                where + "--tp " + std::to_string(t) + " is not supported for GPT2LMHeadModel: its fused c_attn weight "
-                        "(q, k and v side by side in one (n_embd, 3 n_embd) Conv1D) is split per part by Colossal-AI's "
-                        "GPT2FusedLinearConv1D_Col, which no single box per rank expresses; use --tp 1 (with --pp and --dp)");
-  }
   if (t > 1) {
+    // GPT-2's Conv1D layers are split by a custom layout (torch.chunk), which would take an uneven
+    // split; Colossal-AI's divide() refuses one.
+    if (c.architecture == HfArchitecture::gpt2 && c.intermediate_size % t != 0) {
+      throw Error(ErrorKind::invalid_argument, where + "n_inner " + std::to_string(c.intermediate_size) +
+                                                   " is not divisible by the tensor-parallel size " + std::to_string(t) +
+                                                   " (each rank holds an equal part of the MLP)");
+    }
     if (c.heads % t != 0) {
       throw Error(ErrorKind::invalid_argument, where + "num_attention_heads " + std::to_string(c.heads) +
                                                    " is not divisible by the tensor-parallel size " + std::to_string(t) +
@@ -146,6 +152,12 @@ std::string manifest_from_hf_config(std::string_view config_json, const HfManife
     }
     if (options.init == ModelInit::colossal && p.role == ParameterRole::bias) t["fan_in"] = p.in_features;
     t["layout"] = layout_of(p);
+    // GPT-2's c_attn: q, k and v side by side along the output features; each is split over tp, and a
+    // rank holds its part of each, concatenated (split_fused_qkv_in_gpt2_style,
+    // colossalai/shardformer/layer/qkv_fused_linear.py: [Q1, Q2, K1, K2, V1, V2] -> [Q1, K1, V1]).
+    if (p.fused_parts > 1) {
+      t["fused"] = {{"dim", p.role == ParameterRole::weight && p.stored_in_out ? 1 : 0}, {"parts", p.fused_parts}};
+    }
     // nn.Embedding(vocab, hidden, padding_idx=config.pad_token_id) in the Llama family (GPT-2's wte has
     // none). Both rule sets zero that row: _init_weights does, and so does Colossal-AI's
     // VocabParallelEmbedding1D.reset_parameters (_fill_padding_idx_with_zero,

@@ -589,5 +589,58 @@ TEST(FillShard, Errors) {
   }
 }
 
+// Fused parts (GPT-2's c_attn: q, k, v side by side): each part is split as the layout splits the
+// dimension, and a rank holds its chunk of every part, concatenated in part order, as Colossal-AI's
+// split_fused_qkv_in_gpt2_style cuts [Q1, Q2, K1, K2, V1, V2] into [Q1, K1, V1] and [Q2, K2, V2].
+TEST(FusedParts, EachPartIsSplitAndTheChunksConcatenated) {
+  const ProcessMesh mesh({2, 2});  // axis 0 splits the fused dimension; axis 1: replicas, or zero3
+  const Shape shape{5, 12};        // 3 parts of 4 columns (an odd part size is tested below)
+  const TensorSpec spec{"c_attn.weight", shape, DType::f32, 5, Normal{0, 1}};
+  const TensorFiller filler(9, spec);
+  std::vector<float> whole(60);
+  filler.fill_flat(0, 60, std::as_writable_bytes(std::span(whole)));
+  TensorLayout layout{{{}, {0}}};
+  layout.fused = FusedParts{1, 3};
+  EXPECT_EQ(layout.to_string(), "{1: [0]} fused 3 along 1");
+  EXPECT_EQ(layout_space(shape, layout), (Shape{5, 3, 4}));
+  for (int rank = 0; rank < 4; ++rank) {
+    const int r = mesh.coordinates(rank)[0];
+    std::vector<float> want;  // row by row: the rank's 2 columns of each part
+    for (int i = 0; i < 5; ++i) {
+      for (int part = 0; part < 3; ++part) {
+        for (int j = 0; j < 2; ++j) want.push_back(whole[static_cast<std::size_t>(i * 12 + part * 4 + r * 2 + j)]);
+      }
+    }
+    std::vector<float> got(30);
+    const Holding h = fill_shard(9, spec, layout, mesh, rank, std::as_writable_bytes(std::span(got)));
+    EXPECT_EQ(h.local_shape(layout), (Shape{5, 6})) << rank;
+    EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << rank;
+    // Element (2, 4 + 2 r + 1) (part 1, the rank's second column) is the rank's and its replica's.
+    EXPECT_EQ(owners(shape, layout, mesh, {2, 4 + 2 * r + 1}), (std::vector<int>{mesh.rank_of({r, 0}), mesh.rank_of({r, 1})}));
+  }
+  // zero3 over axis 1: a range of the rank's (5, 6), in its row-major order.
+  TensorLayout zero3 = layout;
+  zero3.partition = DataPartition::zero3;
+  zero3.partition_axes = {1};
+  ASSERT_NO_THROW(check_layout(zero3, 2, mesh));
+  const Holding half = local_holding(shape, zero3, mesh, mesh.rank_of({1, 1}));
+  EXPECT_EQ(half.local_shape(zero3), (Shape{15}));
+  EXPECT_EQ(half.first, 15);
+  // Parts that split unevenly follow torch.chunk part by part: 3 parts of 5 over 2 ranks are 3 + 2.
+  const Shape odd{2, 15};
+  EXPECT_EQ(local_holding(odd, layout, mesh, mesh.rank_of({0, 0})).local_shape(layout), (Shape{2, 9}));
+  EXPECT_EQ(local_holding(odd, layout, mesh, mesh.rank_of({1, 0})).local_shape(layout), (Shape{2, 6}));
+  // Refused: parts that do not divide the dimension, a dimension that does not exist, fsdp2 on a fused dimension 0.
+  EXPECT_THROW((void)layout_space(Shape{5, 10}, layout), Error);
+  TensorLayout beyond = layout;
+  beyond.fused = FusedParts{2, 3};
+  EXPECT_THROW(check_layout(beyond, 2, mesh), Error);
+  TensorLayout fsdp2{{{0}, {}}};
+  fsdp2.fused = FusedParts{0, 3};
+  fsdp2.partition = DataPartition::fsdp2;
+  fsdp2.partition_axes = {1};
+  EXPECT_THROW(check_layout(fsdp2, 2, mesh), Error);
+}
+
 }  // namespace
 }  // namespace shardinit

@@ -264,6 +264,25 @@ TEST(Topology, WholeExpertsLiveOnTheirExpertRank) {
   EXPECT_TRUE(alone.tensors[0].layout.held_along.empty());
 }
 
+// "fused": {"dim": d, "parts": k} (docs/manifest.md): the layout splits each part; errors name the value.
+TEST(TopologyManifest, FusedPartsAndTheirErrors) {
+  const std::string head = R"({"seed": 1, "parallel": {"tensor": {"mode": "1d", "size": 2}}, "tensors": [{"name": "qkv", "init": {"fn": "normal"}, )";
+  const Manifest m = parse_manifest(head + R"("shape": [4, 12], "layout": {"shard": {"1": ["tp"]}}, "fused": {"dim": 1, "parts": 3}}]})");
+  EXPECT_EQ(m.tensors[0].layout.to_string(), "{1: [2]} fused 3 along 1");  // the mesh [dp, pp, tp]
+  EXPECT_EQ(manifest_digest(m), manifest_digest(parse_manifest(head + R"("shape": [4, 12], "layout": {"shard": {"1": ["tp"]}}}]})")))
+      << "fusing never changes a value";
+  expect_manifest_error(head + R"("shape": [4, 12], "fused": {"dim": 2, "parts": 3}}]})", {".fused", "dimension 2 does not exist"});
+  expect_manifest_error(head + R"("shape": [4, 10], "fused": {"dim": 1, "parts": 3}}]})", {".fused", "dimension 1 (10) is not 3 equal parts"});
+  expect_manifest_error(head + R"("shape": [4, 12], "fused": {"dim": 1, "parts": 0}}]})", {".fused.parts", "at least one part, got 0"});
+  expect_manifest_error(head + R"("shape": [4, 12], "fused": {"dim": 1}}]})", {"fused", "parts"});
+  expect_manifest_error(head + R"("shape": [4, 12], "fused": {"dim": 1, "parts": 3, "sizes": [4]}}]})", {"sizes"});
+  expect_manifest_error(head + R"("shape": [4, 12], "fused": 3}]})", {".fused", "expected {\"dim\": d, \"parts\": k}"});
+  // A preset's evenness is each part's: 3 parts of 3 rows cannot split over 2 ranks evenly.
+  expect_manifest_error(head + R"("shape": [9, 4], "layout": "linear_col", "fused": {"dim": 0, "parts": 3}}]})", {"divide it evenly"});
+  expect_manifest_error(R"({"seed": 1, "parallel": {"data": 2}, "tensors": [{"name": "w", "init": {"fn": "normal"}, "shape": [6, 2],
+      "fused": {"dim": 0, "parts": 3}, "data_partition": "fsdp2"}]})", {".fused", "fsdp2 chunks dimension 0"});
+}
+
 TEST(TopologyManifest, KeysAndTheirErrors) {
   const Manifest m = parse_manifest(R"({"seed": 1, "parallel": {"data": 2, "pipeline": {"size": 2, "layers": 10, "partition": "hybrid"},
       "tensor": {"mode": "1d", "size": 2}, "order": ["pp", "dp", "tp"]}, "tensors": [

@@ -277,12 +277,45 @@ TEST(HfManifest, MixtralExpertsLiveOnTheirExpertRank) {
   EXPECT_EQ(manifest_digest(loaded), manifest_digest(parse_manifest(manifest_from_hf_config(example_config("tiny-mixtral"), {}, "config.json"))));
 }
 
+// GPT-2 under Colossal-AI's policy (colossalai/shardformer/policies/gpt2.py): Conv1D weights are
+// (in, out), so GPT2FusedLinearConv1D_Col splits dimension 1 and _Row dimension 0; c_attn is q, k and
+// v side by side, each split over tp (split_fused_qkv_in_gpt2_style: [Q1, Q2, K1, K2, V1, V2] ->
+// [Q1, K1, V1], colossalai/shardformer/layer/qkv_fused_linear.py).
+TEST(HfManifest, Gpt2ConvolutionsSplitTheirStoredDimensionsAndFuseQkv) {
+  HfManifestOptions options;
+  options.tensor_parallel = 4;
+  const json m = manifest_of(example_config("tiny-gpt2"), options);  // n_embd 32, n_inner 128
+  const std::string x = "transformer.h.1.";
+  EXPECT_EQ(tensor(m, x + "attn.c_attn.weight")["layout"], json::parse(R"({"shard": {"1": ["tp"]}})"));
+  EXPECT_EQ(tensor(m, x + "attn.c_attn.weight")["fused"], json::parse(R"({"dim": 1, "parts": 3})"));
+  EXPECT_EQ(tensor(m, x + "attn.c_attn.bias")["layout"], "linear_col_bias");
+  EXPECT_EQ(tensor(m, x + "attn.c_attn.bias")["fused"], json::parse(R"({"dim": 0, "parts": 3})"));
+  EXPECT_EQ(tensor(m, x + "attn.c_proj.weight")["layout"], json::parse(R"({"shard": {"0": ["tp"]}})"));
+  EXPECT_EQ(tensor(m, x + "attn.c_proj.bias")["layout"], "linear_row_bias");
+  EXPECT_EQ(tensor(m, x + "mlp.c_fc.weight")["layout"], json::parse(R"({"shard": {"1": ["tp"]}})"));
+  EXPECT_FALSE(tensor(m, x + "mlp.c_fc.weight").contains("fused"));
+  EXPECT_EQ(tensor(m, x + "mlp.c_proj.weight")["layout"], json::parse(R"({"shard": {"0": ["tp"]}})"));
+  EXPECT_EQ(tensor(m, "transformer.wte.weight")["layout"], "vocab_embedding");
+  EXPECT_EQ(tensor(m, "transformer.wpe.weight")["layout"], "replicate");
+  // Rank 1 of 4 holds columns [8, 16) of each of q, k and v: a box of c_attn's space (32, 3, 32).
+  const Manifest loaded = parse_manifest(manifest_from_hf_config(example_config("tiny-gpt2"), options, "config.json"));
+  const ProcessMesh mesh = manifest_mesh(loaded, 4);
+  for (const ManifestTensor& t : loaded.tensors) {
+    if (t.name != x + "attn.c_attn.weight") continue;
+    const Holding h = local_holding(t.shape, t.layout, mesh, 1);
+    EXPECT_EQ(h.space, (Shape{32, 3, 32}));
+    EXPECT_EQ(h.box.start, (std::vector<Index>{0, 0, 8}));
+    EXPECT_EQ(h.box.extent, (std::vector<Index>{32, 3, 8}));
+    EXPECT_EQ(h.local_shape(t.layout), (Shape{32, 24}));
+  }
+}
+
 TEST(HfManifest, TheLayoutsNeverChangeTheValues) {
   // The canonical spec (what decides every value) is the same for every tp and pp.
   HfManifestOptions split;
   split.tensor_parallel = 2;
   split.pipeline_parallel = 2;
-  for (const char* model : {"tiny-llama", "tiny-qwen2", "tiny-mixtral"}) {
+  for (const char* model : {"tiny-llama", "tiny-qwen2", "tiny-mixtral", "tiny-gpt2"}) {
     const Manifest one = parse_manifest(manifest_from_hf_config(example_config(model), {}, "config.json"));
     const Manifest two = parse_manifest(manifest_from_hf_config(example_config(model), split, "config.json"));
     EXPECT_EQ(manifest_digest(one), manifest_digest(two)) << model;
@@ -334,8 +367,9 @@ TEST(HfManifest, LayoutsTheModelCannotTakeAreErrors) {
   EXPECT_THAT(error_of(example_config("tiny-llama"), tp), HasSubstr("num_attention_heads 8 is not divisible by the tensor-parallel size 3"));
   tp.tensor_parallel = 8;  // 8 heads, 4 key/value heads
   EXPECT_THAT(error_of(example_config("tiny-llama"), tp), HasSubstr("num_key_value_heads 4 is not divisible by the tensor-parallel size 8"));
-  tp.tensor_parallel = 2;
-  EXPECT_THAT(error_of(example_config("tiny-gpt2"), tp), HasSubstr("--tp 2 is not supported for GPT2LMHeadModel: its fused c_attn"));
+  tp.tensor_parallel = 4;
+  EXPECT_THAT(error_of(R"({"model_type": "gpt2", "n_embd": 32, "n_head": 4, "n_inner": 30, "n_layer": 1})", tp),
+              HasSubstr("n_inner 30 is not divisible by the tensor-parallel size 4"));
   HfManifestOptions ep;
   ep.expert_parallel = 2;
   EXPECT_THAT(error_of(example_config("tiny-llama"), ep), HasSubstr("--ep 2 needs a mixture of experts (LlamaForCausalLM has no experts"));

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # init --hf CONFIG end to end (docs/models.md): for every small example config, the directory written
-# by one process, and under mpirun at 1, 2, 3 and 4 ranks with tensor-parallel, pipeline, data and
-# (Mixtral) expert layouts, is the same bytes (config.json, the manifest kept beside the weights, the weights; one file
+# by one process, and under mpirun at 1, 2, 3 and 4 ranks with tensor-parallel (GPT-2's fused c_attn
+# too), pipeline, data and (Mixtral) expert layouts, is the same bytes (config.json, the manifest kept beside the weights, the weights; one file
 # and HF-sharded); verify --hf and verify of the kept manifest accept it at another rank count; a fault
 # on one rank during the write leaves nothing; bad configs and options exit 2 and write nothing; the
 # manifest command writes atomically and refuses to replace without --force.
@@ -28,10 +28,12 @@ check() {  # check DESCRIPTION COMMAND...
   shift
   if "$@"; then pass; else fail "$what"; fi
 }
+# mpirun forwards its standard input to rank 0: never let it read a loop's input (it would eat the
+# rest of the list, and the loop would run once).
 mpirun_n() {
   local n=$1
   shift
-  timeout 120 "$mpiexec" -n "$n" --oversubscribe "$@"
+  timeout 120 "$mpiexec" -n "$n" --oversubscribe "$@" </dev/null
 }
 plain() { env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u PMI_RANK -u PMI_SIZE -u RANK -u WORLD_SIZE -u SLURM_PROCID -u SLURM_NTASKS "$@"; }
 
@@ -39,12 +41,13 @@ rm -rf "$scratch"
 mkdir -p "$scratch"
 cd "$scratch" || exit 1
 
-# The launches of each model: "RANKS OPTIONS..." (GPT-2 cannot take --tp; see docs/models.md).
+# The launches of each model: "RANKS OPTIONS...".
 launches() {
   case $1 in
-    tiny-gpt2) printf '%s\n' "1" "2 --pp 2" "3" "4 --pp 2 --dp 2" ;;
-    tiny-mixtral) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 4" "4 --tp 2 --ep 2" "4 --ep 4" "4 --ep 2 --pp 2" ;;
-    *) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 4" ;;
+    tiny-gpt2) printf '%s\n' "1" "2 --pp 2" "3" "4 --pp 2 --dp 2" "2 --tp 2" "4 --tp 4" "4 --tp 2 --pp 2" ;;
+    tiny-mixtral) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 2 --ep 2" "4 --ep 4" "4 --ep 2 --pp 2" ;;
+    tiny-llama) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" "4 --tp 4" "4 --pp 2 --dp 2" ;;
+    *) printf '%s\n' "1" "2 --tp 2" "3" "4 --tp 2 --pp 2" ;;  # 2 key/value heads: --tp 4 cannot split them
   esac
 }
 
@@ -64,6 +67,8 @@ for model in tiny-llama tiny-qwen2 tiny-mistral tiny-mixtral tiny-gpt2; do
     check "$label: mpirun -n $np init --hf $options (rc $?): $(head -c 300 "$label.err")" test -d "$label"
     check "$label: the same directory as one process's" diff -r "$model.one" "$label"
   done < <(launches "$model")
+  check "$model: every launch ran ($(ls -d "$model".np*/ 2>/dev/null | wc -l) directories)" \
+    test "$(ls -d "$model".np*/ 2>/dev/null | wc -l)" -eq "$(launches "$model" | wc -l)"
   # HF-sharded (many shards and the index) at 1 and 4 ranks.
   plain "$shardinit" init -q --hf "$config" --max-shard-size 20KB -o "$model.sharded1" 2>/dev/null
   mpirun_n 4 "$shardinit" init -q --hf "$config" --max-shard-size 20KB -o "$model.sharded4" 2>"$model.sharded4.err"
@@ -94,6 +99,18 @@ for rank in 0 1 2 3; do
 done
 mpirun_n 4 "$shardinit" verify -q --hf "$mixtral" --tp 2 --ep 2 --per-rank ep.ranks 2>ep.verify.err
 check "per-rank --tp 2 --ep 2: verifies (rc $?): $(head -c 300 ep.verify.err)" test ! -s ep.verify.err
+
+# GPT-2 under --tp 4, per-rank files: c_attn (32, 96) is q, k and v side by side, and each rank holds
+# its quarter of each, (32, 24) (Colossal-AI's GPT2FusedLinearConv1D_Col; the values are checked
+# against the split in tests/python/test_torch_models.py); c_proj is split by its input rows.
+gpt2=$configs/tiny-gpt2/config.json
+mpirun_n 4 "$shardinit" init -q --hf "$gpt2" --tp 4 --per-rank gpt2.ranks 2>gpt2.err
+check "GPT-2 per-rank --tp 4: written: $(head -c 300 gpt2.err)" test -f gpt2.ranks/rank-00003-of-00004.safetensors
+shapes=$(plain "$shardinit" inspect gpt2.ranks/rank-00002-of-00004.safetensors | grep -E 'h\.0\.(attn|mlp)\.' | tr -s ' ' | tr '\n' ';')
+check "GPT-2 rank 2's attention and MLP shapes ($shapes)" test "$shapes" = \
+  "transformer.h.0.attn.c_attn.bias f32 [24];transformer.h.0.attn.c_attn.weight f32 [32, 24];transformer.h.0.attn.c_proj.bias f32 [32];transformer.h.0.attn.c_proj.weight f32 [8, 32];transformer.h.0.mlp.c_fc.bias f32 [32];transformer.h.0.mlp.c_fc.weight f32 [32, 32];transformer.h.0.mlp.c_proj.bias f32 [32];transformer.h.0.mlp.c_proj.weight f32 [32, 32];"
+mpirun_n 4 "$shardinit" verify -q --hf "$gpt2" --tp 4 --per-rank gpt2.ranks 2>gpt2.verify.err
+check "GPT-2 per-rank --tp 4: verifies (rc $?): $(head -c 300 gpt2.verify.err)" test ! -s gpt2.verify.err
 
 # verify --hf notices other init rules (the kept manifest differs), and a changed weight.
 plain "$shardinit" verify -q --hf "$configs/tiny-llama/config.json" --init colossal tiny-llama.one 2>colossal.err
@@ -127,8 +144,9 @@ expect_refusal() {  # expect_refusal LABEL TEXT COMMAND... (exit 2; EXPECTED_RC=
 expect_refusal bert "supported: LlamaForCausalLM" plain "$shardinit" init --hf bad/bert.json -o bad/bert.dir
 expect_refusal bert-mpi "supported: LlamaForCausalLM" mpirun_n 3 "$shardinit" init --hf bad/bert.json -o bad/bert-mpi.dir
 expect_refusal kv '"num_key_value_heads" must divide num_attention_heads (32): 6' plain "$shardinit" init --hf bad/kv.json -o bad/kv.dir
-expect_refusal gpt2-tp "--tp 2 is not supported for GPT2LMHeadModel" \
-  mpirun_n 2 "$shardinit" init --hf "$configs/tiny-gpt2/config.json" --tp 2 -o bad/gpt2-tp.dir
+printf '{"model_type": "gpt2", "n_embd": 32, "n_head": 4, "n_inner": 30, "n_layer": 1}\n' >bad/gpt2-inner.json
+expect_refusal gpt2-inner "n_inner 30 is not divisible by the tensor-parallel size 4" \
+  mpirun_n 4 "$shardinit" init --hf bad/gpt2-inner.json --tp 4 -o bad/gpt2-inner.dir
 expect_refusal tp-mesh "ranks" mpirun_n 3 "$shardinit" init --hf "$configs/tiny-llama/config.json" --tp 2 -o bad/tp-mesh.dir
 expect_refusal tp-mode "--tp-mode \"2d\" is not supported for --hf" \
   plain "$shardinit" init --hf "$configs/tiny-llama/config.json" --tp-mode 2d -o bad/tp-mode.dir

@@ -325,6 +325,45 @@ class Shards(Directory):
         self.assertNotIn("model.layers.0.block_sparse_moe.experts.1.w1.weight", held)
         self.assertIn("model.layers.0.block_sparse_moe.gate.weight", held)
 
+    def test_gpt2_tensor_parallel_shards_are_colossal_ais_split(self):
+        # Written from Colossal-AI's GPT2 policy (colossalai/shardformer/policies/gpt2.py), not from the
+        # layouts: Conv1D weights are (in, out); GPT2FusedLinearConv1D_Col splits the output features
+        # (c_attn per q, k, v part: split_fused_qkv_in_gpt2_style turns [Q1, Q2, K1, K2, V1, V2] into
+        # [Q1, K1, V1] and [Q2, K2, V2]), _Row the input features (its bias whole); VocabParallelEmbedding1D
+        # the vocabulary rows; norms and wpe whole.
+        file = cli_init("tiny-gpt2", self.dir)
+        config = load_config("tiny-gpt2")
+        n = config["n_embd"]
+
+        def chunk(t, dim, r, parts):
+            size = t.shape[dim] // parts
+            return t.narrow(dim, r * size, size)
+
+        def expected(name, t, r, tp):
+            if name.endswith("attn.c_attn.weight") or name.endswith("attn.c_attn.bias"):
+                dim = t.dim() - 1
+                return torch.cat([chunk(t.narrow(dim, k * n, n), dim, r, tp) for k in range(3)], dim)
+            if name.endswith("mlp.c_fc.weight") or name.endswith("mlp.c_fc.bias"):
+                return chunk(t, t.dim() - 1, r, tp)
+            if name.endswith("c_proj.weight"):
+                return chunk(t, 0, r, tp)
+            if name == "transformer.wte.weight":
+                return chunk(t, 0, r, tp)
+            return t
+
+        for tp in (2, 4):
+            manifest = shardinit.manifest_from_hf_config(config, tp=tp)
+            m = shardinit.Manifest(manifest)
+            for r in range(tp):
+                with self.subTest(tp=tp, rank=r):
+                    module = local_module(m.holdings(tp, r))
+                    st.fill_module_(module, manifest, rank=r, world=tp)
+                    params = dict(module.named_parameters())
+                    self.assertEqual(sorted(params), sorted(file))
+                    for name, value in params.items():
+                        self.assertTrue(same_bits(value.detach(), expected(name, file[name], r, tp).contiguous()), name)
+                    self.assertEqual(tuple(params["transformer.h.0.attn.c_attn.weight"].shape), (n, 3 * n // tp))
+
     def test_an_expert_ranks_real_mixtral_module(self):
         # EPMixtralSparseMoeBlock keeps only its expert rank's experts (set_tensors_to_none on the
         # others, colossalai/shardformer/modeling/mixtral.py): at ep 2 of 2 ranks, rank 1 has experts 2-3

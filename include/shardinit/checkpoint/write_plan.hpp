@@ -58,6 +58,7 @@ struct OutputRequest {
 // manifest tensor (a whole tensor: the whole box, first 0).
 struct StoredTensor {
   const ManifestTensor* tensor = nullptr;  // points into the manifest the plan was made from
+  Shape space;  // the shape `box` is a box of: the tensor's, or its layout_space (a fused dimension)
   Box box;
   Index first = 0;
   Index count = 0;

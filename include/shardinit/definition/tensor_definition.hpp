@@ -53,6 +53,7 @@ struct TensorDefinition {
   std::optional<DataPartition> data_partition;  // default: the topology's
   bool expert = false;                          // dimension 0 indexes experts, split over the expert axis
   std::optional<WholeExpert> whole_expert;      // or: the tensor is one expert's, held by its expert rank
+  std::optional<FusedParts> fused;              // a dimension of equal blocks (q, k, v), each split by the layout
   std::optional<Index> padding_idx;             // a row of dimension 0 filled with +0; negative counts from the end
 };
 
@@ -64,7 +65,7 @@ struct JobContext {
 
 // The part of a definition an error is about: the manifest points at its key, Python names it.
 enum class DefinitionField { name, shape, dtype, init, fan_in, fan_out, fan_convention, stream, layout, stage, layer,
-                             data_partition, expert, padding_idx };
+                             data_partition, expert, padding_idx, fused };
 // The manifest key (and Python keyword) of the field: "shape", "init", "stage", "padding_idx", ...
 [[nodiscard]] std::string_view definition_field_key(DefinitionField field) noexcept;
 

@@ -62,6 +62,10 @@ class TensorFiller {
   // Elements [first, first + count) of the box, counted in the box's own row-major order: lets a box
   // be produced in pieces of bounded size.
   void fill_box_range(const Box& box, Index first, Index count, std::span<std::byte> out) const;
+  // The same for a box of `space`, a row-major view of the tensor with the same elements (a fused
+  // dimension split into its parts: layout_space): element flat indices are the same in both. Throws
+  // Error(invalid_argument) when `space` does not have the tensor's element count.
+  void fill_box_range(const Shape& space, const Box& box, Index first, Index count, std::span<std::byte> out) const;
 
   [[nodiscard]] const TensorSpec& spec() const noexcept { return spec_; }
 
@@ -69,7 +73,7 @@ class TensorFiller {
   // Throws Error(invalid_argument) unless `out` holds exactly `count` elements (overflow-checked).
   void check_output_size(std::span<const std::byte> out, Index count, const std::string& what) const;
   void fill_flat_serial(Index first, Index count, std::byte* out) const;
-  void fill_box_range_serial(const Box& box, Index first, Index count, std::byte* out) const;
+  void fill_box_range_serial(const Shape& space, const Box& box, Index first, Index count, std::byte* out) const;
 
   struct Prepared;
   std::uint64_t seed_;

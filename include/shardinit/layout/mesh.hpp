@@ -8,6 +8,7 @@
 // nothing replicate the tensor. Uneven dimensions follow torch.chunk: chunks of ceil(n/p) elements,
 // the last ones smaller or empty.
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +59,16 @@ struct HeldAlong {
   friend bool operator==(const HeldAlong&, const HeldAlong&) = default;
 };
 
+// A dimension made of `parts` equal blocks side by side (GPT-2's c_attn: q, k and v in one (n, 3n)
+// weight): the layout's split of that dimension applies to each block, and a rank holds its chunk of
+// every block, concatenated in block order (Colossal-AI's GPT2FusedLinearConv1D_Col). The layout sees
+// the tensor as its space: the dimension becomes (parts, n / parts), the parts split over nothing.
+struct FusedParts {
+  std::size_t dim = 0;
+  Index parts = 1;
+  friend bool operator==(const FusedParts&, const FusedParts&) = default;
+};
+
 struct TensorLayout {
   TensorLayout(std::vector<std::vector<int>> dims = {}, std::vector<HeldAlong> held = {})
       : dim_axes(std::move(dims)), held_along(std::move(held)) {}
@@ -71,10 +82,11 @@ struct TensorLayout {
   // the data-parallel group. `none` with no axes: those ranks are replicas.
   DataPartition partition = DataPartition::none;
   std::vector<int> partition_axes;
+  std::optional<FusedParts> fused;  // a dimension of equal blocks, each split as the dimension says
 
   [[nodiscard]] static TensorLayout replicated(std::size_t tensor_rank) { return TensorLayout(std::vector<std::vector<int>>(tensor_rank)); }
-  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " on stages [0, 1] of axis 1"
-  // (or " on expert rank 1 of axis 2"), then " zero3 over axes [0]".
+  // "{0: [0, 2], 1: [1]}" ("replicated" when nothing is split), then " fused 3 along 1", then
+  // " on stages [0, 1] of axis 1" (or " on expert rank 1 of axis 2"), then " zero3 over axes [0]".
   [[nodiscard]] std::string to_string() const;
   friend bool operator==(const TensorLayout&, const TensorLayout&) = default;
 };
@@ -83,7 +95,8 @@ struct TensorLayout {
 // mesh axes that exist, and uses each mesh axis at most once; a held-along axis must exist, split no
 // dimension, be named once, and its coordinates be distinct and ascending coordinates of it;
 // partition axes must exist, be distinct, split no dimension and not be held-along axes, and be
-// present exactly when there is a partition.
+// present exactly when there is a partition; a fused dimension must exist, have at least one part,
+// and not be dimension 0 under fsdp2 (which chunks dimension 0 of the rank's tensor).
 void check_layout(const TensorLayout& layout, std::size_t tensor_rank, const ProcessMesh& mesh);
 
 // Whether `rank` holds any of the tensor: on every held-along axis its coordinate is one of the
@@ -117,22 +130,32 @@ struct FlatPartition {
 };
 [[nodiscard]] FlatPartition zero3_partition(Index numel, Index parts, Index index);
 
-// The box of the global tensor that `rank`'s holding lies in (possibly empty; for a rank that does
-// not hold the tensor at all, every extent is 0): under zero3 the rank holds only a range of it
-// (local_holding). Preconditions: check_layout passed, 0 <= rank < mesh.size().
+// The shape the layout splits: `shape` itself, or with the fused dimension n made (parts, n / parts).
+// A row-major view of the same elements: an element's flat index is the same in both. Throws
+// Error(invalid_argument) when the parts do not divide the fused dimension.
+[[nodiscard]] Shape layout_space(const Shape& shape, const TensorLayout& layout);
+
+// The box of the tensor's space (layout_space: the global tensor itself unless a dimension is fused)
+// that `rank`'s holding lies in (possibly empty; for a rank that does not hold the tensor at all,
+// every extent is 0): under zero3 the rank holds only a range of it (local_holding).
+// Preconditions: check_layout passed, 0 <= rank < mesh.size().
 [[nodiscard]] Box local_box(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank);
 
 // What one rank holds of a tensor: `count` elements from `first` in the row-major order of `box`
 // (the whole box, unless a zero3 partition cuts a range of it). `buffer` is the size of the rank's
 // buffer in elements: zero3's partition size (the held elements, then padding), else `count`.
 struct Holding {
+  Shape space;  // the shape `box` is a box of: the tensor's, or its layout_space when a dimension is fused
   Box box;
   Index first = 0;
   Index count = 0;
   Index buffer = 0;
   bool flat = false;  // a zero3 range: store it as a 1-d tensor of `count` elements, not as the box
-  // The held elements as boxes of the global tensor, in order (box_range_boxes).
+  // The held elements as boxes of `space`, in order (box_range_boxes).
   [[nodiscard]] std::vector<Box> boxes() const;
+  // The rank's tensor: (count) for a flat range, else the box's extents with a fused dimension's
+  // (parts, chunk) merged back into one (parts * chunk), as the rank stores it.
+  [[nodiscard]] Shape local_shape(const TensorLayout& layout) const;
 };
 // Preconditions: as local_box.
 [[nodiscard]] Holding local_holding(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank);
