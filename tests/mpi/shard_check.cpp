@@ -327,7 +327,7 @@ std::vector<int> coordinates_of(int rank, const std::vector<int>& mesh) {
 
 struct Whole {
   const ManifestTensor* tensor;
-  DimAxes axes;
+  DimAxes axes;  // per tensor dimension
   std::vector<std::byte> bytes;  // single-process fill of the whole tensor
   // The axes along which only some coordinates hold the tensor: the pipeline stages that hold it,
   // the expert rank of a whole expert. {axis, coordinates, is the stage axis}.
@@ -339,7 +339,21 @@ struct Whole {
   std::vector<Held> held;
   std::string partition = "none";   // "zero3", "fsdp2": over the data axes the layout does not split
   std::vector<int> partition_axes;
+  // "fused": {"dim": d, "parts": k}: the boxes are of the space, the shape with d as (k, n / k), whose
+  // parts dimension nothing splits (each part split as d is); stored with the two merged back.
+  std::optional<FusedParts> fused;
+  Shape space;
+  DimAxes space_axes;
 };
+
+// The stored shape of a box of the space: the fused pair merged back.
+Shape merged(const Whole& w, Shape extent) {
+  if (!w.fused || extent.size() <= w.fused->dim + 1) return extent;
+  const std::size_t d = w.fused->dim;
+  extent[d] *= extent[d + 1];
+  extent.erase(extent.begin() + static_cast<std::ptrdiff_t>(d) + 1);
+  return extent;
+}
 
 // A rank's part of a partition over `axes`: row-major over them; and the number of parts.
 std::pair<Index, Index> partition_part(const Whole& w, const std::vector<int>& mesh, int rank) {
@@ -380,8 +394,9 @@ bool expected_holds(const Whole& w, const std::vector<int>& mesh, int rank) {
 
 // The box of `rank`: per dimension, torch.chunk into prod(mesh[axes]) parts, part number the
 // coordinates along those axes read major first.
-Box expected_box(const Shape& shape, const Whole& w, const std::vector<int>& mesh, int rank) {
-  const DimAxes& axes = w.axes;
+Box expected_box(const Shape&, const Whole& w, const std::vector<int>& mesh, int rank) {
+  const Shape& shape = w.space;  // a box of the space (the tensor's shape unless a dimension is fused)
+  const DimAxes& axes = w.space_axes;
   const std::vector<int> c = coordinates_of(rank, mesh);
   Box box;
   if (!expected_holds(w, mesh, rank)) return Box{std::vector<Index>(shape.size(), 0), std::vector<Index>(shape.size(), 0)};
@@ -423,7 +438,7 @@ void for_each_held(const Shape& shape, const Whole& w, const std::vector<int>& m
   if (!expected_holds(w, mesh, rank)) return;
   const Box box = expected_box(shape, w, mesh, rank);
   const ZeroRange range = expected_range(shape, w, mesh, rank);
-  for_each_in_box(shape, box, [&](Index i, Index flat) {
+  for_each_in_box(w.space, box, [&](Index i, Index flat) {  // a flat index is the same in the space
     if (i >= range.first && i < range.first + range.count) f(i - range.first, flat);
   });
 }
@@ -465,6 +480,7 @@ void check_mesh_and_layouts(const Manifest& manifest, const json& raw, const Pro
     }
     std::sort(held.begin(), held.end(), [](const HeldAlong& a, const HeldAlong& b) { return a.axis < b.axis; });
     TensorLayout want(w.axes, held);
+    want.fused = w.fused;
     want.partition = parse_data_partition(w.partition);
     want.partition_axes = w.partition_axes;
     expect(w.tensor->layout == want, "tensor '" + w.tensor->name + "': layout " + w.tensor->layout.to_string() + ", expected " +
@@ -914,7 +930,11 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
           expect(s.contains("flat") && s["flat"] == want_flat && s.value("partition", Index{-1}) == range.partition,
                  what + ": records " + s.dump() + ", expected flat " + want_flat.dump() + " and partition " + std::to_string(range.partition));
         }
-        const Shape stored_shape = w.partition == "zero3" ? Shape{range.count} : box.extent;
+        const Shape stored_shape = w.partition == "zero3" ? Shape{range.count} : merged(w, box.extent);
+        if (w.fused) {
+          expect(s.value("fused", json()) == json{w.fused->dim, w.fused->parts}, what + ": records " + s.dump() + ", expected \"fused\": [" +
+                                                                                 std::to_string(w.fused->dim) + ", " + std::to_string(w.fused->parts) + "]");
+        }
         if (!expect(stored->shape == stored_shape, what + ": stored shape " + join(stored->shape) + ", expected " + join(stored_shape))) {
           continue;
         }
@@ -1032,7 +1052,16 @@ int run(int argc, char** argv) {
     for (const json& j : raw["tensors"]) {
       if (j["name"] == t.name) entry = &j;
     }
-    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, {}, "none", {}};
+    Whole w{&t, expected_layout(raw, *entry, t.shape.size()), {}, {}, "none", {}, std::nullopt, t.shape, {}};
+    w.space_axes = w.axes;
+    if (entry->contains("fused")) {
+      const auto d = (*entry)["fused"]["dim"].get<std::size_t>();
+      const auto k = (*entry)["fused"]["parts"].get<Index>();
+      w.fused = FusedParts{d, k};
+      w.space[d] = t.shape[d] / k;
+      w.space.insert(w.space.begin() + static_cast<std::ptrdiff_t>(d), k);
+      w.space_axes.insert(w.space_axes.begin() + static_cast<std::ptrdiff_t>(d), std::vector<int>{});
+    }
     if (raw.contains("parallel") && expected_pipeline(raw["parallel"]) > 1) {
       const json& parallel = raw["parallel"];
       std::vector<int> stages;
