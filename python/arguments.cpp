@@ -285,6 +285,16 @@ void apply_definition_arguments(const DefinitionArguments& a, const std::vector<
     if (!PyUnicode_Check(a.data_partition.ptr())) throw py::type_error("data_partition must be a string, got " + python_repr(a.data_partition));
     d.data_partition = parse_data_partition(a.data_partition.cast<std::string>());
   }
+  if (!a.fused.is_none()) {  // the manifest's "fused": {'dim': d, 'parts': k}
+    if (!PyDict_Check(a.fused.ptr())) throw py::type_error("fused must be {'dim': d, 'parts': k}, got " + python_repr(a.fused));
+    const py::dict fused = py::reinterpret_borrow<py::dict>(a.fused);
+    for (const auto& [key, value] : fused) {
+      const std::string k = py::str(key);
+      if (k != "dim" && k != "parts") throw py::value_error("fused: unknown key " + python_repr(key) + " (expected 'dim' and 'parts')");
+    }
+    if (!fused.contains("dim") || !fused.contains("parts")) throw py::value_error("fused needs both 'dim' and 'parts', got " + python_repr(a.fused));
+    d.fused = FusedParts{static_cast<std::size_t>(to_index(fused["dim"], "fused dim", 0)), to_index(fused["parts"], "fused parts", 1)};
+  }
   if (!a.expert.is_none()) {
     if (PyDict_Check(a.expert.ptr())) {  // one whole expert, as the manifest's {"index": e, "of": N}
       const py::dict whole = py::reinterpret_borrow<py::dict>(a.expert);

@@ -67,7 +67,8 @@ struct JobChoice {
 struct DefinitionArguments {
   py::object fan_in = py::none(), fan_out = py::none(), fan_convention = py::none(), stream = py::none(),
              padding_idx = py::none();
-  py::object layout = py::none(), stage = py::none(), layer = py::none(), data_partition = py::none(), expert = py::none();
+  py::object layout = py::none(), stage = py::none(), layer = py::none(), data_partition = py::none(), expert = py::none(),
+             fused = py::none();
 };
 // Puts them into `definition` (checked for their Python types; what they mean is resolve()'s).
 void apply_definition_arguments(const DefinitionArguments& arguments, const std::vector<std::string>& axis_names,

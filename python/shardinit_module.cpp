@@ -45,7 +45,7 @@ py::dict holding_dict(const Holding& h, bool held) {
 // The keyword arguments every placement function takes, in one place.
 struct Keywords {
   py::object name, layout, mesh, rank, parallel, world, stage, layer, data_partition, expert, fan_in, fan_out,
-      fan_convention, padding_idx, stream;
+      fan_convention, padding_idx, stream, fused;
 };
 
 FillRequest request_from(py::object seed, py::object global_shape, const Keywords& k) {
@@ -57,7 +57,7 @@ FillRequest request_from(py::object seed, py::object global_shape, const Keyword
   }
   request.global_shape = to_shape(global_shape, "global_shape");
   request.arguments = DefinitionArguments{k.fan_in, k.fan_out, k.fan_convention, k.stream, k.padding_idx,
-                                          k.layout, k.stage, k.layer, k.data_partition, k.expert};
+                                          k.layout, k.stage, k.layer, k.data_partition, k.expert, k.fused};
   request.placement = Placement{k.mesh, k.parallel, k.world, k.rank};
   return request;
 }
@@ -67,15 +67,15 @@ FillRequest request_from(py::object seed, py::object global_shape, const Keyword
       py::arg("parallel") = py::none(), py::arg("world") = py::none(), py::arg("stage") = py::none(),                \
       py::arg("layer") = py::none(), py::arg("data_partition") = py::none(), py::arg("expert") = py::none(),         \
       py::arg("fan_in") = py::none(), py::arg("fan_out") = py::none(), py::arg("fan_convention") = py::none(),      \
-      py::arg("padding_idx") = py::none(), py::arg("stream") = py::none()
+      py::arg("padding_idx") = py::none(), py::arg("stream") = py::none(), py::arg("fused") = py::none()
 
 py::object fill_(py::object tensor, py::object global_shape, const init::Initializer& initializer, py::object seed,
                  py::object name, py::object box, py::object layout, py::object mesh, py::object rank, py::object parallel,
                  py::object world, py::object stage, py::object layer, py::object data_partition, py::object expert,
                  py::object fan_in, py::object fan_out, py::object fan_convention, py::object padding_idx, py::object stream,
-                 py::object dtype, int threads) {
+                 py::object fused, py::object dtype, int threads) {
   FillRequest request = request_from(seed, global_shape, {name, layout, mesh, rank, parallel, world, stage, layer, data_partition,
-                                                          expert, fan_in, fan_out, fan_convention, padding_idx, stream});
+                                                          expert, fan_in, fan_out, fan_convention, padding_idx, stream, fused});
   request.dtype = to_dtype(dtype);
   request.threads = threads;
   if (!box.is_none()) request.box = to_box(box);
@@ -86,11 +86,11 @@ py::object fill_(py::object tensor, py::object global_shape, const init::Initial
 // What this rank holds of a tensor under a placement, without filling anything.
 py::dict placed_holding(py::object global_shape, py::object layout, py::object mesh, py::object rank, py::object parallel,
                         py::object world, py::object stage, py::object layer, py::object data_partition, py::object expert,
-                        py::object name) {
+                        py::object name, py::object fused) {
   const py::object label = name.is_none() ? py::object(py::str("tensor")) : name;
   FillRequest request = request_from(py::int_(0), global_shape, {label, layout, mesh, rank, parallel,
                                                                  world, stage, layer, data_partition, expert, py::none(),
-                                                                 py::none(), py::none(), py::none(), py::none()});
+                                                                 py::none(), py::none(), py::none(), py::none(), fused});
   if (!request.placement.given(request.arguments)) request.placement.world = py::int_(1);
   const Resolved resolved = resolve_request(init::zeros_(), request, *request.global_shape, DType::f32);
   const auto [h, held] = request_holding(resolved, request);
@@ -171,13 +171,14 @@ rank= this process's rank; layout= a Colossal-AI preset ('linear_col', 'linear',
 {tensor_dim: [mesh axes]}; stage= / layer=, data_partition= ('zero3', 'fsdp2', 'none') and expert=
 as the manifest's keys. Under zero3 the tensor is 1-d: the held elements, or the whole partition (the
 padding after them is zeroed). fan_in= / fan_out= / fan_convention= ('torch', 'in_out', 'patch') and
-padding_idx= as in the manifest. Without either, the tensor is the whole global tensor. The stream is
+padding_idx= and fused= ({'dim': d, 'parts': k}) as in the manifest. Without either, the tensor is the whole global tensor. The stream is
 stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bit (docs/python.md).)doc");
 
   m.def("local_holding", &placed_holding, py::arg("global_shape"), py::kw_only(), py::arg("layout") = py::none(),
         py::arg("mesh") = py::none(), py::arg("rank") = py::none(), py::arg("parallel") = py::none(),
         py::arg("world") = py::none(), py::arg("stage") = py::none(), py::arg("layer") = py::none(),
         py::arg("data_partition") = py::none(), py::arg("expert") = py::none(), py::arg("name") = py::none(),
+        py::arg("fused") = py::none(),
         "What rank= holds of a tensor under a placement (the keywords of fill_): a dict with holds, box=(start, "
         "extent), first and count (in the box's row-major order: the zero3 range, else the whole box), buffer "
         "(zero3: the partition size with padding) and zero3.");
@@ -187,7 +188,7 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
       [](py::object global_shape, py::object layout, py::object mesh, py::object rank, py::object parallel, py::object world,
          py::object stage, py::object layer, py::object data_partition, py::object expert) {
         const py::dict h = placed_holding(global_shape, layout, mesh, rank, parallel, world, stage, layer, data_partition, expert,
-                                          py::none());
+                                          py::none(), py::none());
         return py::object(h["box"]);
       },
       py::arg("global_shape"), py::arg("layout"), py::arg("mesh") = py::none(), py::arg("rank") = py::none(),
@@ -272,10 +273,10 @@ stream_from_name(name) unless stream= is given. Values are the CLI's, bit for bi
       [](py::object global_shape, const init::Initializer& initializer, py::object name, py::object layout, py::object mesh,
          py::object rank, py::object parallel, py::object world, py::object stage, py::object layer, py::object data_partition,
          py::object expert, py::object fan_in, py::object fan_out, py::object fan_convention, py::object padding_idx,
-         py::object stream, py::object dtype) {
+         py::object stream, py::object fused, py::object dtype) {
         FillRequest request = request_from(py::int_(0), global_shape, {name, layout, mesh, rank, parallel, world, stage, layer,
                                                                        data_partition, expert, fan_in, fan_out, fan_convention,
-                                                                       padding_idx, stream});
+                                                                       padding_idx, stream, fused});
         const std::optional<DType> d = to_dtype(dtype);
         return resolved_dict(resolve_request(initializer, request, *request.global_shape, d.value_or(DType::f32)).tensor);
       },

@@ -80,7 +80,7 @@ def from_manifest(parallel: dict, entry: dict) -> dict:
 
 KEYWORD_OF_KEY = {"fan_in": "fan_in", "fan_out": "fan_out", "fan_convention": "fan_convention", "padding_idx": "padding_idx",
                   "stream": "stream", "layout": "layout", "stage": "stage", "layer": "layer",
-                  "data_partition": "data_partition", "expert": "expert", "dtype": "dtype"}
+                  "data_partition": "data_partition", "expert": "expert", "dtype": "dtype", "fused": "fused"}
 
 
 def from_keywords(parallel: dict, entry: dict, initializer) -> dict:
@@ -133,6 +133,8 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
             {"name": "stream", "shape": [5], "init": {"fn": "normal"}, "stream": 12345, "stage": 1, "dtype": "bf16"},
             {"name": "whole", "shape": [6, 4], "init": {"fn": "normal"}, "expert": {"index": 3, "of": 4}, "layout": "linear_col",
              "layer": 2},
+            {"name": "qkv", "shape": [4, 12], "init": {"fn": "normal"}, "layout": {"shard": {"1": ["tp"]}},
+             "fused": {"dim": 1, "parts": 3}, "stage": 0},
         ]
         for entry in entries:
             with self.subTest(entry=entry["name"]):
@@ -178,6 +180,27 @@ class ManifestAndKeywordsAgree(unittest.TestCase):
                     from_keywords(job, entry, init.zeros_())
                 self.assertIn(reason, str(manifest_error.exception))
                 self.assertIn(reason, str(keyword_error.exception))
+
+
+class FusedParts(unittest.TestCase):
+    def test_fill_holds_each_parts_chunk_and_errors(self):
+        # GPT-2's c_attn (4, 12) as q, k, v of 4 columns over tp 2: rank 1 holds columns 2-3 of each.
+        whole = numpy.zeros((4, 12), dtype=numpy.float32)
+        shardinit.fill_(whole, (4, 12), init.normal_(), 7, "qkv")
+        local = numpy.zeros((4, 6), dtype=numpy.float32)
+        shardinit.fill_(local, (4, 12), init.normal_(), 7, "qkv", layout={1: ["tp"]}, parallel={"mode": "1d", "size": 2}, rank=1,
+                        fused={"dim": 1, "parts": 3})
+        self.assertTrue(numpy.array_equal(local, numpy.concatenate([whole[:, 2:4], whole[:, 6:8], whole[:, 10:12]], axis=1)))
+        for bad, kind, reason in [({"dim": 1}, ValueError, "needs both 'dim' and 'parts'"),
+                                  ({"dim": 1, "parts": 3, "k": 1}, ValueError, "unknown key 'k'"),
+                                  ({"dim": 1, "parts": 0}, ValueError, "fused parts must be a positive integer"),
+                                  ({"dim": 1, "parts": 5}, ValueError, "dimension 1 (12) is not 5 equal parts"),
+                                  ([1, 3], TypeError, "fused must be {'dim': d, 'parts': k}")]:
+            with self.subTest(fused=bad):
+                with self.assertRaises(kind) as caught:
+                    shardinit.fill_(local, (4, 12), init.normal_(), 7, "qkv", layout={1: ["tp"]},
+                                    parallel={"mode": "1d", "size": 2}, rank=1, fused=bad)
+                self.assertIn(reason, str(caught.exception))
 
 
 class WholeExperts(unittest.TestCase):
