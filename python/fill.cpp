@@ -80,9 +80,15 @@ RankHolding request_holding(const Resolved& resolved, const FillRequest& request
     check_layout(t.layout, t.shape.size(), resolved.job->mesh);
     return {local_holding(t.shape, t.layout, resolved.job->mesh, rank), holds(t.layout, resolved.job->mesh, rank)};
   }
+  // Without a placement: the whole tensor, or box= of it. A box is always one of the layout's space
+  // (Holding::space), which a fused dimension splits in two; box= names the tensor's own dimensions.
+  if (request.box && t.layout.fused) {
+    throw py::value_error(tensor_label(request) + ": box= names a box of the tensor's own dimensions, which fused= splits: "
+                          "pass a placement (layout=, parallel= or mesh=, rank=) instead");
+  }
   Holding h;
-  h.space = t.shape;
-  h.box = request.box ? *request.box : Box::whole(t.shape);
+  h.space = layout_space(t.shape, t.layout);
+  h.box = request.box ? *request.box : Box::whole(h.space);
   h.count = h.buffer = h.box.element_count();
   return {h, true};
 }

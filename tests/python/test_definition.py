@@ -191,6 +191,14 @@ class FusedParts(unittest.TestCase):
         shardinit.fill_(local, (4, 12), init.normal_(), 7, "qkv", layout={1: ["tp"]}, parallel={"mode": "1d", "size": 2}, rank=1,
                         fused={"dim": 1, "parts": 3})
         self.assertTrue(numpy.array_equal(local, numpy.concatenate([whole[:, 2:4], whole[:, 6:8], whole[:, 10:12]], axis=1)))
+        # Without a placement the tensor is whole (fused changes nothing); box= cannot name a fused box.
+        alone = numpy.zeros((4, 12), dtype=numpy.float32)
+        shardinit.fill_(alone, (4, 12), init.normal_(), 7, "qkv", fused={"dim": 0, "parts": 2})
+        self.assertTrue(numpy.array_equal(alone, whole))
+        with self.assertRaises(ValueError) as caught:
+            shardinit.fill_(numpy.zeros((2, 12), dtype=numpy.float32), (4, 12), init.normal_(), 7, "qkv", box=((0, 0), (2, 12)),
+                            fused={"dim": 1, "parts": 3})
+        self.assertIn("box= names a box of the tensor's own dimensions, which fused= splits", str(caught.exception))
         for bad, kind, reason in [({"dim": 1}, ValueError, "needs both 'dim' and 'parts'"),
                                   ({"dim": 1, "parts": 3, "k": 1}, ValueError, "unknown key 'k'"),
                                   ({"dim": 1, "parts": 0}, ValueError, "fused parts must be a positive integer"),
