@@ -260,7 +260,7 @@ RankSet read_rank_set(const fs::path& directory) {
           bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records " +
               piece.to_string());
         }
-      } else if (t.shape != Holding{space, box, 0, box.element_count(), box.element_count(), false}.local_shape(fused)) {
+      } else if (t.shape != merge_fused(box.extent, fused)) {
         bad(dir + ": " + name + ": " + tensor + " is stored with shape " + shape_to_string(t.shape) + " but records the box " +
             box.to_string());
       }

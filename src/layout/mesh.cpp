@@ -236,16 +236,16 @@ Box local_box(const Shape& tensor_shape, const TensorLayout& layout, const Proce
 
 std::vector<Box> Holding::boxes() const { return box_range_boxes(box, first, count); }
 
-Shape Holding::local_shape(const TensorLayout& layout) const {
-  if (flat) return Shape{count};
-  Shape shape = box.extent;
-  if (layout.fused && shape.size() > layout.fused->dim + 1) {
+Shape merge_fused(Shape extent, const TensorLayout& layout) {
+  if (layout.fused && extent.size() > layout.fused->dim + 1) {
     const std::size_t d = layout.fused->dim;
-    shape[d] *= shape[d + 1];
-    shape.erase(shape.begin() + static_cast<std::ptrdiff_t>(d) + 1);
+    extent[d] *= extent[d + 1];
+    extent.erase(extent.begin() + static_cast<std::ptrdiff_t>(d) + 1);
   }
-  return shape;
+  return extent;
 }
+
+Shape Holding::local_shape(const TensorLayout& layout) const { return flat ? Shape{count} : merge_fused(box.extent, layout); }
 
 Holding local_holding(const Shape& shape, const TensorLayout& layout, const ProcessMesh& mesh, int rank) {
   Holding holding;

@@ -50,18 +50,8 @@ Holding fill_shard(std::uint64_t seed, const TensorSpec& spec, const TensorLayou
     fill_holding(TensorFiller(seed, spec), holding, out);
     return holding;
   }
-  if (!layout.fused) {
-    fill_box(seed, spec, holding.box, out);
-    return holding;
-  }
-  // A fused dimension: the box is one of the layout's space (layout_space), the rank's tensor its
-  // local_shape.
-  if (out.size() != static_cast<std::size_t>(holding.count) * element) {
-    throw Error(ErrorKind::invalid_argument, "tensor '" + detail::printable(spec.name) + "': rank " + std::to_string(rank) + " holds " +
-                                                 shape_to_string(holding.local_shape(layout)) + " (" + std::to_string(holding.count) +
-                                                 " elements), but the output buffer holds " + std::to_string(out.size()) + " bytes");
-  }
-  fill_holding(TensorFiller(seed, spec), holding, out);
+  // The box is one of the layout's space (the tensor's shape unless a dimension is fused).
+  TensorFiller(seed, spec).fill_box_range(holding.space, holding.box, 0, holding.count, out);
   return holding;
 }
 

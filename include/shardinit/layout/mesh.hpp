@@ -135,6 +135,10 @@ struct FlatPartition {
 // Error(invalid_argument) when the parts do not divide the fused dimension.
 [[nodiscard]] Shape layout_space(const Shape& shape, const TensorLayout& layout);
 
+// A box's extents in the layout's space as the rank stores them: a fused dimension's (parts, chunk)
+// merged back into one (parts * chunk); unchanged without a fused dimension.
+[[nodiscard]] Shape merge_fused(Shape extent, const TensorLayout& layout);
+
 // The box of the tensor's space (layout_space: the global tensor itself unless a dimension is fused)
 // that `rank`'s holding lies in (possibly empty; for a rank that does not hold the tensor at all,
 // every extent is 0): under zero3 the rank holds only a range of it (local_holding).
