@@ -254,18 +254,55 @@ void write_texts(const WritePlan& plan, const std::filesystem::path& staging, co
   for (const CompanionFile& c : plan.companions) write_text(c.name, c.text);
 }
 
+namespace {
+
+VerifyResult mismatch(std::string message) {
+  VerifyResult result;
+  result.message = std::move(message);
+  return result;
+}
+
+constexpr std::uint64_t kMaxIndexBytes = std::uint64_t{1} << 30;
+
+}  // namespace
+
+std::optional<std::string> hf_index_text(const std::filesystem::path& directory) {
+  const std::filesystem::path index = directory / kHfIndexFile;
+  std::error_code ec;
+  if (!std::filesystem::exists(index, ec)) return std::nullopt;
+  return RegularFile(index, "index file").read_all(kMaxIndexBytes);
+}
+
+std::optional<VerifyResult> take_split_found(OutputRequest& request, const Manifest& manifest,
+                                             const std::optional<std::string>& index_text) {
+  if (!index_text) {  // no index: everything in model.safetensors
+    HfSplit one(manifest.tensors.empty() ? 0 : 1);
+    for (std::size_t i = 0; i < manifest.tensors.size(); ++i) one[0].push_back(i);
+    request.split = std::move(one);
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  for (const ManifestTensor& t : manifest.tensors) names.push_back(t.name);
+  HfIndexSplit found;
+  try {
+    found = split_of_index(parse_hf_index(*index_text, kHfIndexFile), names);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::bad_file) throw;
+    return mismatch(e.what());
+  }
+  if (!found.split) return mismatch(std::string(kHfIndexFile) + " does not split the manifest's tensors: " + found.problem);
+  request.split = std::move(found.split);
+  return std::nullopt;
+}
+
 std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
                                           const std::filesystem::path& target) {
-  const auto mismatch = [](std::string message) {
-    VerifyResult result;
-    result.message = std::move(message);
-    return result;
-  };
   if (plan.format == OutputFormat::hf) {
     const std::filesystem::path index = target / kHfIndexFile;
     std::error_code ec;
     const bool has_index = std::filesystem::exists(index, ec);
-    const std::string hint = " (written with another --max-shard-size?)";
+    // A split made at a max shard size can differ from the directory's by that size alone.
+    const std::string hint = plan.split_given ? "" : " (written with another --max-shard-size?)";
     if (plan.index && !has_index) {
       return mismatch("the directory has no " + std::string(kHfIndexFile) + ", expected " + std::to_string(plan.files.size()) +
                       " shards" + hint);
@@ -274,7 +311,7 @@ std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vect
       return mismatch("the directory has " + std::string(kHfIndexFile) + ", but everything fits in one " + kHfSingleFile + hint);
     }
     if (plan.index) {
-      const std::string text = RegularFile(index, "index file").read_all(std::uint64_t{1} << 30);
+      const std::string text = RegularFile(index, "index file").read_all(kMaxIndexBytes);
       if (text != *plan.index) {
         std::size_t at = 0;
         while (at < text.size() && at < plan.index->size() && text[at] == (*plan.index)[at]) ++at;
@@ -401,7 +438,11 @@ VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path
     throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " of " + std::to_string(world) +
                                                  " alone checks its own rank file: use --per-rank DIR");
   }
-  const WritePlan plan = plan_output(manifest, request, world, rank);
+  OutputRequest effective = request;
+  if (request.format == OutputFormat::hf && request.split_as_found) {
+    if (auto mismatch = detail::take_split_found(effective, manifest, detail::hf_index_text(target))) return *mismatch;
+  }
+  const WritePlan plan = plan_output(manifest, effective, world, rank);
   const auto paths = detail::planned_paths(plan, target);
   if (auto mismatch = detail::check_headers(plan, paths, target)) return *mismatch;
   const detail::ManifestFillers fillers(manifest);

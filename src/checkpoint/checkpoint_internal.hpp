@@ -64,6 +64,16 @@ struct RangeWork {
 void write_ranges(const WritePlan& plan, const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
                   const ManifestFillers& fillers, const RangeWork& work);
 
+// verify with split_as_found: the text of `directory`'s model.safetensors.index.json, or nothing
+// when it has none (throws Error(io) when it is there but cannot be read).
+[[nodiscard]] std::optional<std::string> hf_index_text(const std::filesystem::path& directory);
+
+// verify with split_as_found: sets request.split to the split that the index (its text, or none: one
+// shard) records over the manifest's tensors; returns the mismatch instead when the index is not a
+// split of them (every rank computes the same from the same text).
+[[nodiscard]] std::optional<VerifyResult> take_split_found(OutputRequest& request, const Manifest& manifest,
+                                                           const std::optional<std::string>& index_text);
+
 // The headers of every planned file (and the index): the first difference, or nothing.
 [[nodiscard]] std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
                                                         const std::filesystem::path& target);

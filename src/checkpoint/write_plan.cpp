@@ -44,6 +44,26 @@ std::vector<const ManifestTensor*> all_tensors(const Manifest& manifest) {
   return tensors;
 }
 
+// A given split holds every one of `tensors` positions exactly once, in shards that are not empty.
+void check_split(const HfSplit& split, std::size_t tensors) {
+  std::vector<bool> seen(tensors, false);
+  std::size_t placed = 0;
+  for (std::size_t s = 0; s < split.size(); ++s) {
+    if (split[s].empty()) throw Error(ErrorKind::invalid_argument, "shard " + std::to_string(s + 1) + " of the split holds no tensor");
+    for (std::size_t i : split[s]) {
+      if (i >= tensors || seen[i]) {
+        throw Error(ErrorKind::invalid_argument, "the split places tensor position " + std::to_string(i) +
+                                                     (i >= tensors ? " of " + std::to_string(tensors) + " tensors" : " twice"));
+      }
+      seen[i] = true;
+      ++placed;
+    }
+  }
+  if (placed != tensors) {
+    throw Error(ErrorKind::invalid_argument, "the split places " + std::to_string(placed) + " of the " + std::to_string(tensors) + " tensors");
+  }
+}
+
 void plan_hf(const Manifest& manifest, const OutputRequest& request, WritePlan& plan) {
   std::vector<std::uint64_t> sizes;
   std::uint64_t total = 0;
@@ -51,7 +71,12 @@ void plan_hf(const Manifest& manifest, const OutputRequest& request, WritePlan& 
     sizes.push_back(static_cast<std::uint64_t>(element_count(t.shape)) * dtype_size(t.dtype));
     total += sizes.back();
   }
-  const auto shards = split_into_shards(sizes, request.max_shard_size);
+  if (request.split_as_found && !request.split) {
+    throw Error(ErrorKind::invalid_argument, "split_as_found: the split is read from the directory first (verify_output reads it)");
+  }
+  if (request.split) check_split(*request.split, manifest.tensors.size());
+  plan.split_given = request.split.has_value();
+  const HfSplit shards = request.split ? *request.split : split_into_shards(sizes, request.max_shard_size);
   if (shards.size() <= 1) {  // one file, no index: as huggingface_hub, with the whole metadata
     plan.files.push_back(whole_tensor_file(kHfSingleFile, all_tensors(manifest), checkpoint_metadata(manifest)));
     return;

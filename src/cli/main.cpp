@@ -222,16 +222,16 @@ int main(int argc, char** argv) {
                                     "Write each rank's shards to DIR/rank-RRRRR-of-WWWWW.safetensors instead, with "
                                     "each tensor's global shape and box in __metadata__");
   output->excludes(per_rank);
-  const auto add_format_options = [](CLI::App* command, CommonOptions& options, const char* what) {
+  const auto add_format_options = [](CLI::App* command, CommonOptions& options, const char* what, const char* shard_default) {
     command->add_option("--format", options.format,
                         std::string("Output format: safetensors (one file, the default) or hf (a Hugging Face directory: "
                                     "model.safetensors, or model-00001-of-0000N.safetensors ... and "
                                     "model.safetensors.index.json, split as huggingface_hub splits)") + what);
     command->add_option("--max-shard-size", options.max_shard_size,
-                        "With --format hf: the largest shard, as huggingface_hub reads it: 500MB = 5*10^8 bytes, 2GiB = 2*2^30 "
-                        "(default 5GB); a larger tensor gets a shard of its own");
+                        "With --format hf: the largest shard, as huggingface_hub reads it: 500MB = 5*10^8 bytes, 2GiB = 2*2^30"
+                        "; a larger tensor gets a shard of its own" + std::string(shard_default));
   };
-  add_format_options(init, init_options, "");
+  add_format_options(init, init_options, "", " (default 5GB)");
   init->add_flag("-f,--force", init_options.force,
                  "Replace existing output (refused otherwise; a directory only if it holds nothing but such an output's files)");
   init->add_flag("-q,--quiet", init_options.quiet, "Print nothing on success");
@@ -249,7 +249,9 @@ int main(int argc, char** argv) {
   auto* file = verify->add_option("file", verify_options.file, "safetensors file (or Hugging Face directory) to check");
   auto* verify_per_rank = verify->add_option("--per-rank", verify_options.per_rank_dir, "Check the rank files in DIR");
   file->excludes(verify_per_rank);
-  add_format_options(verify, verify_options, "; default: hf when FILE is a directory");
+  add_format_options(verify, verify_options, "; default: hf when FILE is a directory",
+                     ". Without it a directory is read as its index splits it, whatever size wrote it; with it the "
+                     "split must also be the one that size makes");
   verify->add_flag("-q,--quiet", verify_options.quiet, "Print nothing on a match");
   add_threads_option(verify, verify_options.threads);
   add_rank_options(verify);

@@ -36,6 +36,9 @@ void resolve_output(CommonOptions& options, const std::filesystem::path& target,
     if (request.format != OutputFormat::hf) throw Error(ErrorKind::invalid_argument, "--max-shard-size is for --format hf");
     request.max_shard_size = parse_shard_size(options.max_shard_size);
   }
+  // verify reads a directory as it is split, whatever --max-shard-size init was given; with
+  // --max-shard-size it also checks that the split is the one that size makes.
+  request.split_as_found = verifying && request.format == OutputFormat::hf && options.max_shard_size.empty();
   options.request = request;
 }
 

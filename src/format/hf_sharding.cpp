@@ -1,8 +1,10 @@
 #include "shardinit/format/hf_sharding.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include <nlohmann/json.hpp>
 
@@ -67,8 +69,8 @@ std::uint64_t parse_shard_size(std::string_view given) {
   return static_cast<std::uint64_t>(value);
 }
 
-std::vector<std::vector<std::size_t>> split_into_shards(const std::vector<std::uint64_t>& sizes, std::uint64_t max_shard_size) {
-  std::vector<std::vector<std::size_t>> shards;
+HfSplit split_into_shards(const std::vector<std::uint64_t>& sizes, std::uint64_t max_shard_size) {
+  HfSplit shards;
   std::vector<std::size_t> current;
   std::uint64_t current_size = 0;
   for (std::size_t i = 0; i < sizes.size(); ++i) {
@@ -147,6 +149,41 @@ HfIndex parse_hf_index(const std::string& text, const std::string& where) {
     index.weight_map.emplace_back(tensor, file.get<std::string>());
   }
   return index;
+}
+
+HfIndexSplit split_of_index(const HfIndex& index, const std::vector<std::string>& names) {
+  const auto problem = [](std::string why) { return HfIndexSplit{std::nullopt, std::move(why)}; };
+  std::map<std::string_view, std::size_t> position;
+  for (std::size_t i = 0; i < names.size(); ++i) position.emplace(names[i], i);
+  // The files in the order of their names (model-00001-of-... first), each given its number.
+  std::map<std::string_view, std::size_t> shard_of_file;
+  for (const auto& [tensor, file] : index.weight_map) shard_of_file.emplace(file, 0);
+  const std::size_t shards = shard_of_file.size();
+  if (shards < 2 && !names.empty()) {
+    return problem("the index lists " + std::to_string(shards) + " file" + (shards == 1 ? "" : "s") +
+                   " (a checkpoint of one shard is " + kHfSingleFile + " without an index)");
+  }
+  std::size_t s = 0;
+  for (auto& [file, shard] : shard_of_file) {
+    if (file != hf_shard_file_name(s, shards)) {
+      return problem("the index names file " + detail::quote(std::string(file)) + ", not a shard of " + std::to_string(shards) +
+                     " (expected " + hf_shard_file_name(s, shards) + ")");
+    }
+    shard = s++;
+  }
+  HfSplit split(shards);
+  std::vector<bool> mapped(names.size(), false);
+  for (const auto& [tensor, file] : index.weight_map) {
+    const auto found = position.find(tensor);
+    if (found == position.end()) return problem("the index maps tensor " + detail::quote(tensor) + ", which the manifest does not have");
+    mapped[found->second] = true;
+    split[shard_of_file.at(file)].push_back(found->second);
+  }
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (!mapped[i]) return problem("the index gives tensor " + detail::quote(names[i]) + " no file");
+  }
+  for (auto& shard : split) std::sort(shard.begin(), shard.end());
+  return HfIndexSplit{std::move(split), {}};
 }
 
 }  // namespace shardinit

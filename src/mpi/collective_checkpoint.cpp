@@ -114,7 +114,10 @@ void agree_on_inputs(MPI_Comm comm, const Manifest& manifest, const std::string&
 
 std::string request_text(const OutputRequest& request) {
   std::string text = std::string(" (") + output_format_name(request.format);
-  if (request.format == OutputFormat::hf) text += ", max shard size " + std::to_string(request.max_shard_size);
+  if (request.format == OutputFormat::hf) {
+    text += request.split_as_found ? ", shards as the directory's index records them"
+                                   : ", max shard size " + std::to_string(request.max_shard_size);
+  }
   return text + ")";
 }
 
@@ -239,10 +242,29 @@ VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::f
                            int threads) {
   const Communicator c(comm);
   agree_on_inputs(comm, manifest, target.string(), request_text(request) + " (verify)");
-  const AgreedPlan agreed(c, manifest, request);
+  OutputRequest effective = request;
+  if (request.format == OutputFormat::hf && request.split_as_found) {
+    // Rank 0 reads the index, every rank takes the split from its text: one split for all, even where
+    // ranks would see different files (check_shared_input below finds those).
+    std::string index_text;
+    long long has_index = 0;
+    run_agreed(comm, "reading the index", [&] {
+      if (c.rank != 0) return;
+      if (auto text = shardinit::detail::hf_index_text(target)) {
+        index_text = std::move(*text);
+        has_index = 1;
+      }
+    });
+    has_index = detail::maximum(comm, has_index, "sharing the index");
+    detail::broadcast(comm, index_text, 0, "sharing the index");
+    if (auto mismatch = shardinit::detail::take_split_found(effective, manifest, has_index != 0 ? std::optional(index_text) : std::nullopt)) {
+      return *mismatch;
+    }
+  }
+  const AgreedPlan agreed(c, manifest, effective);
   const WritePlan& plan = *agreed.plan;
   const auto paths = shardinit::detail::planned_paths(plan, target);
-  const bool shared = request.format != OutputFormat::per_rank;
+  const bool shared = effective.format != OutputFormat::per_rank;
   VerifyResult result;
   if (shared) {
     // Every rank must read the same files as rank 0 (not node-local copies, not nothing).

@@ -17,10 +17,13 @@
 #include "shardinit/checkpoint/checkpoint.hpp"
 #include "shardinit/checkpoint/write_plan.hpp"
 #include "shardinit/format/hf_sharding.hpp"
+#include "shardinit/error.hpp"
 #include "shardinit/manifest/manifest.hpp"
 
 namespace shardinit {
 namespace {
+
+using ::testing::HasSubstr;
 
 // Every dtype size, a scalar, an empty tensor, sizes that are not multiples of anything.
 Manifest small_manifest() {
@@ -174,6 +177,48 @@ TEST(WritePlan, HfShardsFollowHuggingFaceHubAndKeepTheSpecInTheIndex) {
   EXPECT_EQ(single.files[0].name, "model.safetensors");
   EXPECT_FALSE(single.index.has_value());
   EXPECT_EQ(single.files[0].layout.prefix(), checkpoint_layout(m).prefix());
+}
+
+// A given split (verify: the one a directory's index records) is planned as it is: its shards, the
+// index of that split, the hint about --max-shard-size dropped; a split that is not one of the
+// manifest's tensors is refused, naming what is wrong.
+TEST(WritePlan, AGivenSplitIsPlannedAsGivenAndMustPlaceEveryTensorOnce) {
+  const Manifest m = small_manifest();  // w v d h s e r
+  const WritePlan by_size = plan_output(m, output_request(OutputFormat::hf, 9000), 1, 0);
+  OutputRequest request = output_request(OutputFormat::hf);
+  request.split = HfSplit{{0}, {1, 2, 3, 4, 5}, {6}};  // the split at 9000, given
+  const WritePlan given = plan_output(m, request, 1, 0);
+  EXPECT_TRUE(given.split_given);
+  EXPECT_FALSE(by_size.split_given);
+  ASSERT_EQ(given.files.size(), by_size.files.size());
+  for (std::size_t i = 0; i < given.files.size(); ++i) {
+    EXPECT_EQ(given.files[i].name, by_size.files[i].name);
+    EXPECT_EQ(given.files[i].layout.prefix(), by_size.files[i].layout.prefix());
+  }
+  EXPECT_EQ(given.index, by_size.index);
+  request.split = HfSplit{{0, 1, 2, 3, 4, 5, 6}};  // one shard: model.safetensors, no index
+  const WritePlan single = plan_output(m, request, 1, 0);
+  ASSERT_EQ(single.files.size(), 1u);
+  EXPECT_EQ(single.files[0].name, "model.safetensors");
+  EXPECT_FALSE(single.index.has_value());
+  const auto refused = [&](HfSplit split, const std::string& expected) {
+    OutputRequest bad = output_request(OutputFormat::hf);
+    bad.split = std::move(split);
+    try {
+      (void)plan_output(m, bad, 1, 0);
+      ADD_FAILURE() << "accepted a split that should be refused: " << expected;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::invalid_argument);
+      EXPECT_THAT(e.what(), HasSubstr(expected));
+    }
+  };
+  refused({{0, 1, 2}, {3, 4, 5}}, "places 6 of the 7 tensors");
+  refused({{0, 1, 2}, {2, 3, 4, 5, 6}}, "position 2 twice");
+  refused({{0, 1, 2, 3, 4, 5, 6, 7}}, "position 7 of 7 tensors");
+  refused({{0, 1, 2, 3, 4, 5, 6}, {}}, "shard 2 of the split holds no tensor");
+  OutputRequest unread = output_request(OutputFormat::hf);
+  unread.split_as_found = true;  // the split not read yet: a caller's mistake, not a silent default
+  EXPECT_THROW((void)plan_output(m, unread, 1, 0), Error);
 }
 
 TEST(WritePlan, PerRankFilesRecordTheSpecOnceAndStayFarBelowTheHeaderLimitFor100kTensors) {

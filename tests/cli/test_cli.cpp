@@ -71,6 +71,65 @@ TEST_F(Cli, InitThenVerify) {
   EXPECT_EQ(reader.metadata().at("format"), "pt");
 }
 
+// verify reads a Hugging Face directory as its index splits it, whatever --max-shard-size init was
+// given; --max-shard-size makes it check that split too. An index that does not split the manifest's
+// tensors is a mismatch naming what is wrong, as is every other change to the directory.
+TEST_F(Cli, VerifyReadsADirectoryAsItsIndexSplitsIt) {
+  const fs::path m = manifest(kSmall);
+  // fc1.weight 8192 bytes, fc1.bias 256, wte 3200, ln.weight 128: at 3KB, three shards
+  // ({fc1.weight}, {wte}, {fc1.bias, ln.weight}); at 4KB two.
+  const fs::path dir = work_ / "hf";
+  const auto init = [&] {
+    fs::remove_all(dir);
+    const Result r = run("init -q " + q(m) + " -o " + q(dir) + " --format hf --max-shard-size 3KB");
+    ASSERT_EQ(r.status, 0) << r.err;
+  };
+  init();
+  ASSERT_TRUE(fs::exists(dir / "model-00003-of-00003.safetensors"));
+  for (const char* options : {"", " --format hf", " --max-shard-size 3KB", " --max-shard-size 3000B"}) {
+    const Result r = run("verify " + q(m) + " " + q(dir) + options);
+    EXPECT_EQ(r.status, 0) << options << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("OK")) << options;
+  }
+  const Result other_size = run("verify " + q(m) + " " + q(dir) + " --max-shard-size 4KB");
+  EXPECT_EQ(other_size.status, 1) << other_size.err;
+  EXPECT_THAT(other_size.err, HasSubstr("another --max-shard-size"));
+  // The index changed: each is a mismatch (exit 1) naming the problem.
+  const fs::path index = dir / "model.safetensors.index.json";
+  const auto replaced = [&](const std::string& from, const std::string& to) {
+    std::string text = read_all(index);
+    const auto at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return text;
+  };
+  const std::pair<std::string, std::string> cases[] = {
+      {replaced("\"ln.weight\"", "\"ln.bias\""), "tensor \"ln.bias\", which the manifest does not have"},
+      {replaced("\"ln.weight\": \"model-00003-of-00003", "\"ln.weight\": \"model-00001-of-00003"),
+       "model.safetensors.index.json differs from the expected index"},  // the split it claims is not the files'
+      {replaced("model-00002-of-00003", "model-00002-of-00004"), "not a shard of 3"},
+      {"{not json", "not a Hugging Face index file"},
+  };
+  for (const auto& [text, expected] : cases) {
+    init();
+    write_all(index, text);
+    const Result r = run("verify " + q(m) + " " + q(dir));
+    EXPECT_EQ(r.status, 1) << expected << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("MISMATCH")) << expected;
+    EXPECT_THAT(r.err, HasSubstr(expected));
+  }
+  // No index: read as one model.safetensors, which is not there.
+  init();
+  fs::remove(index);
+  const Result no_index = run("verify " + q(m) + " " + q(dir));
+  EXPECT_EQ(no_index.status, 1) << no_index.err;
+  EXPECT_THAT(no_index.err, HasSubstr("model.safetensors is missing"));
+  // A single-file directory verifies without the size too.
+  fs::remove_all(dir);
+  ASSERT_EQ(run("init -q " + q(m) + " -o " + q(dir) + " --format hf").status, 0);
+  EXPECT_EQ(run("verify -q " + q(m) + " " + q(dir)).status, 0);
+}
+
 TEST_F(Cli, QuietPrintsNothingOnSuccess) {
   const fs::path m = manifest(kSmall);
   const fs::path out = work_ / "model.safetensors";

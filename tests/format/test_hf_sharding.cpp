@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -120,6 +121,40 @@ TEST(HfIndex, ParsesWhatItWritesAndRefusesOtherText) {
                           "{\"metadata\": {\"total_size\": -1}, \"weight_map\": {}}"}) {
     EXPECT_THROW((void)parse_hf_index(bad, "i.json"), Error) << bad;
   }
+}
+
+// The split an index records, whatever size wrote it: read back from the index of every split
+// split_into_shards makes of a few tensors, and refused (naming the tensor or file) when the weight
+// map is not a split of the names.
+TEST(HfIndexSplit, IsTheSplitTheIndexWasWrittenFromAndNamesWhatIsWrong) {
+  const std::vector<std::string> names{"w", "v", "b", "e"};
+  const std::vector<std::uint64_t> sizes{40, 8, 30, 0};
+  for (std::uint64_t limit : {1, 8, 30, 38, 40, 48, 77, 78, 100}) {
+    const Shards shards = split_into_shards(sizes, limit);
+    if (shards.size() < 2) continue;  // one shard has no index
+    std::vector<std::pair<std::string, std::string>> weight_map;
+    for (std::size_t s = 0; s < shards.size(); ++s) {
+      for (std::size_t i : shards[s]) weight_map.emplace_back(names[i], hf_shard_file_name(s, shards.size()));
+    }
+    const HfIndexSplit found = split_of_index(parse_hf_index(hf_index_json(78, {}, weight_map), "i"), names);
+    ASSERT_TRUE(found.split.has_value()) << limit << ": " << found.problem;
+    Shards sorted = shards;
+    for (auto& shard : sorted) std::sort(shard.begin(), shard.end());
+    EXPECT_EQ(*found.split, sorted) << limit;
+  }
+  const auto problem = [&](const std::vector<std::pair<std::string, std::string>>& weight_map) {
+    const HfIndexSplit found = split_of_index(parse_hf_index(hf_index_json(0, {}, weight_map), "i"), names);
+    EXPECT_FALSE(found.split.has_value());
+    return found.problem;
+  };
+  const std::string one = "model-00001-of-00002.safetensors", two = "model-00002-of-00002.safetensors";
+  EXPECT_THAT(problem({{"w", one}, {"v", two}, {"b", two}}), HasSubstr("tensor \"e\" no file"));
+  EXPECT_THAT(problem({{"w", one}, {"v", two}, {"b", two}, {"e", two}, {"x", one}}), HasSubstr("tensor \"x\", which the manifest"));
+  EXPECT_THAT(problem({{"w", one}, {"v", one}, {"b", one}, {"e", one}}), HasSubstr("lists 1 file"));
+  EXPECT_THAT(problem({{"w", one}, {"v", "model-00003-of-00003.safetensors"}, {"b", two}, {"e", two}}),
+              HasSubstr("file \"model-00001-of-00002.safetensors\", not a shard of 3"));
+  EXPECT_THAT(problem({{"w", one}, {"v", "other.safetensors"}, {"b", one}, {"e", one}}), HasSubstr("other.safetensors"));
+  EXPECT_THAT(problem({}), HasSubstr("lists 0 files"));
 }
 
 }  // namespace

@@ -79,6 +79,11 @@ for model in tiny-llama tiny-qwen2 tiny-mistral tiny-mixtral tiny-gpt2; do
   check "$model: verify --hf at 3 ranks (rc $?): $(head -c 300 "$model.verify.err")" test ! -s "$model.verify.err"
   mpirun_n 2 "$shardinit" verify -q --max-shard-size 20KB "$model.sharded1/shardinit-manifest.json" "$model.sharded1" 2>"$model.verify2.err"
   check "$model: verify of the kept manifest at 2 ranks (rc $?): $(head -c 300 "$model.verify2.err")" test ! -s "$model.verify2.err"
+  # Without --max-shard-size: read as the index splits it (rank 0 reads the index for all ranks).
+  mpirun_n 3 "$shardinit" verify -q "$model.sharded1/shardinit-manifest.json" "$model.sharded1" 2>"$model.verify3.err"
+  check "$model: verify of the sharded directory without its size at 3 ranks (rc $?): $(head -c 300 "$model.verify3.err")" test ! -s "$model.verify3.err"
+  plain "$shardinit" verify -q --hf "$config" "$model.sharded1" 2>"$model.verify1.err"
+  check "$model: verify --hf of the sharded directory without its size (rc $?): $(head -c 300 "$model.verify1.err")" test ! -s "$model.verify1.err"
 done
 
 # Mixtral's experts over the expert axis, per-rank files: at 4 ranks with --tp 2 --ep 2 (the mesh

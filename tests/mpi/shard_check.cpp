@@ -803,6 +803,11 @@ void check_hf_directory(const Manifest& manifest, const fs::path& scratch) {
   VerifyResult result;
   const auto verified = collective("mpi::verify_output hf", [&] { result = mpi::verify_output(MPI_COMM_WORLD, manifest, shared, request); });
   expect(!verified && result.match, "mpi::verify_output hf matches: " + (verified ? std::string(verified->what()) : result.message));
+  // Read as its index splits it (verify without --max-shard-size): rank 0 reads the index for all.
+  OutputRequest as_found = output_request(OutputFormat::hf);
+  as_found.split_as_found = true;
+  const auto found = collective("mpi::verify_output hf, split as found", [&] { result = mpi::verify_output(MPI_COMM_WORLD, manifest, shared, as_found); });
+  expect(!found && result.match, "mpi::verify_output hf with the split as found matches: " + (found ? std::string(found->what()) : result.message));
   // The last element of the last tensor of the last shard, corrupted.
   std::string last_file;
   const ManifestTensor* last = nullptr;
@@ -829,6 +834,11 @@ void check_hf_directory(const Manifest& manifest, const fs::path& scratch) {
                result.message.find(last_file) != std::string::npos,
            "mpi::verify_output hf reports the corrupted element: " + result.message);
     expect(same_everywhere(result.message), "mpi::verify_output hf: same message on every rank");
+    const VerifyResult by_size = result;
+    const auto checked_as_found = collective("mpi::verify_output hf, corrupted, split as found",
+                                             [&] { result = mpi::verify_output(MPI_COMM_WORLD, manifest, shared, as_found); });
+    expect(!checked_as_found && !result.match && result.message == by_size.message,
+           "mpi::verify_output hf with the split as found reports the same difference: " + result.message);
   }
 }
 

@@ -43,7 +43,13 @@ struct CompanionFile {
 struct OutputRequest {
   OutputFormat format = OutputFormat::safetensors;
   std::uint64_t max_shard_size = kDefaultMaxShardSize;  // hf only
-  std::vector<CompanionFile> companions;                // hf only
+  // hf only: the shards (manifest positions) to plan instead of huggingface_hub's split at
+  // max_shard_size; every tensor in exactly one shard, no shard empty.
+  std::optional<HfSplit> split;
+  // verify, hf only: check a directory with the split its own index records, whatever max shard size
+  // wrote it (verify_output reads it into `split`; a directory without an index is one shard).
+  bool split_as_found = false;
+  std::vector<CompanionFile> companions;  // hf only
 };
 
 // The request for `format` (and, for hf, the largest shard) without companions.
@@ -87,6 +93,8 @@ struct WritePlan {
   std::vector<PlannedFile> files;
   // hf with more than one shard: the text of model.safetensors.index.json (written by rank 0).
   std::optional<std::string> index;
+  // hf: the split was given (verify: as the directory's index records it), not made at a max shard size.
+  bool split_given = false;
   // hf: the request's companion files (written by rank 0, compared by verify when requested).
   std::vector<CompanionFile> companions;
   // This rank's share, in file order: for shared files, one contiguous range of the files laid end to
@@ -105,8 +113,9 @@ struct WritePlan {
 [[nodiscard]] std::uint64_t range_alignment(std::uint64_t total_bytes, int world) noexcept;
 
 // Throws Error(invalid_argument) as the manifest's mesh does for `world`, for a rank outside it,
-// when a header would exceed the safetensors library's limit, and for companion files outside hf or
-// with a bad or taken name.
+// when a header would exceed the safetensors library's limit, for companion files outside hf or
+// with a bad or taken name, and for a split that is not one of the manifest's tensors (or
+// split_as_found without the split read).
 [[nodiscard]] WritePlan plan_output(const Manifest& manifest, const OutputRequest& request, int world, int rank);
 
 // The metadata every file records: format "pt", stream format, seed, manifest digest; and the

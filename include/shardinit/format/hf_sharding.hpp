@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -25,12 +26,14 @@ inline constexpr const char* kHfIndexFile = "model.safetensors.index.json";
 // Throws Error(invalid_argument) naming the text when it is none of these, zero, or beyond 2^63.
 [[nodiscard]] std::uint64_t parse_shard_size(std::string_view text);
 
+// A split into shard files: for each shard, in shard order, positions into the state dict.
+using HfSplit = std::vector<std::vector<std::size_t>>;
+
 // The shards of tensors of `sizes` bytes (in state-dict order), as lists of positions into `sizes`, in
 // shard order. huggingface_hub's greedy rule: a tensor larger than `max_shard_size` gets a shard of
 // its own at once (the shard being filled stays open); a tensor that would take the current shard
 // past the limit closes it and starts the next; tensors are never split. No tensors: no shards.
-[[nodiscard]] std::vector<std::vector<std::size_t>> split_into_shards(const std::vector<std::uint64_t>& sizes,
-                                                                      std::uint64_t max_shard_size);
+[[nodiscard]] HfSplit split_into_shards(const std::vector<std::uint64_t>& sizes, std::uint64_t max_shard_size);
 
 // "model.safetensors" for a single shard, else "model-00002-of-00005.safetensors" (1-based).
 [[nodiscard]] std::string hf_shard_file_name(std::size_t shard, std::size_t shards);
@@ -50,5 +53,17 @@ struct HfIndex {
 };
 // Throws Error(bad_file) naming `where` if the text is not such an index.
 [[nodiscard]] HfIndex parse_hf_index(const std::string& text, const std::string& where);
+
+// The split an index records, over the tensors `names` (state-dict order): for each shard file
+// model-0000s-of-0000N, in file order, the positions into `names` of the tensors its weight map gives
+// that file, ascending. Whatever max shard size wrote it, this is the split to read it with. When the
+// weight map is not a split of `names` (a tensor without a file, a tensor `names` lacks, files that
+// are not exactly the N shard names of some N >= 2, each given a tensor), `problem` says which,
+// naming the tensor or file, and `split` is empty.
+struct HfIndexSplit {
+  std::optional<HfSplit> split;
+  std::string problem;
+};
+[[nodiscard]] HfIndexSplit split_of_index(const HfIndex& index, const std::vector<std::string>& names);
 
 }  // namespace shardinit
