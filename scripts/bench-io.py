@@ -12,10 +12,14 @@ output per second of wall time, fsync included; the plain write is one 16 MiB bu
 repeatedly with write(2), then fsync. Every output is removed before each run, so every run
 allocates its file afresh. On a virtual machine that hands freed memory back to its host (virtio
 free page reporting), that allocation costs 1-4x more in some runs than in others, for shardinit and
-the plain write alike: hence the shuffled order (no kind always follows the same one), many rounds,
-and the minimum beside the median. `mpirun -np N shardinit --version` is timed too: the launch and
-MPI_Init cost that every MPI run includes. --load K keeps K busy processes running during the whole measurement
-(the "loaded machine" case; the plain write is measured under the same load). Peak RSS is the
+the plain write alike: hence an untimed warm-up before every run (the same bytes written to DIR and
+removed, so that the run reuses memory the guest has just freed: runs then vary by a few percent;
+--no-warm skips it), the shuffled order (no kind always follows the same one), many rounds, and the
+minimum beside the median. `mpirun -np N shardinit --version` is timed too: the launch and
+MPI_Init cost that every MPI run includes; each MPI run's ratio to one process is also given with
+that launch taken out. The user and system CPU seconds of every run are reported: on tmpfs the
+system time (allocating and copying into page-cache pages) is what varies from run to run.
+--load K keeps K busy processes running during the whole measurement (the "loaded machine" case; the plain write is measured under the same load). Peak RSS is the
 largest process's (the largest rank's under mpirun), from wait4.
 """
 import argparse
@@ -35,6 +39,8 @@ p.add_argument("--repeat", type=int, default=7, help="rounds; the median and the
 p.add_argument("--manifest", help="manifest (default: the Llama-shaped 1.1B one, made in DIR)")
 p.add_argument("--load", type=int, default=0, help="busy processes to run meanwhile")
 p.add_argument("--hf", action="store_true", help="write --format hf --max-shard-size 500MB directories")
+p.add_argument("--no-warm", action="store_true",
+               help="skip the untimed warm-up write before each run (see above: on a VM the runs then vary 1-4x)")
 p.add_argument("--shardinit", default=os.environ.get("SHARDINIT", os.path.join(here, "build/src/shardinit")))
 a = p.parse_args()
 
@@ -43,6 +49,7 @@ if not a.manifest and not os.path.exists(manifest):
     subprocess.run([sys.executable, os.path.join(here, "examples/make-llama-manifest.py"), manifest], check=True)
 out = os.path.join(a.dir, "bench-io.out")
 plain = os.path.join(a.dir, "bench-io.plain")
+warm = os.path.join(a.dir, "bench-io.warm")
 env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
            OMPI_MCA_rmaps_base_oversubscribe="1")
 fmt = ["--format", "hf", "--max-shard-size", "500MB"] if a.hf else []
@@ -59,7 +66,8 @@ def output_bytes(path):
 
 
 def timed(argv):
-    """Runs argv; returns (seconds, peak RSS in MiB of the largest process)."""
+    """Runs argv; returns (seconds, peak RSS in MiB of the largest process, user CPU s, system CPU s;
+    the CPU times include the processes it waited for: mpirun's ranks)."""
     with tempfile.TemporaryFile() as errors:  # a file, not a pipe: a chatty failure cannot block the child
         start = time.perf_counter()
         child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=errors)
@@ -69,11 +77,25 @@ def timed(argv):
         if code != 0:
             errors.seek(0)
             sys.exit(f"bench-io: {' '.join(argv)} failed ({code}): {errors.read().decode(errors='replace')}")
-    return seconds, usage.ru_maxrss / 1024
+    return seconds, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime
+
+
+def warm_up(nbytes):
+    """Writes and removes nbytes in DIR, untimed, so that the run that follows allocates pages the
+    guest has just freed rather than pages handed back to the host (virtio free page reporting waits
+    about 2 s before it hands freed memory back; re-faulting it is what made runs vary 1-4x)."""
+    block = memoryview(b"\xa5" * (16 << 20))
+    fd = os.open(warm, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    left = nbytes
+    while left > 0:
+        left -= os.write(fd, block[: min(left, len(block))])
+    os.close(fd)
+    os.unlink(warm)
 
 
 def plain_write(nbytes):
     block = memoryview(b"\x5a" * (16 << 20))
+    cpu = os.times()
     start = time.perf_counter()
     fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     left = nbytes
@@ -81,7 +103,9 @@ def plain_write(nbytes):
         left -= os.write(fd, block[: min(left, len(block))])
     os.fsync(fd)
     os.close(fd)
-    return time.perf_counter() - start, None  # in this process: no RSS of its own to report
+    seconds = time.perf_counter() - start
+    done = os.times()
+    return seconds, None, done.user - cpu.user, done.system - cpu.system  # in this process: no RSS of its own
 
 
 si = a.shardinit
@@ -116,28 +140,42 @@ try:
             remove(plain)
             if name != "verify":
                 remove(out)
+            if not a.no_warm and not name.endswith("--version"):
+                warm_up(nbytes)
             runs[name].append(kinds[name]())
     remove(out)
     remove(plain)
 finally:
     for l in loaders:
         l.kill()
+    if os.path.exists(warm):
+        os.unlink(warm)
 
-median = {k: statistics.median(s for s, _ in v) for k, v in runs.items()}
-peak_rss = {k: max((r for _, r in v if r is not None), default=None) for k, v in runs.items()}
+median = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+peak_rss = {k: max((r[1] for r in v if r[1] is not None), default=None) for k, v in runs.items()}
 rss_text = {k: "-" if r is None else f"{r:.0f}" for k, r in peak_rss.items()}
-best = {k: min(s for s, _ in v) for k, v in runs.items()}
+best = {k: min(r[0] for r in v) for k, v in runs.items()}
+user = {k: statistics.median(r[2] for r in v) for k, v in runs.items()}
+system = {k: statistics.median(r[3] for r in v) for k, v in runs.items()}
+launch = median["mpirun -np 4 --version"]
+# An MPI run's rate against one process's with the launch (mpirun and MPI_Init, timed alone above)
+# taken out of its time: what distributing the work itself costs.
+net = {k: median["init"] / (median[k] - launch) for k in runs if k.startswith("mpirun") and "init" in k and median[k] > launch}
 print(f"bench-io: {a.dir}, {nbytes} bytes{' (hf)' if a.hf else ''}, {os.cpu_count()} cores, load {a.load}, "
-      f"{a.repeat} rounds in shuffled order; ratios are of rates (bytes/s)")
+      f"{a.repeat} rounds in shuffled order{'' if a.no_warm else ', each run after a warm-up write'}; ratios are of rates (bytes/s)")
 print(f"{'run':<23} {'median s':>8} {'GB/s':>5} {'x write':>7} {'x init':>6} {'min s':>6} {'x write':>7} {'x init':>6} "
-      f"{'RSS MiB':>7}  runs (s)")
+      f"{'user s':>6} {'sys s':>6} {'RSS MiB':>7}  runs (s)")
 for k, v in runs.items():
+    times = ' '.join(f'{r[0]:.2f}' for r in v)
+    cpu = f"{user[k]:6.2f} {system[k]:6.2f}"
     if k.endswith("--version"):  # no bytes: the time only
-        print(f"{k:<23} {median[k]:8.3f} {'':>5} {'':>7} {'':>6} {best[k]:6.3f} {'':>7} {'':>6} {rss_text[k]:>7}  "
-              f"{' '.join(f'{s:.2f}' for s, _ in v)}")
+        print(f"{k:<23} {median[k]:8.3f} {'':>5} {'':>7} {'':>6} {best[k]:6.3f} {'':>7} {'':>6} {cpu} {rss_text[k]:>7}  {times}")
         continue
     print(f"{k:<23} {median[k]:8.3f} {nbytes / median[k] / 1e9:5.2f} {median['plain write()'] / median[k]:7.2f} "
           f"{median['init'] / median[k]:6.2f} {best[k]:6.3f} {best['plain write()'] / best[k]:7.2f} {best['init'] / best[k]:6.2f} "
-          f"{rss_text[k]:>7}  {' '.join(f'{s:.2f}' for s, _ in v)}")
-print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "median_s": median, "min_s": best,
-                  "peak_rss_mib": peak_rss}))
+          f"{cpu} {rss_text[k]:>7}  {times}")
+for k, ratio in net.items():
+    print(f"{k}: {ratio:.2f} x init with the launch ({launch:.3f} s) taken out of its median")
+print("user and sys: median CPU seconds of the run (of mpirun and its ranks); the plain write's are this script's own")
+print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "warm": not a.no_warm, "median_s": median, "min_s": best,
+                  "user_s": user, "sys_s": system, "x_init_without_launch": net, "peak_rss_mib": peak_rss}))

@@ -5,6 +5,8 @@
 
 #include <hwy/highway.h>
 
+#include <cmath>
+
 #include "distributions/half_precision.hpp"
 #include "distributions/transforms.hpp"
 #include "shardinit/engine/stream.hpp"
@@ -64,6 +66,59 @@ HWY_INLINE void block_counters(D d, std::uint64_t first_block, std::uint64_t str
   c3 = hn::Set(d, static_cast<uint32_t>(stream >> 32));
 }
 
+// The four words of blocks first_block .. first_block + Lanes(d) - 1, one block per lane, as
+// block_counters and philox_rounds make them. On vector targets the rounds run on 64-bit lanes, two
+// vectors of Lanes(d) / 2 blocks: MulEven then gives each whole 64-bit product in one instruction
+// (the high word is a shift away, the low word is the lane's low half), where 32-bit lanes need a
+// low multiply, two even multiplies and a blend per product. Only the low half of a 64-bit lane is
+// a word: the multiplies read only low halves, XOR keeps the halves apart, and the words are packed
+// back into 32-bit lanes at the end, so the high halves' leftovers never reach a result.
+template <class D, class V = hn::Vec<D>>
+HWY_INLINE void philox_blocks(D d, std::uint64_t first_block, std::uint64_t stream, Philox4x32::key_type key, V& c0, V& c1,
+                              V& c2, V& c3) {
+#if HWY_TARGET == HWY_SCALAR
+  block_counters(d, first_block, stream, c0, c1, c2, c3);
+  philox_rounds(d, c0, c1, c2, c3, key);
+#else
+  const hn::Repartition<uint64_t, D> d64;
+  using V64 = hn::Vec<decltype(d64)>;
+  const std::size_t H = hn::Lanes(d64);
+  const V m0 = hn::Set(d, Philox4x32::kMultiplier0);
+  const V m1 = hn::Set(d, Philox4x32::kMultiplier1);
+  // Two halves: blocks first .. first + H - 1 and first + H .. first + 2H - 1 (64-bit counters: the
+  // carry into the high word is the addition's own).
+  V64 w0[2], w1[2], w2[2], w3[2];
+  for (int half = 0; half < 2; ++half) {
+    const V64 block = hn::Add(hn::Set(d64, first_block + half * H), hn::Iota(d64, 0));
+    w0[half] = block;  // lo(B) in the low half
+    w1[half] = hn::ShiftRight<32>(block);
+    w2[half] = hn::Set(d64, stream & 0xFFFFFFFFu);
+    w3[half] = hn::Set(d64, stream >> 32);
+  }
+  for (int r = 0; r < Philox4x32::kRounds; ++r) {
+    if (r > 0) {
+      key[0] += Philox4x32::kKeyIncrement0;
+      key[1] += Philox4x32::kKeyIncrement1;
+    }
+    const V64 k0 = hn::Set(d64, key[0]);
+    const V64 k1 = hn::Set(d64, key[1]);
+    for (int half = 0; half < 2; ++half) {
+      const V64 p0 = hn::MulEven(hn::BitCast(d, w0[half]), m0);  // c0 * M0, all 64 bits
+      const V64 p1 = hn::MulEven(hn::BitCast(d, w2[half]), m1);  // c2 * M1
+      w0[half] = hn::Xor(hn::Xor(hn::ShiftRight<32>(p1), w1[half]), k0);
+      w1[half] = p1;  // lo(c2 * M1) in the low half
+      w2[half] = hn::Xor(hn::Xor(hn::ShiftRight<32>(p0), w3[half]), k1);
+      w3[half] = p0;  // lo(c0 * M0)
+    }
+  }
+  const auto pack = [d](V64 lower, V64 upper) { return hn::ConcatEven(d, hn::BitCast(d, upper), hn::BitCast(d, lower)); };
+  c0 = pack(w0[0], w0[1]);
+  c1 = pack(w1[0], w1[1]);
+  c2 = pack(w2[0], w2[1]);
+  c3 = pack(w3[0], w3[1]);
+#endif
+}
+
 void PhiloxWords(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block, std::size_t blocks,
                  std::uint32_t* HWY_RESTRICT out) {
   const hn::ScalableTag<uint32_t> d;
@@ -71,8 +126,7 @@ void PhiloxWords(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t f
   std::size_t b = 0;
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
-    philox_rounds(d, c0, c1, c2, c3, key);
+    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
     hn::StoreInterleaved4(c0, c1, c2, c3, d, out + 4 * b);
   }
   for (; b < blocks; ++b) {  // fewer than a vector of blocks left
@@ -130,8 +184,7 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
   std::size_t b = 0;
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
-    philox_rounds(d, c0, c1, c2, c3, key);
+    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
     hn::StoreInterleaved4(uniform_lanes(d, c0, p), uniform_lanes(d, c1, p), uniform_lanes(d, c2, p),
                           uniform_lanes(d, c3, p), df, out + 4 * b);
   }
@@ -173,8 +226,7 @@ void UniformF64Blocks(const UniformF64& p, Philox4x32::key_type key, std::uint64
   const std::size_t N = hn::Lanes(d), H = hn::Lanes(du64);
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
-    philox_rounds(d, c0, c1, c2, c3, key);
+    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
     const auto widen = [&](auto half) { return hn::PromoteTo(du64, half); };  // keeps the lane (block) order
     hn::StoreInterleaved2(uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c0)), widen(hn::LowerHalf(dh, c1)), p),
                           uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c2)), widen(hn::LowerHalf(dh, c3)), p), dd,
@@ -222,8 +274,7 @@ void UniformBf16Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint6
   const std::size_t N = hn::Lanes(d);
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    block_counters(d, first_block + b, stream, c0, c1, c2, c3);
-    philox_rounds(d, c0, c1, c2, c3, key);
+    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
     hn::StoreInterleaved4(bf16_lanes_not_nan(df, uniform_lanes(d, c0, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c1, p)),
                           bf16_lanes_not_nan(df, uniform_lanes(d, c2, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c3, p)),
                           d16, out + 4 * b);
@@ -597,8 +648,9 @@ void NormalF32FromWords(const NormalF32& p, const std::uint32_t* HWY_RESTRICT wo
 }
 
 // Philox, Box-Muller and the bf16 rounding of whole blocks in registers: no words or f32 values in
-// memory between the steps (the unfused path writes and reads each once per element). A mean or std
-// that overflows binary32 can make a NaN, so the conversion is the NaN-quieting one.
+// memory between the steps (the unfused path writes and reads each once per element). A NaN needs
+// an infinite mean or std (mean + std (r c) with both finite is finite or an overflow to infinity,
+// r c being finite): only then is the conversion the NaN-quieting one.
 void NormalBf16Blocks(const NormalF32& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
                       std::size_t blocks, std::uint16_t* HWY_RESTRICT out) {
   std::size_t b = 0;
@@ -607,15 +659,20 @@ void NormalBf16Blocks(const NormalF32& p, Philox4x32::key_type key, std::uint64_
   const hn::Rebind<float, decltype(du)> df;
   const hn::Rebind<uint16_t, decltype(du)> d16;
   const std::size_t N = hn::Lanes(du);
-  const auto bf16_of = [du](hn::Vec<decltype(df)> v) { return narrow_to_16(du, bf16_patterns(du, hn::BitCast(du, v))); };
-  for (; b + N <= blocks; b += N) {
-    hn::Vec<decltype(du)> c0, c1, c2, c3;
-    block_counters(du, first_block + b, stream, c0, c1, c2, c3);
-    philox_rounds(du, c0, c1, c2, c3, key);
-    hn::Vec<decltype(df)> e0, e1, e2, e3;
-    normal_pairs(du, c0, c1, p, e0, e1);
-    normal_pairs(du, c2, c3, p, e2, e3);
-    hn::StoreInterleaved4(bf16_of(e0), bf16_of(e1), bf16_of(e2), bf16_of(e3), d16, out + 4 * b);
+  const auto run = [&](const auto& bf16_of) {
+    for (; b + N <= blocks; b += N) {
+      hn::Vec<decltype(du)> c0, c1, c2, c3;
+      philox_blocks(du, first_block + b, stream, key, c0, c1, c2, c3);
+      hn::Vec<decltype(df)> e0, e1, e2, e3;
+      normal_pairs(du, c0, c1, p, e0, e1);
+      normal_pairs(du, c2, c3, p, e2, e3);
+      hn::StoreInterleaved4(bf16_of(e0), bf16_of(e1), bf16_of(e2), bf16_of(e3), d16, out + 4 * b);
+    }
+  };
+  if (std::isfinite(p.mean) && std::isfinite(p.std)) {
+    run([df](hn::Vec<decltype(df)> v) { return bf16_lanes_not_nan(df, v); });
+  } else {
+    run([du](hn::Vec<decltype(df)> v) { return narrow_to_16(du, bf16_patterns(du, hn::BitCast(du, v))); });
   }
 #endif
   for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
