@@ -16,58 +16,8 @@ HWY_BEFORE_NAMESPACE();
 namespace shardinit::simd::HWY_NAMESPACE {
 namespace hn = hwy::HWY_NAMESPACE;
 
-// High and low 32 bits of a * m for every u32 lane.
-template <class D, class V>
-HWY_INLINE void multiply_wide(D d, V a, V m, V& hi, V& lo) {
-#if HWY_TARGET == HWY_SCALAR
-  const std::uint64_t product = std::uint64_t{hn::GetLane(a)} * hn::GetLane(m);
-  hi = hn::Set(d, static_cast<std::uint32_t>(product >> 32));
-  lo = hn::Set(d, static_cast<std::uint32_t>(product));
-#else
-  const hn::Repartition<uint64_t, D> d64;
-  lo = hn::Mul(a, m);
-  const auto even = hn::MulEven(a, m);                                                   // even lanes, 64-bit
-  const auto odd = hn::MulEven(hn::BitCast(d, hn::ShiftRight<32>(hn::BitCast(d64, a))), m);  // odd lanes moved down
-  hi = hn::OddEven(hn::BitCast(d, odd), hn::BitCast(d, hn::ShiftRight<32>(even)));
-#endif
-}
-
-// Philox4x32-10 on Lanes(d) blocks at once, counters in four vectors (structure of arrays).
-template <class D, class V>
-HWY_INLINE void philox_rounds(D d, V& c0, V& c1, V& c2, V& c3, Philox4x32::key_type key) {
-  const V m0 = hn::Set(d, Philox4x32::kMultiplier0);
-  const V m1 = hn::Set(d, Philox4x32::kMultiplier1);
-  for (int r = 0; r < Philox4x32::kRounds; ++r) {
-    if (r > 0) {
-      key[0] += Philox4x32::kKeyIncrement0;
-      key[1] += Philox4x32::kKeyIncrement1;
-    }
-    V hi0, lo0, hi1, lo1;
-    multiply_wide(d, c0, m0, hi0, lo0);
-    multiply_wide(d, c2, m1, hi1, lo1);
-    const V k0 = hn::Set(d, key[0]);
-    const V k1 = hn::Set(d, key[1]);
-    c0 = hn::Xor(hn::Xor(hi1, c1), k0);
-    c1 = lo1;
-    c2 = hn::Xor(hn::Xor(hi0, c3), k1);
-    c3 = lo0;
-  }
-}
-
-// Counters of blocks first_block .. first_block + Lanes(d) - 1 (with the carry into the high word).
-template <class D, class V = hn::Vec<D>>
-HWY_INLINE void block_counters(D d, std::uint64_t first_block, std::uint64_t stream, V& c0, V& c1, V& c2, V& c3) {
-  const V base_lo = hn::Set(d, static_cast<uint32_t>(first_block));
-  c0 = hn::Add(base_lo, hn::Iota(d, 0));
-  const auto carried = hn::Lt(c0, base_lo);
-  c1 = hn::IfThenElse(carried, hn::Set(d, static_cast<uint32_t>((first_block >> 32) + 1)),
-                      hn::Set(d, static_cast<uint32_t>(first_block >> 32)));
-  c2 = hn::Set(d, static_cast<uint32_t>(stream));
-  c3 = hn::Set(d, static_cast<uint32_t>(stream >> 32));
-}
-
-// The four words of blocks first_block .. first_block + Lanes(d) - 1, one block per lane, as
-// block_counters and philox_rounds make them. On vector targets the rounds run on 64-bit lanes, two
+// Philox4x32-10 of blocks first_block .. first_block + Lanes(d) - 1, one block per lane, its four
+// words in four vectors (structure of arrays). On vector targets the rounds run on 64-bit lanes, two
 // vectors of Lanes(d) / 2 blocks: MulEven then gives each whole 64-bit product in one instruction
 // (the high word is a shift away, the low word is the lane's low half), where 32-bit lanes need a
 // low multiply, two even multiplies and a blend per product. Only the low half of a 64-bit lane is
@@ -77,8 +27,11 @@ template <class D, class V = hn::Vec<D>>
 HWY_INLINE void philox_blocks(D d, std::uint64_t first_block, std::uint64_t stream, Philox4x32::key_type key, V& c0, V& c1,
                               V& c2, V& c3) {
 #if HWY_TARGET == HWY_SCALAR
-  block_counters(d, first_block, stream, c0, c1, c2, c3);
-  philox_rounds(d, c0, c1, c2, c3, key);
+  const auto w = block_words(key, stream, first_block);  // one lane, one block: the reference engine
+  c0 = hn::Set(d, w[0]);
+  c1 = hn::Set(d, w[1]);
+  c2 = hn::Set(d, w[2]);
+  c3 = hn::Set(d, w[3]);
 #else
   const hn::Repartition<uint64_t, D> d64;
   using V64 = hn::Vec<decltype(d64)>;
