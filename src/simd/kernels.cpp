@@ -5,6 +5,7 @@
 
 #include <hwy/highway.h>
 
+#include <bit>
 #include <cmath>
 
 #include "distributions/half_precision.hpp"
@@ -23,11 +24,34 @@ namespace hn = hwy::HWY_NAMESPACE;
 // low multiply, two even multiplies and a blend per product. Only the low half of a 64-bit lane is
 // a word: the multiplies read only low halves, XOR keeps the halves apart, and the words are packed
 // back into 32-bit lanes at the end, so the high halves' leftovers never reach a result.
+//
+// The key of every round as whole vectors in memory, made once per call of a kernel: a round then
+// reads its keys as operands from L1, where a broadcast from a general register would take a vector
+// port in every round of every block.
+struct RoundKeys {
+  static constexpr std::size_t kLanes = HWY_MAX_BYTES / sizeof(std::uint64_t);
+  Philox4x32::key_type key;
+  alignas(HWY_MAX_BYTES) std::uint64_t k0[Philox4x32::kRounds][kLanes];
+  alignas(HWY_MAX_BYTES) std::uint64_t k1[Philox4x32::kRounds][kLanes];
+  explicit RoundKeys(Philox4x32::key_type k) : key(k) {
+    for (int r = 0; r < Philox4x32::kRounds; ++r) {
+      if (r > 0) {
+        k[0] += Philox4x32::kKeyIncrement0;
+        k[1] += Philox4x32::kKeyIncrement1;
+      }
+      for (std::size_t i = 0; i < kLanes; ++i) {
+        k0[r][i] = k[0];
+        k1[r][i] = k[1];
+      }
+    }
+  }
+};
+
 template <class D, class V = hn::Vec<D>>
-HWY_INLINE void philox_blocks(D d, std::uint64_t first_block, std::uint64_t stream, Philox4x32::key_type key, V& c0, V& c1,
+HWY_INLINE void philox_blocks(D d, std::uint64_t first_block, std::uint64_t stream, const RoundKeys& keys, V& c0, V& c1,
                               V& c2, V& c3) {
 #if HWY_TARGET == HWY_SCALAR
-  const auto w = block_words(key, stream, first_block);  // one lane, one block: the reference engine
+  const auto w = block_words(keys.key, stream, first_block);  // one lane, one block: the reference engine
   c0 = hn::Set(d, w[0]);
   c1 = hn::Set(d, w[1]);
   c2 = hn::Set(d, w[2]);
@@ -49,12 +73,8 @@ HWY_INLINE void philox_blocks(D d, std::uint64_t first_block, std::uint64_t stre
     w3[half] = hn::Set(d64, stream >> 32);
   }
   for (int r = 0; r < Philox4x32::kRounds; ++r) {
-    if (r > 0) {
-      key[0] += Philox4x32::kKeyIncrement0;
-      key[1] += Philox4x32::kKeyIncrement1;
-    }
-    const V64 k0 = hn::Set(d64, key[0]);
-    const V64 k1 = hn::Set(d64, key[1]);
+    const V64 k0 = hn::Load(d64, keys.k0[r]);
+    const V64 k1 = hn::Load(d64, keys.k1[r]);
     for (int half = 0; half < 2; ++half) {
       const V64 p0 = hn::MulEven(hn::BitCast(d, w0[half]), m0);  // c0 * M0, all 64 bits
       const V64 p1 = hn::MulEven(hn::BitCast(d, w2[half]), m1);  // c2 * M1
@@ -76,10 +96,11 @@ void PhiloxWords(Philox4x32::key_type key, std::uint64_t stream, std::uint64_t f
                  std::uint32_t* HWY_RESTRICT out) {
   const hn::ScalableTag<uint32_t> d;
   const std::size_t N = hn::Lanes(d);
+  const RoundKeys keys(key);
   std::size_t b = 0;
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
+    philox_blocks(d, first_block + b, stream, keys, c0, c1, c2, c3);
     hn::StoreInterleaved4(c0, c1, c2, c3, d, out + 4 * b);
   }
   for (; b < blocks; ++b) {  // fewer than a vector of blocks left
@@ -134,10 +155,11 @@ void UniformF32Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64
   const hn::ScalableTag<uint32_t> d;
   const hn::Rebind<float, decltype(d)> df;
   const std::size_t N = hn::Lanes(d);
+  const RoundKeys keys(key);
   std::size_t b = 0;
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
+    philox_blocks(d, first_block + b, stream, keys, c0, c1, c2, c3);
     hn::StoreInterleaved4(uniform_lanes(d, c0, p), uniform_lanes(d, c1, p), uniform_lanes(d, c2, p),
                           uniform_lanes(d, c3, p), df, out + 4 * b);
   }
@@ -177,9 +199,10 @@ void UniformF64Blocks(const UniformF64& p, Philox4x32::key_type key, std::uint64
   const hn::Rebind<uint64_t, decltype(dh)> du64;
   const hn::Rebind<double, decltype(du64)> dd;
   const std::size_t N = hn::Lanes(d), H = hn::Lanes(du64);
+  const RoundKeys keys(key);
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
+    philox_blocks(d, first_block + b, stream, keys, c0, c1, c2, c3);
     const auto widen = [&](auto half) { return hn::PromoteTo(du64, half); };  // keeps the lane (block) order
     hn::StoreInterleaved2(uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c0)), widen(hn::LowerHalf(dh, c1)), p),
                           uniform_f64_lanes(du64, widen(hn::LowerHalf(dh, c2)), widen(hn::LowerHalf(dh, c3)), p), dd,
@@ -210,11 +233,23 @@ HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DU>> narrow_to_16(DU du, hn::Vec<DU> pat
   return hn::DemoteTo(hn::Rebind<uint16_t, DU>(), hn::BitCast(di, patterns));  // every lane < 2^16: exact
 }
 
-// bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a NaN).
+// bf16 bit patterns of one vector of finite or infinite f32 values (the transforms never make a NaN),
+// in the low 16 bits of each lane.
 template <class DF>
-HWY_INLINE hn::Vec<hn::Rebind<uint16_t, DF>> bf16_lanes_not_nan(DF, hn::Vec<DF> values) {
+HWY_INLINE hn::Vec<hn::RebindToUnsigned<DF>> bf16_lanes_not_nan(DF, hn::Vec<DF> values) {
   const hn::RebindToUnsigned<DF> du;
-  return narrow_to_16(du, bf16_rounded(du, hn::BitCast(du, values)));
+  return bf16_rounded(du, hn::BitCast(du, values));
+}
+
+// Stores the 16-bit patterns of four elements per block (in the low 16 bits of 32-bit lanes, one
+// block per lane) in block order: out[4 i + j] = e_j[i]. Two elements share a 32-bit lane first
+// (e1 << 16 | e0 is e0 then e1 in little-endian memory), so that only 32-bit lanes are interleaved.
+template <class DU>
+HWY_INLINE void store_16bit_blocks(DU du, hn::Vec<DU> e0, hn::Vec<DU> e1, hn::Vec<DU> e2, hn::Vec<DU> e3,
+                                   std::uint16_t* HWY_RESTRICT out) {
+  static_assert(std::endian::native == std::endian::little, "two 16-bit elements are packed into one 32-bit lane");
+  hn::StoreInterleaved2(hn::Or(hn::ShiftLeft<16>(e1), e0), hn::Or(hn::ShiftLeft<16>(e3), e2), du,
+                        reinterpret_cast<std::uint32_t*>(out));
 }
 
 void UniformBf16Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint64_t stream, std::uint64_t first_block,
@@ -223,14 +258,13 @@ void UniformBf16Blocks(const UniformF32& p, Philox4x32::key_type key, std::uint6
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<uint32_t> d;
   const hn::Rebind<float, decltype(d)> df;
-  const hn::Rebind<uint16_t, decltype(d)> d16;
   const std::size_t N = hn::Lanes(d);
+  const RoundKeys keys(key);
   for (; b + N <= blocks; b += N) {
     hn::Vec<decltype(d)> c0, c1, c2, c3;
-    philox_blocks(d, first_block + b, stream, key, c0, c1, c2, c3);
-    hn::StoreInterleaved4(bf16_lanes_not_nan(df, uniform_lanes(d, c0, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c1, p)),
-                          bf16_lanes_not_nan(df, uniform_lanes(d, c2, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c3, p)),
-                          d16, out + 4 * b);
+    philox_blocks(d, first_block + b, stream, keys, c0, c1, c2, c3);
+    store_16bit_blocks(d, bf16_lanes_not_nan(df, uniform_lanes(d, c0, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c1, p)),
+                       bf16_lanes_not_nan(df, uniform_lanes(d, c2, p)), bf16_lanes_not_nan(df, uniform_lanes(d, c3, p)), out + 4 * b);
   }
 #endif
   for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
@@ -302,14 +336,18 @@ HWY_INLINE hn::Vec<hn::Rebind<double, DUH>> open_uniform_exact(DUH duh, hn::Vec<
   return hn::Mul(hn::Add(value, hn::Set(dd, 0.5)), hn::Set(dd, 0x1p-32));
 }
 
-// open_uniform32: RN32((k + 1/2) 2^-32), rounded once from the exact binary64 value.
+// open_uniform32: RN32((k + 1/2) 2^-32) in binary32 alone, rounded once. k is split into its top 24
+// bits, (k >> 8) 2^-24, and the rest, ((k & 255) + 1/2) 2^-32: each term is exact in binary32
+// (24 and 9 significant bits, both far above the subnormals), so their sum, one IEEE addition, is
+// the exact value rounded once, as the scalar code's binary64 value rounded to binary32.
 template <class DU>
-HWY_INLINE hn::Vec<hn::Rebind<float, DU>> open_uniform_f32(DU, hn::Vec<DU> k) {
+HWY_INLINE hn::Vec<hn::Rebind<float, DU>> open_uniform_f32(DU du, hn::Vec<DU> k) {
   const hn::Rebind<float, DU> df;
-  const hn::Half<decltype(df)> dfh;
-  const hn::Half<DU> duh;
-  return hn::Combine(df, hn::DemoteTo(dfh, open_uniform_exact(duh, hn::UpperHalf(duh, k))),
-                     hn::DemoteTo(dfh, open_uniform_exact(duh, hn::LowerHalf(duh, k))));
+  const hn::RebindToSigned<DU> di;
+  const auto top = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, hn::ShiftRight<8>(k))), hn::Set(df, 0x1p-24f));
+  const auto rest = hn::Add(hn::Mul(hn::ConvertTo(df, hn::BitCast(di, hn::And(k, hn::Set(du, 0xFFu)))), hn::Set(df, 0x1p-32f)),
+                            hn::Set(df, 0x1p-33f));
+  return hn::Add(top, rest);
 }
 
 // open_uniform32 of k and of ~k at once: with v = (k + 1/2) 2^-32 exact in binary64, the value for
@@ -345,20 +383,18 @@ HWY_INLINE void normal_pairs(DU du, hn::Vec<DU> radius_bits, hn::Vec<DU> angle_b
   const auto phi = hn::Mul(hn::ConvertTo(df, hn::BitCast(di, h)), hn::Set(df, kStep));
   const auto sin_phi = sin_octant_f32(df, phi);
   const auto cos_phi = cos_octant_f32(df, phi);
-  const auto reflect_f = hn::RebindMask(df, reflect);
-  const auto S = hn::IfThenElse(reflect_f, cos_phi, sin_phi);
-  const auto C = hn::IfThenElse(reflect_f, sin_phi, cos_phi);
-  const auto quadrant = hn::ShiftRight<22>(t);
-  const auto q1 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 1u)));
-  const auto q2 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 2u)));
-  const auto q3 = hn::RebindMask(df, hn::Eq(quadrant, hn::Set(du, 3u)));
-  // (cos, sin) = (C, S), (-S, C), (-C, -S), (S, -C) for quadrants 0..3.
-  auto c = hn::IfThenElse(q1, hn::Neg(S), C);
-  c = hn::IfThenElse(q2, hn::Neg(C), c);
-  c = hn::IfThenElse(q3, S, c);
-  auto s = hn::IfThenElse(q1, C, S);
-  s = hn::IfThenElse(q2, hn::Neg(S), s);
-  s = hn::IfThenElse(q3, hn::Neg(C), s);
+  // With (S, C) = (sin, cos), swapped if reflect, (cos, sin) = (C, S), (-S, C), (-C, -S), (S, -C)
+  // for quadrants q = 0..3 (q = angle_bits >> 30). That is: the magnitudes swap once more in the odd
+  // quadrants, cos is negative in quadrants 1 and 2 (bit 31 XOR bit 30 of angle_bits), sin in 2 and
+  // 3 (bit 31). Negation is a flip of the sign bit (sin and cos of [0, pi/4] are +0 or positive), so
+  // setting the sign by XOR gives the scalar code's bits, signed zeros included.
+  const auto odd_quadrant = hn::Ne(hn::And(angle_bits, hn::Set(du, 0x40000000u)), hn::Zero(du));
+  const auto swap = hn::RebindMask(df, hn::Xor(reflect, odd_quadrant));
+  const auto sign = hn::Set(du, 0x80000000u);
+  const auto cos_sign = hn::And(hn::Xor(angle_bits, hn::ShiftLeft<1>(angle_bits)), sign);
+  const auto sin_sign = hn::And(angle_bits, sign);
+  const auto c = hn::BitCast(df, hn::Xor(hn::BitCast(du, hn::IfThenElse(swap, sin_phi, cos_phi)), cos_sign));
+  const auto s = hn::BitCast(df, hn::Xor(hn::BitCast(du, hn::IfThenElse(swap, cos_phi, sin_phi)), sin_sign));
   const auto mean = hn::Set(df, p.mean);
   const auto std_dev = hn::Set(df, p.std);
   even = hn::Add(mean, hn::Mul(std_dev, hn::Mul(r, c)));
@@ -610,22 +646,22 @@ void NormalBf16Blocks(const NormalF32& p, Philox4x32::key_type key, std::uint64_
 #if HWY_TARGET != HWY_SCALAR
   const hn::ScalableTag<uint32_t> du;
   const hn::Rebind<float, decltype(du)> df;
-  const hn::Rebind<uint16_t, decltype(du)> d16;
   const std::size_t N = hn::Lanes(du);
+  const RoundKeys keys(key);
   const auto run = [&](const auto& bf16_of) {
     for (; b + N <= blocks; b += N) {
       hn::Vec<decltype(du)> c0, c1, c2, c3;
-      philox_blocks(du, first_block + b, stream, key, c0, c1, c2, c3);
+      philox_blocks(du, first_block + b, stream, keys, c0, c1, c2, c3);
       hn::Vec<decltype(df)> e0, e1, e2, e3;
       normal_pairs(du, c0, c1, p, e0, e1);
       normal_pairs(du, c2, c3, p, e2, e3);
-      hn::StoreInterleaved4(bf16_of(e0), bf16_of(e1), bf16_of(e2), bf16_of(e3), d16, out + 4 * b);
+      store_16bit_blocks(du, bf16_of(e0), bf16_of(e1), bf16_of(e2), bf16_of(e3), out + 4 * b);
     }
   };
   if (std::isfinite(p.mean) && std::isfinite(p.std)) {
     run([df](hn::Vec<decltype(df)> v) { return bf16_lanes_not_nan(df, v); });
   } else {
-    run([du](hn::Vec<decltype(df)> v) { return narrow_to_16(du, bf16_patterns(du, hn::BitCast(du, v))); });
+    run([du](hn::Vec<decltype(df)> v) { return bf16_patterns(du, hn::BitCast(du, v)); });
   }
 #endif
   for (; b < blocks; ++b) {  // fewer than a vector of blocks left (or the scalar target): the reference
