@@ -176,6 +176,14 @@ for k, v in runs.items():
           f"{cpu} {rss_text[k]:>7}  {times}")
 for k, ratio in net.items():
     print(f"{k}: {ratio:.2f} x init with the launch ({launch:.3f} s) taken out of its median")
+# What the cores allow: a run cannot take less than its CPU seconds spread over every core, nor less
+# than the plain write's time, nor (one fill thread) less than its user time, which is nearly all
+# generation; the ratio is how close the overlap of generation and writing comes.
+cores = os.cpu_count() or 1
+for k in ("init", "init --threads 1"):
+    bound = max((user[k] + system[k]) / cores, median["plain write()"], user[k] if k.endswith("--threads 1") else 0)
+    print(f"{k}: its CPU ({user[k]:.2f} s user + {system[k]:.2f} s sys) over {cores} cores allows {bound:.3f} s at best: "
+          f"{median['plain write()'] / bound:.2f} x write; the run is at {bound / median[k]:.2f} of that")
 print("user and sys: median CPU seconds of the run (of mpirun and its ranks); the plain write's are this script's own")
 print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "warm": not a.no_warm, "median_s": median, "min_s": best,
                   "user_s": user, "sys_s": system, "x_init_without_launch": net, "peak_rss_mib": peak_rss}))
