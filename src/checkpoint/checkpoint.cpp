@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -53,7 +54,7 @@ std::string header_difference(const SafetensorsLayout& expected, const Safetenso
   for (const auto& a : actual.tensors()) {
     tensor = a.name;
     if (!in_manifest.contains(a.name)) {
-      return "the file has a tensor '" + detail::printable(a.name) + "' that the manifest does not";
+      return "the file has a tensor '" + detail::printable(a.name) + "' that the manifest does not place in it";
     }
   }
   tensor.reset();
@@ -264,13 +265,52 @@ VerifyResult mismatch(std::string message) {
 
 constexpr std::uint64_t kMaxIndexBytes = std::uint64_t{1} << 30;
 
+// The index's text; one larger than any index could be is a file of the wrong form (bad_file: a
+// mismatch), not a bad argument.
+std::string read_index(const std::filesystem::path& index) {
+  try {
+    return RegularFile(index, "index file").read_all(kMaxIndexBytes);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::invalid_argument) throw;
+    throw Error(ErrorKind::bad_file, e.what());
+  }
+}
+
+// A Hugging Face directory to check must be there: a missing one is an input that cannot be read
+// (exit 3), as a missing file is, not a directory whose shards are missing.
+void require_directory(const std::filesystem::path& directory) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(directory, ec)) {
+    throw Error(ErrorKind::io, "cannot read " + detail::printable(directory.string()) + ": " +
+                                   (std::filesystem::exists(directory, ec) ? "not a directory" : "no such directory"));
+  }
+}
+
+// Files in a Hugging Face directory that a loader would read but the plan does not name: a
+// model.safetensors beside an index (transformers loads it first), shards of another split, an index
+// where one file is planned. The first such name, or nothing.
+std::optional<std::string> unplanned_weights(const WritePlan& plan, const std::filesystem::path& directory) {
+  std::set<std::string> planned;
+  for (const PlannedFile& f : plan.files) planned.insert(f.name);
+  if (plan.index) planned.insert(kHfIndexFile);
+  std::error_code ec;
+  std::set<std::string> found;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (is_hf_weights_file_name(name) && !planned.contains(name)) found.insert(name);
+  }
+  if (found.empty()) return std::nullopt;
+  return *found.begin();
+}
+
 }  // namespace
 
 std::optional<std::string> hf_index_text(const std::filesystem::path& directory) {
+  require_directory(directory);
   const std::filesystem::path index = directory / kHfIndexFile;
   std::error_code ec;
   if (!std::filesystem::exists(index, ec)) return std::nullopt;
-  return RegularFile(index, "index file").read_all(kMaxIndexBytes);
+  return read_index(index);
 }
 
 std::optional<VerifyResult> take_split_found(OutputRequest& request, const Manifest& manifest,
@@ -298,6 +338,7 @@ std::optional<VerifyResult> take_split_found(OutputRequest& request, const Manif
 std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
                                           const std::filesystem::path& target) {
   if (plan.format == OutputFormat::hf) {
+    require_directory(target);
     const std::filesystem::path index = target / kHfIndexFile;
     std::error_code ec;
     const bool has_index = std::filesystem::exists(index, ec);
@@ -311,7 +352,7 @@ std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vect
       return mismatch("the directory has " + std::string(kHfIndexFile) + ", but everything fits in one " + kHfSingleFile + hint);
     }
     if (plan.index) {
-      const std::string text = RegularFile(index, "index file").read_all(kMaxIndexBytes);
+      const std::string text = read_index(index);
       if (text != *plan.index) {
         std::size_t at = 0;
         while (at < text.size() && at < plan.index->size() && text[at] == (*plan.index)[at]) ++at;
@@ -339,6 +380,14 @@ std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vect
     if (auto different = check_header(f.layout, f.metadata, paths[i])) {
       if (plan.format == OutputFormat::hf) different->message = f.name + ": " + different->message;
       return different;
+    }
+  }
+  // Last, once every planned file is there: weights a loader would read that the checkpoint does not name.
+  if (plan.format == OutputFormat::hf) {
+    if (const auto stray = unplanned_weights(plan, target)) {
+      return mismatch("the directory also has " + *stray + ", which is not part of this checkpoint" +
+                      (*stray == kHfSingleFile ? " (transformers would load it instead of the index)" : std::string()) +
+                      (plan.split_given ? "" : " (written with another --max-shard-size?)"));
     }
   }
   return std::nullopt;

@@ -151,38 +151,73 @@ HfIndex parse_hf_index(const std::string& text, const std::string& where) {
   return index;
 }
 
+std::optional<std::pair<std::size_t, std::size_t>> parse_hf_shard_file_name(std::string_view name) {
+  constexpr std::string_view kPrefix = "model-", kMiddle = "-of-", kSuffix = ".safetensors";
+  if (!name.starts_with(kPrefix) || !name.ends_with(kSuffix)) return std::nullopt;
+  const std::string_view body = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  const std::size_t middle = body.find(kMiddle);
+  if (middle == std::string_view::npos) return std::nullopt;
+  const auto number = [](std::string_view digits) -> std::optional<std::size_t> {
+    if (digits.empty() || digits.size() > 18) return std::nullopt;
+    std::size_t value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + static_cast<std::size_t>(c - '0');
+    }
+    return value;
+  };
+  const auto shard = number(body.substr(0, middle));
+  const auto shards = number(body.substr(middle + kMiddle.size()));
+  if (!shard || !shards || *shards < 2 || *shard < 1 || *shard > *shards) return std::nullopt;
+  if (hf_shard_file_name(*shard - 1, *shards) != name) return std::nullopt;  // the zero padding as written
+  return std::pair{*shard - 1, *shards};
+}
+
+bool is_hf_weights_file_name(std::string_view name) {
+  return name == kHfSingleFile || name == kHfIndexFile || parse_hf_shard_file_name(name).has_value();
+}
+
 HfIndexSplit split_of_index(const HfIndex& index, const std::vector<std::string>& names) {
   const auto problem = [](std::string why) { return HfIndexSplit{std::nullopt, std::move(why)}; };
   std::map<std::string_view, std::size_t> position;
   for (std::size_t i = 0; i < names.size(); ++i) position.emplace(names[i], i);
-  // The files in the order of their names (model-00001-of-... first), each given its number.
-  std::map<std::string_view, std::size_t> shard_of_file;
-  for (const auto& [tensor, file] : index.weight_map) shard_of_file.emplace(file, 0);
-  const std::size_t shards = shard_of_file.size();
-  if (shards < 2 && !names.empty()) {
-    return problem("the index lists " + std::to_string(shards) + " file" + (shards == 1 ? "" : "s") +
-                   " (a checkpoint of one shard is " + kHfSingleFile + " without an index)");
-  }
-  std::size_t s = 0;
-  for (auto& [file, shard] : shard_of_file) {
-    if (file != hf_shard_file_name(s, shards)) {
-      return problem("the index names file " + detail::quote(std::string(file)) + ", not a shard of " + std::to_string(shards) +
-                     " (expected " + hf_shard_file_name(s, shards) + ")");
-    }
-    shard = s++;
-  }
-  HfSplit split(shards);
-  std::vector<bool> mapped(names.size(), false);
+  // The tensors: every one of `names` given a file, nothing else.
+  std::vector<const std::string*> file_of(names.size(), nullptr);
   for (const auto& [tensor, file] : index.weight_map) {
     const auto found = position.find(tensor);
     if (found == position.end()) return problem("the index maps tensor " + detail::quote(tensor) + ", which the manifest does not have");
-    mapped[found->second] = true;
-    split[shard_of_file.at(file)].push_back(found->second);
+    file_of[found->second] = &file;
   }
   for (std::size_t i = 0; i < names.size(); ++i) {
-    if (!mapped[i]) return problem("the index gives tensor " + detail::quote(names[i]) + " no file");
+    if (file_of[i] == nullptr) return problem("the index gives tensor " + detail::quote(names[i]) + " no file");
   }
-  for (auto& shard : split) std::sort(shard.begin(), shard.end());
+  // The files: shard names of one count N, every shard given a tensor.
+  HfSplit split;
+  std::optional<std::pair<std::size_t, std::string>> count;  // N, and the first file that said so
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    const std::string& file = *file_of[i];
+    const auto parsed = parse_hf_shard_file_name(file);
+    if (!parsed) {
+      return problem("the index gives tensor " + detail::quote(names[i]) + " the file " + detail::quote(file) +
+                     ", which is not a shard file name (model-0000K-of-0000N.safetensors, N >= 2; one shard is " + kHfSingleFile +
+                     " without an index)");
+    }
+    if (count && count->first != parsed->second) {
+      return problem("the index names file " + detail::quote(file) + " beside " + detail::quote(count->second) +
+                     ": shards of " + std::to_string(parsed->second) + " and of " + std::to_string(count->first));
+    }
+    if (!count) {
+      count.emplace(parsed->second, file);
+      split.resize(parsed->second);
+    }
+    split[parsed->first].push_back(i);
+  }
+  for (std::size_t k = 0; k < split.size(); ++k) {
+    if (split[k].empty()) {
+      return problem("the index gives no tensor to " + hf_shard_file_name(k, split.size()) + " of its " + std::to_string(split.size()) +
+                     " shards");
+    }
+  }
   return HfIndexSplit{std::move(split), {}};
 }
 

@@ -86,6 +86,7 @@ TEST_F(Cli, VerifyReadsADirectoryAsItsIndexSplitsIt) {
   };
   init();
   ASSERT_TRUE(fs::exists(dir / "model-00003-of-00003.safetensors"));
+  fs::copy_file(dir / "model.safetensors.index.json", work_ / "hf-index-copy");
   for (const char* options : {"", " --format hf", " --max-shard-size 3KB", " --max-shard-size 3000B"}) {
     const Result r = run("verify " + q(m) + " " + q(dir) + options);
     EXPECT_EQ(r.status, 0) << options << ": " << r.err;
@@ -107,7 +108,7 @@ TEST_F(Cli, VerifyReadsADirectoryAsItsIndexSplitsIt) {
       {replaced("\"ln.weight\"", "\"ln.bias\""), "tensor \"ln.bias\", which the manifest does not have"},
       {replaced("\"ln.weight\": \"model-00003-of-00003", "\"ln.weight\": \"model-00001-of-00003"),
        "model.safetensors.index.json differs from the expected index"},  // the split it claims is not the files'
-      {replaced("model-00002-of-00003", "model-00002-of-00004"), "not a shard of 3"},
+      {replaced("model-00002-of-00003", "model-00002-of-00004"), "shards of 4 and of 3"},
       {"{not json", "not a Hugging Face index file"},
   };
   for (const auto& [text, expected] : cases) {
@@ -118,12 +119,45 @@ TEST_F(Cli, VerifyReadsADirectoryAsItsIndexSplitsIt) {
     EXPECT_THAT(r.err, HasSubstr("MISMATCH")) << expected;
     EXPECT_THAT(r.err, HasSubstr(expected));
   }
+  // An index larger than any index could be: a mismatch, not a bad argument (a sparse file).
+  init();
+  ASSERT_EQ(::truncate(index.c_str(), (off_t{1} << 30) + 1), 0);
+  const Result huge = run("verify " + q(m) + " " + q(dir));
+  EXPECT_EQ(huge.status, 1) << huge.err;
+  EXPECT_THAT(huge.err, HasSubstr("limit"));
+  // Weights files the checkpoint does not name, which a loader would read: a model.safetensors beside
+  // the index (transformers loads it first), a shard of another split. Other files are the user's.
+  for (const char* stray : {"model.safetensors", "model-00004-of-00004.safetensors", "model.safetensors.index.json"}) {
+    init();
+    if (std::string(stray) == "model.safetensors.index.json") {
+      fs::remove_all(dir);
+      ASSERT_EQ(run("init -q " + q(m) + " -o " + q(dir) + " --format hf").status, 0);  // one file, no index
+      write_all(dir / stray, read_all(work_ / "hf-index-copy"));
+    } else {
+      fs::copy_file(dir / "model-00003-of-00003.safetensors", dir / stray);
+    }
+    write_all(dir / "tokenizer.json", "{}");
+    const Result r = run("verify " + q(m) + " " + q(dir) + " --max-shard-size 3KB");
+    const Result as_found = run("verify " + q(m) + " " + q(dir));
+    EXPECT_EQ(as_found.status, 1) << stray << ": " << as_found.err;
+    // A one-file directory with an index beside it: the index's shards are missing, or model.safetensors is stray.
+    EXPECT_THAT(as_found.err, HasSubstr(std::string(stray) == "model.safetensors.index.json" ? "model" : stray));
+    EXPECT_EQ(r.status, 1) << stray << ": " << r.err;
+    fs::remove(dir / "tokenizer.json");
+    if (std::string(stray) == "model.safetensors") EXPECT_THAT(as_found.err, HasSubstr("transformers would load it"));
+  }
   // No index: read as one model.safetensors, which is not there.
   init();
   fs::remove(index);
   const Result no_index = run("verify " + q(m) + " " + q(dir));
   EXPECT_EQ(no_index.status, 1) << no_index.err;
   EXPECT_THAT(no_index.err, HasSubstr("model.safetensors is missing"));
+  // No directory at all: an input that cannot be read (3), with or without the size.
+  for (const char* options : {" --format hf", " --max-shard-size 3KB"}) {
+    const Result missing = run("verify " + q(m) + " " + q(work_ / "no-such-dir") + options);
+    EXPECT_EQ(missing.status, 3) << options << ": " << missing.err;
+    EXPECT_THAT(missing.err, HasSubstr("no such directory"));
+  }
   // A single-file directory verifies without the size too.
   fs::remove_all(dir);
   ASSERT_EQ(run("init -q " + q(m) + " -o " + q(dir) + " --format hf").status, 0);

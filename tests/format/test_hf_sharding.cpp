@@ -148,13 +148,51 @@ TEST(HfIndexSplit, IsTheSplitTheIndexWasWrittenFromAndNamesWhatIsWrong) {
     return found.problem;
   };
   const std::string one = "model-00001-of-00002.safetensors", two = "model-00002-of-00002.safetensors";
+  // The tensors first, whatever else is wrong: a tensor without a file, one the manifest lacks.
   EXPECT_THAT(problem({{"w", one}, {"v", two}, {"b", two}}), HasSubstr("tensor \"e\" no file"));
+  EXPECT_THAT(problem({{"w", one}, {"v", "model-00003-of-00003.safetensors"}, {"b", two}}), HasSubstr("tensor \"e\" no file"));
   EXPECT_THAT(problem({{"w", one}, {"v", two}, {"b", two}, {"e", two}, {"x", one}}), HasSubstr("tensor \"x\", which the manifest"));
-  EXPECT_THAT(problem({{"w", one}, {"v", one}, {"b", one}, {"e", one}}), HasSubstr("lists 1 file"));
+  EXPECT_THAT(problem({}), HasSubstr("tensor \"w\" no file"));
+  // Then the files: names that are not shard names (one shard is model.safetensors, without an index),
+  // two shard counts (the file of the other count is named), a shard given no tensor.
+  EXPECT_THAT(problem({{"w", one}, {"v", one}, {"b", one}, {"e", one}}), HasSubstr("no tensor to model-00002-of-00002"));
+  EXPECT_THAT(problem({{"w", "model.safetensors"}, {"v", "model.safetensors"}, {"b", "model.safetensors"}, {"e", "model.safetensors"}}),
+              HasSubstr("the file \"model.safetensors\", which is not a shard file name"));
+  EXPECT_THAT(problem({{"w", one}, {"v", "model-00001-of-00001.safetensors"}, {"b", one}, {"e", two}}),
+              HasSubstr("\"model-00001-of-00001.safetensors\", which is not a shard file name"));
   EXPECT_THAT(problem({{"w", one}, {"v", "model-00003-of-00003.safetensors"}, {"b", two}, {"e", two}}),
-              HasSubstr("file \"model-00001-of-00002.safetensors\", not a shard of 3"));
+              HasSubstr("file \"model-00003-of-00003.safetensors\" beside \"model-00001-of-00002.safetensors\": shards of 3 and of 2"));
   EXPECT_THAT(problem({{"w", one}, {"v", "other.safetensors"}, {"b", one}, {"e", one}}), HasSubstr("other.safetensors"));
-  EXPECT_THAT(problem({}), HasSubstr("lists 0 files"));
+  EXPECT_THAT(problem({{"w", one}, {"v", "model-1-of-00002.safetensors"}, {"b", two}, {"e", two}}), HasSubstr("model-1-of-00002"));
+}
+
+// Shard numbers are numbers: at 100,000 shards and more the names have six digits, and the split is
+// still in shard order (the names sort differently as text: model-100000-... before model-10001-...).
+TEST(HfIndexSplit, ShardsAreOrderedByNumberPastFiveDigits) {
+  constexpr std::size_t kShards = 100001;
+  std::vector<std::string> names;
+  std::vector<std::pair<std::string, std::string>> weight_map;
+  for (std::size_t s = 0; s < kShards; ++s) {
+    names.push_back("t" + std::to_string(s));
+    weight_map.emplace_back(names.back(), hf_shard_file_name(s, kShards));
+  }
+  EXPECT_EQ(hf_shard_file_name(99999, kShards), "model-100000-of-100001.safetensors");
+  const HfIndexSplit found = split_of_index(parse_hf_index(hf_index_json(0, {}, weight_map), "i"), names);
+  ASSERT_TRUE(found.split.has_value()) << found.problem;
+  ASSERT_EQ(found.split->size(), kShards);
+  for (std::size_t s = 0; s < kShards; ++s) ASSERT_EQ((*found.split)[s], std::vector<std::size_t>{s}) << s;
+  // The parser accepts exactly the names hf_shard_file_name writes.
+  EXPECT_EQ(parse_hf_shard_file_name("model-00002-of-00005.safetensors"), (std::pair<std::size_t, std::size_t>{1, 5}));
+  EXPECT_EQ(parse_hf_shard_file_name("model-100000-of-100001.safetensors"), (std::pair<std::size_t, std::size_t>{99999, 100001}));
+  for (const char* bad : {"model.safetensors", "model-00001-of-00001.safetensors", "model-00000-of-00002.safetensors",
+                          "model-00003-of-00002.safetensors", "model-002-of-00002.safetensors", "model-00001-of-00002.safetensor",
+                          "model-0000a-of-00002.safetensors", "xmodel-00001-of-00002.safetensors", "model--of-.safetensors"}) {
+    EXPECT_FALSE(parse_hf_shard_file_name(bad).has_value()) << bad;
+  }
+  EXPECT_TRUE(is_hf_weights_file_name("model.safetensors"));
+  EXPECT_TRUE(is_hf_weights_file_name("model.safetensors.index.json"));
+  EXPECT_TRUE(is_hf_weights_file_name("model-00001-of-00002.safetensors"));
+  EXPECT_FALSE(is_hf_weights_file_name("model_ema.safetensors"));
 }
 
 }  // namespace

@@ -38,6 +38,14 @@ using HfSplit = std::vector<std::vector<std::size_t>>;
 // "model.safetensors" for a single shard, else "model-00002-of-00005.safetensors" (1-based).
 [[nodiscard]] std::string hf_shard_file_name(std::size_t shard, std::size_t shards);
 
+// (shard, shards) of a name that is exactly hf_shard_file_name(shard, shards) for shards >= 2;
+// nothing for any other name.
+[[nodiscard]] std::optional<std::pair<std::size_t, std::size_t>> parse_hf_shard_file_name(std::string_view name);
+
+// Whether a loader would read `name` as weights of a Hugging Face directory: model.safetensors,
+// the index, or a shard file name.
+[[nodiscard]] bool is_hf_weights_file_name(std::string_view name);
+
 // The index file's text: {"metadata": {"total_size": total_size, extra...}, "weight_map": {tensor:
 // file, ...}} as Python's json.dump(index, f, indent=2) writes it (keys in the order given, non-ASCII
 // escaped, no final newline). weight_map in shard order, each shard's tensors in state-dict order.
@@ -55,11 +63,12 @@ struct HfIndex {
 [[nodiscard]] HfIndex parse_hf_index(const std::string& text, const std::string& where);
 
 // The split an index records, over the tensors `names` (state-dict order): for each shard file
-// model-0000s-of-0000N, in file order, the positions into `names` of the tensors its weight map gives
-// that file, ascending. Whatever max shard size wrote it, this is the split to read it with. When the
-// weight map is not a split of `names` (a tensor without a file, a tensor `names` lacks, files that
-// are not exactly the N shard names of some N >= 2, each given a tensor), `problem` says which,
-// naming the tensor or file, and `split` is empty.
+// model-0000K-of-0000N, K = 1..N, the positions into `names` of the tensors its weight map gives that
+// file, ascending. Whatever max shard size wrote it, this is the split to read it with. When the
+// weight map is not a split of `names`, `problem` names the first tensor or file at fault, and
+// `split` is empty: the tensors are checked first (a tensor `names` lacks, one of `names` without a
+// file), then the files (a name that is not a shard file name, shards of two different counts N, a
+// shard K of N given no tensor).
 struct HfIndexSplit {
   std::optional<HfSplit> split;
   std::string problem;
