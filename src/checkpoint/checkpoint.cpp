@@ -85,20 +85,16 @@ std::string header_difference(const SafetensorsLayout& expected, const Safetenso
   return "header bytes differ from byte " + std::to_string(at) + " (formatting)";
 }
 
-// Descriptors of this rank's own, opened for its ranges only; closed on every way out.
+// Descriptors of this rank's own files, for its ranges only: each opened when its first piece is
+// written and flushed and closed as soon as its last one is, so that a rank whose range spans
+// thousands of shards holds only the few its pieces in flight touch (never the process's limit on
+// open files); closed on every way out.
 class Descriptors {
  public:
   Descriptors(const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
               const std::vector<FileRange>& ranges, int flags)
-      : paths_(shown) {
-    fds_.assign(paths.size(), -1);
-    for (const FileRange& r : ranges) {
-      if (fds_[r.file] >= 0) continue;
-      fds_[r.file] = ::open(paths[r.file].c_str(), flags | O_CLOEXEC);
-      if (fds_[r.file] < 0) {
-        throw Error(ErrorKind::io, "cannot open " + detail::printable(shown[r.file].string()) + ": " + std::strerror(errno));
-      }
-    }
+      : paths_(paths), shown_(shown), flags_(flags), fds_(paths.size(), -1), left_(paths.size(), 0) {
+    for (const FileRange& r : ranges) left_[r.file] += r.end - r.begin;
   }
   ~Descriptors() {
     for (int fd : fds_) {
@@ -107,24 +103,41 @@ class Descriptors {
   }
   Descriptors(const Descriptors&) = delete;
   Descriptors& operator=(const Descriptors&) = delete;
-  [[nodiscard]] int fd(std::size_t file) const { return fds_[file]; }
-  [[nodiscard]] const std::filesystem::path& path(std::size_t file) const { return paths_[file]; }
+  [[nodiscard]] int fd(std::size_t file) {
+    if (fds_[file] < 0) {
+      fds_[file] = ::open(paths_[file].c_str(), flags_ | O_CLOEXEC);
+      if (fds_[file] < 0) {
+        throw Error(ErrorKind::io, "cannot open " + detail::printable(shown_[file].string()) + ": " + std::strerror(errno));
+      }
+    }
+    return fds_[file];
+  }
+  [[nodiscard]] const std::filesystem::path& path(std::size_t file) const { return shown_[file]; }
+  // `bytes` more of `file` are written: once all of its ranges are, it is flushed and closed.
+  void wrote(std::size_t file, std::uint64_t bytes) {
+    left_[file] -= std::min(left_[file], bytes);
+    if (left_[file] == 0) flush_and_close(file);
+  }
   // fsync, then close, each: what this rank wrote is on stable storage (and on a network
   // filesystem's server, where the other nodes and the final rename see it).
   void flush_and_close() {
-    for (std::size_t i = 0; i < fds_.size(); ++i) {
-      if (fds_[i] < 0) continue;
-      const int fd = std::exchange(fds_[i], -1);
-      if (::fsync(fd) != 0 || ::close(fd) != 0) {
-        const int error = errno;
-        throw Error(ErrorKind::io, "cannot flush " + detail::printable(paths_[i].string()) + ": " + std::strerror(error));
-      }
-    }
+    for (std::size_t i = 0; i < fds_.size(); ++i) flush_and_close(i);
   }
 
  private:
-  std::vector<std::filesystem::path> paths_;
+  void flush_and_close(std::size_t file) {
+    if (fds_[file] < 0) return;
+    const int fd = std::exchange(fds_[file], -1);
+    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+      const int error = errno;
+      throw Error(ErrorKind::io, "cannot flush " + detail::printable(shown_[file].string()) + ": " + std::strerror(error));
+    }
+  }
+
+  std::vector<std::filesystem::path> paths_, shown_;
+  int flags_;
   std::vector<int> fds_;
+  std::vector<std::uint64_t> left_;  // bytes of this rank's ranges not yet written, per file
 };
 
 void write_all_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const std::filesystem::path& path) {
@@ -238,6 +251,7 @@ void write_ranges(const WritePlan& plan, const std::vector<std::filesystem::path
         if (work.fault) work.fault("write");
         write_all_at(files.fd(p.file), out, p.begin, files.path(p.file));
         start_writeback(files.fd(p.file), out.size(), p.begin);
+        files.wrote(p.file, out.size());
         done += static_cast<std::int64_t>(out.size());
         if (work.progress) work.progress(done, total);
       },
@@ -395,20 +409,20 @@ std::optional<VerifyResult> check_headers(const WritePlan& plan, const std::vect
 
 std::optional<RangeDifference> compare_ranges(const WritePlan& plan, const std::vector<std::filesystem::path>& paths,
                                               const ManifestFillers& fillers, const RangeWork& work, Index& elements_checked) {
-  std::vector<RegularFile> files;
-  std::vector<int> fds(paths.size(), -1);
-  for (const FileRange& r : plan.ranges) {
-    if (fds[r.file] >= 0) continue;
-    files.emplace_back(paths[r.file], "safetensors file");
-    fds[r.file] = files.back().fd();
-  }
+  // Each file open from its first piece read to its last, as for writing (Descriptors).
+  std::vector<std::optional<RegularFile>> files(paths.size());
+  std::vector<std::uint64_t> left(paths.size(), 0);
+  for (const FileRange& r : plan.ranges) left[r.file] += r.end - r.begin;
   const std::vector<FileBytes> bytes = file_bytes(plan, fillers);
   const std::vector<Piece> pieces = pieces_of(plan.ranges);
   const auto difference = read_and_compare(
       pieces, [&](const Piece& p, std::span<std::byte> out) { bytes[p.file].produce(p.begin, out); },
       [&](const Piece& p, std::span<std::byte> out) {
         if (work.fault) work.fault("read");
-        read_all_at(fds[p.file], out, p.begin, paths[p.file]);
+        if (!files[p.file]) files[p.file].emplace(paths[p.file], "safetensors file");
+        read_all_at(files[p.file]->fd(), out, p.begin, paths[p.file]);
+        left[p.file] -= std::min<std::uint64_t>(left[p.file], out.size());
+        if (left[p.file] == 0) files[p.file].reset();
       },
       PipelineOptions{work.threads, work.after_piece});
   if (!difference) {

@@ -403,6 +403,26 @@ TEST_F(Cli, FileSizeLimitExits3AndLeavesNothing) {
   EXPECT_EQ(entries(work_), std::vector<std::string>{"manifest.json"});  // no temporary either
 }
 
+// A rank holds open only the files its pieces in flight touch: a Hugging Face directory of 400
+// shards is written and verified under a limit of 48 open files (before, every shard of the rank's
+// range was opened at once, and a job over the process's limit failed with "Too many open files").
+TEST_F(Cli, ManyShardsNeedFewOpenFiles) {
+  std::string text = R"({"seed": 3, "tensors": [)";
+  for (int i = 0; i < 400; ++i) {
+    text += std::string(i == 0 ? "" : ",") + R"({"name": "t)" + std::to_string(i) + R"(", "shape": [16], "init": {"fn": "normal", "std": 0.02}})";
+  }
+  const fs::path m = manifest(text + "]}");
+  const fs::path dir = work_ / "hf";
+  const std::string limit = "ulimit -n 48; exec " + quote(kCli);
+  const Result init = shell(limit + " init -q " + q(m) + " -o " + q(dir) + " --format hf --max-shard-size 64B");
+  ASSERT_EQ(init.status, 0) << init.err;
+  EXPECT_TRUE(fs::exists(dir / "model-00400-of-00400.safetensors"));
+  const Result verify = shell(limit + " verify -q " + q(m) + " " + q(dir));
+  EXPECT_EQ(verify.status, 0) << verify.err;
+  const Result by_size = shell(limit + " verify -q " + q(m) + " " + q(dir) + " --max-shard-size 64B --threads 3");
+  EXPECT_EQ(by_size.status, 0) << by_size.err;
+}
+
 TEST_F(Cli, InitTwiceGivesIdenticalFiles) {
   const fs::path m = manifest(kSmall);
   ASSERT_EQ(run("init -q " + q(m) + " -o " + q(work_ / "a.safetensors")).status, 0);
