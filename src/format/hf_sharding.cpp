@@ -1,6 +1,5 @@
 #include "shardinit/format/hf_sharding.hpp"
 
-#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <limits>
@@ -207,6 +206,11 @@ HfIndexSplit split_of_index(const HfIndex& index, const std::vector<std::string>
                      ": shards of " + std::to_string(parsed->second) + " and of " + std::to_string(count->first));
     }
     if (!count) {
+      // Every shard holds a tensor, so a count beyond the tensors' is wrong (and is never allocated).
+      if (parsed->second > names.size()) {
+        return problem("the index names file " + detail::quote(file) + ", a shard of " + std::to_string(parsed->second) +
+                       ", but there are only " + std::to_string(names.size()) + " tensors");
+      }
       count.emplace(parsed->second, file);
       split.resize(parsed->second);
     }

@@ -164,6 +164,12 @@ TEST(HfIndexSplit, IsTheSplitTheIndexWasWrittenFromAndNamesWhatIsWrong) {
               HasSubstr("file \"model-00003-of-00003.safetensors\" beside \"model-00001-of-00002.safetensors\": shards of 3 and of 2"));
   EXPECT_THAT(problem({{"w", one}, {"v", "other.safetensors"}, {"b", one}, {"e", one}}), HasSubstr("other.safetensors"));
   EXPECT_THAT(problem({{"w", one}, {"v", "model-1-of-00002.safetensors"}, {"b", two}, {"e", two}}), HasSubstr("model-1-of-00002"));
+  // A shard count no split of 4 tensors can have (and that must not be allocated).
+  EXPECT_THAT(problem({{"w", "model-00001-of-999999999999999999.safetensors"}, {"v", one}, {"b", two}, {"e", two}}),
+              HasSubstr("a shard of 999999999999999999, but there are only 4 tensors"));
+  EXPECT_THAT(problem({{"w", "model-00001-of-00005.safetensors"}, {"v", "model-00002-of-00005.safetensors"},
+                       {"b", "model-00003-of-00005.safetensors"}, {"e", "model-00004-of-00005.safetensors"}}),
+              HasSubstr("a shard of 5, but there are only 4 tensors"));
 }
 
 // Shard numbers are numbers: at 100,000 shards and more the names have six digits, and the split is
