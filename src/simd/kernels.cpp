@@ -325,17 +325,6 @@ HWY_INLINE hn::Vec<DF> cos_octant_f32(DF df, hn::Vec<DF> x) {
   return hn::Add(hn::Sub(hn::Set(df, 1.0f), hn::Mul(hn::Set(df, 0.5f), z)), hn::Mul(hn::Mul(y, z), z));
 }
 
-// (k + 1/2) 2^-32 in binary64, exact, for a half vector of k: k is made a double by flipping its top
-// bit into a signed value, converting, and adding 2^31 back (all exact).
-template <class DUH>
-HWY_INLINE hn::Vec<hn::Rebind<double, DUH>> open_uniform_exact(DUH duh, hn::Vec<DUH> k) {
-  const hn::Rebind<int32_t, DUH> dih;
-  const hn::Rebind<double, DUH> dd;
-  const auto signed_k = hn::BitCast(dih, hn::Xor(k, hn::Set(duh, 0x80000000u)));
-  const auto value = hn::Add(hn::PromoteTo(dd, signed_k), hn::Set(dd, 2147483648.0));
-  return hn::Mul(hn::Add(value, hn::Set(dd, 0.5)), hn::Set(dd, 0x1p-32));
-}
-
 // open_uniform32: RN32((k + 1/2) 2^-32) in binary32 alone, rounded once. k is split into its top 24
 // bits, (k >> 8) 2^-24, and the rest, ((k & 255) + 1/2) 2^-32: each term is exact in binary32
 // (24 and 9 significant bits, both far above the subnormals), so their sum, one IEEE addition, is
@@ -350,21 +339,13 @@ HWY_INLINE hn::Vec<hn::Rebind<float, DU>> open_uniform_f32(DU du, hn::Vec<DU> k)
   return hn::Add(top, rest);
 }
 
-// open_uniform32 of k and of ~k at once: with v = (k + 1/2) 2^-32 exact in binary64, the value for
-// ~k = 2^32 - 1 - k is 1 - v, also exact (both are odd multiples of 2^-33 below 1); each is then
-// rounded once to binary32, as the scalar code rounds it.
+// open_uniform32 of k and of ~k, each rounded once from its exact value as open_uniform_f32 makes it
+// (the scalar code's RN32(1 - v) for ~k is the same number: 1 - v = (~k + 1/2) 2^-32 exactly).
 template <class DU>
-HWY_INLINE void open_uniform_pair_f32(DU, hn::Vec<DU> k, hn::Vec<hn::Rebind<float, DU>>& u,
+HWY_INLINE void open_uniform_pair_f32(DU du, hn::Vec<DU> k, hn::Vec<hn::Rebind<float, DU>>& u,
                                       hn::Vec<hn::Rebind<float, DU>>& u_of_not_k) {
-  const hn::Rebind<float, DU> df;
-  const hn::Half<decltype(df)> dfh;
-  const hn::Half<DU> duh;
-  const hn::Rebind<double, decltype(duh)> dd;
-  const auto upper = open_uniform_exact(duh, hn::UpperHalf(duh, k));
-  const auto lower = open_uniform_exact(duh, hn::LowerHalf(duh, k));
-  const auto one = hn::Set(dd, 1.0);
-  u = hn::Combine(df, hn::DemoteTo(dfh, upper), hn::DemoteTo(dfh, lower));
-  u_of_not_k = hn::Combine(df, hn::DemoteTo(dfh, hn::Sub(one, upper)), hn::DemoteTo(dfh, hn::Sub(one, lower)));
+  u = open_uniform_f32(du, k);
+  u_of_not_k = open_uniform_f32(du, hn::Not(k));
 }
 
 // One Box-Muller pair per lane: (mean + std (r cos), mean + std (r sin)).
