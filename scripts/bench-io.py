@@ -80,29 +80,30 @@ def timed(argv):
     return seconds, usage.ru_maxrss / 1024, usage.ru_utime, usage.ru_stime
 
 
+def write_bytes(path, nbytes, fill, sync):
+    """Writes nbytes to path from one 16 MiB buffer of the byte fill, with write(2); fsync if sync."""
+    block = memoryview(bytes([fill]) * (16 << 20))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    left = nbytes
+    while left > 0:
+        left -= os.write(fd, block[: min(left, len(block))])
+    if sync:
+        os.fsync(fd)
+    os.close(fd)
+
+
 def warm_up(nbytes):
     """Writes and removes nbytes in DIR, untimed, so that the run that follows allocates pages the
     guest has just freed rather than pages handed back to the host (virtio free page reporting waits
     about 2 s before it hands freed memory back; re-faulting it is what made runs vary 1-4x)."""
-    block = memoryview(b"\xa5" * (16 << 20))
-    fd = os.open(warm, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    left = nbytes
-    while left > 0:
-        left -= os.write(fd, block[: min(left, len(block))])
-    os.close(fd)
+    write_bytes(warm, nbytes, 0xA5, sync=False)
     os.unlink(warm)
 
 
 def plain_write(nbytes):
-    block = memoryview(b"\x5a" * (16 << 20))
     cpu = os.times()
     start = time.perf_counter()
-    fd = os.open(plain, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    left = nbytes
-    while left > 0:
-        left -= os.write(fd, block[: min(left, len(block))])
-    os.fsync(fd)
-    os.close(fd)
+    write_bytes(plain, nbytes, 0x5A, sync=True)
     seconds = time.perf_counter() - start
     done = os.times()
     return seconds, None, done.user - cpu.user, done.system - cpu.system  # in this process: no RSS of its own
