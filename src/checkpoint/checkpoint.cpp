@@ -85,6 +85,23 @@ std::string header_difference(const SafetensorsLayout& expected, const Safetenso
   return "header bytes differ from byte " + std::to_string(at) + " (formatting)";
 }
 
+// The bytes of a rank's ranges not yet written or read, per file: when a file's last piece is
+// done, it can be closed.
+class BytesLeft {
+ public:
+  BytesLeft(const std::vector<FileRange>& ranges, std::size_t files) : left_(files, 0) {
+    for (const FileRange& r : ranges) left_[r.file] += r.end - r.begin;
+  }
+  // `bytes` more of `file` are done; whether that was the last of them.
+  bool finish(std::size_t file, std::uint64_t bytes) {
+    left_[file] -= std::min(left_[file], bytes);
+    return left_[file] == 0;
+  }
+
+ private:
+  std::vector<std::uint64_t> left_;
+};
+
 // Descriptors of this rank's own files, for its ranges only: each opened when its first piece is
 // written and flushed and closed as soon as its last one is, so that a rank whose range spans
 // thousands of shards holds only the few its pieces in flight touch (never the process's limit on
@@ -93,9 +110,7 @@ class Descriptors {
  public:
   Descriptors(const std::vector<std::filesystem::path>& paths, const std::vector<std::filesystem::path>& shown,
               const std::vector<FileRange>& ranges, int flags)
-      : paths_(paths), shown_(shown), flags_(flags), fds_(paths.size(), -1), left_(paths.size(), 0) {
-    for (const FileRange& r : ranges) left_[r.file] += r.end - r.begin;
-  }
+      : paths_(paths), shown_(shown), flags_(flags), fds_(paths.size(), -1), left_(ranges, paths.size()) {}
   ~Descriptors() {
     for (int fd : fds_) {
       if (fd >= 0) ::close(fd);
@@ -115,8 +130,7 @@ class Descriptors {
   [[nodiscard]] const std::filesystem::path& path(std::size_t file) const { return shown_[file]; }
   // `bytes` more of `file` are written: once all of its ranges are, it is flushed and closed.
   void wrote(std::size_t file, std::uint64_t bytes) {
-    left_[file] -= std::min(left_[file], bytes);
-    if (left_[file] == 0) flush_and_close(file);
+    if (left_.finish(file, bytes)) flush_and_close(file);
   }
   // fsync, then close, each: what this rank wrote is on stable storage (and on a network
   // filesystem's server, where the other nodes and the final rename see it).
@@ -137,7 +151,7 @@ class Descriptors {
   std::vector<std::filesystem::path> paths_, shown_;
   int flags_;
   std::vector<int> fds_;
-  std::vector<std::uint64_t> left_;  // bytes of this rank's ranges not yet written, per file
+  BytesLeft left_;
 };
 
 void write_all_at(int fd, std::span<const std::byte> bytes, std::uint64_t offset, const std::filesystem::path& path) {
@@ -411,8 +425,7 @@ std::optional<RangeDifference> compare_ranges(const WritePlan& plan, const std::
                                               const ManifestFillers& fillers, const RangeWork& work, Index& elements_checked) {
   // Each file open from its first piece read to its last, as for writing (Descriptors).
   std::vector<std::optional<RegularFile>> files(paths.size());
-  std::vector<std::uint64_t> left(paths.size(), 0);
-  for (const FileRange& r : plan.ranges) left[r.file] += r.end - r.begin;
+  BytesLeft left(plan.ranges, paths.size());
   const std::vector<FileBytes> bytes = file_bytes(plan, fillers);
   const std::vector<Piece> pieces = pieces_of(plan.ranges);
   const auto difference = read_and_compare(
@@ -421,8 +434,7 @@ std::optional<RangeDifference> compare_ranges(const WritePlan& plan, const std::
         if (work.fault) work.fault("read");
         if (!files[p.file]) files[p.file].emplace(paths[p.file], "safetensors file");
         read_all_at(files[p.file]->fd(), out, p.begin, paths[p.file]);
-        left[p.file] -= std::min<std::uint64_t>(left[p.file], out.size());
-        if (left[p.file] == 0) files[p.file].reset();
+        if (left.finish(p.file, out.size())) files[p.file].reset();
       },
       PipelineOptions{work.threads, work.after_piece});
   if (!difference) {
