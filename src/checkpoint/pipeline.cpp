@@ -5,6 +5,7 @@
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <memory>
 #include <mutex>
 #include <thread>
 
@@ -28,7 +29,9 @@ namespace {
 struct Exchange {
   std::mutex mutex;
   std::condition_variable changed;
-  std::vector<std::vector<std::byte>> buffers;
+  // Uninitialized: every byte of a piece is generated or read before it is used, so zeroing a buffer
+  // (as a vector's resize would) is a pass over memory for nothing.
+  std::vector<std::unique_ptr<std::byte[]>> buffers;
   std::vector<std::size_t> free;                        // buffers nobody uses
   std::deque<std::pair<std::size_t, std::size_t>> ready;  // (piece, buffer)
   std::size_t next = 0;                                 // the next piece to take
@@ -44,10 +47,10 @@ struct Exchange {
     for (const Piece& p : pieces) buffer_bytes = std::max(buffer_bytes, p.size());
   }
 
-  // Buffer `b`, grown to the largest piece on first use: memory only for pieces in flight.
-  std::vector<std::byte>& buffer(std::size_t b) {
-    if (buffers[b].size() < buffer_bytes) buffers[b].resize(buffer_bytes);
-    return buffers[b];
+  // Buffer `b`, allocated (the largest piece's size) on first use: memory only for pieces in flight.
+  std::byte* buffer(std::size_t b) {
+    if (!buffers[b]) buffers[b] = std::make_unique_for_overwrite<std::byte[]>(buffer_bytes);
+    return buffers[b].get();
   }
 
   void fail(std::exception_ptr e) {
@@ -99,7 +102,7 @@ void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& pr
           buffer = x.free.back();
           x.free.pop_back();
         }
-        produce(pieces[piece], std::span(x.buffer(buffer).data(), pieces[piece].size()));
+        produce(pieces[piece], std::span(x.buffer(buffer), pieces[piece].size()));
         {
           const std::lock_guard lock(x.mutex);
           x.ready.emplace_back(piece, buffer);
@@ -120,7 +123,7 @@ void generate_and_write(const std::vector<Piece>& pieces, const ProducePiece& pr
       std::tie(piece, buffer) = x.ready.front();
       x.ready.pop_front();
     }
-    write(pieces[piece], std::span(x.buffers[buffer].data(), pieces[piece].size()));
+    write(pieces[piece], std::span(x.buffers[buffer].get(), pieces[piece].size()));
     if (options.after_piece) options.after_piece();
     {
       const std::lock_guard lock(x.mutex);
@@ -139,7 +142,7 @@ std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces
   std::optional<PieceDifference> first;     // the difference in the lowest piece so far
   const auto work = [&] {
     try {
-      std::vector<std::byte> expected;
+      const auto expected = std::make_unique_for_overwrite<std::byte[]>(x.buffer_bytes);
       for (;;) {
         std::size_t piece = 0, buffer = 0;
         {
@@ -150,15 +153,15 @@ std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces
           x.ready.pop_front();
         }
         const Piece& p = pieces[piece];
-        expected.resize(p.size());
-        produce(p, expected);
-        const std::byte* found = x.buffers[buffer].data();
-        if (std::memcmp(expected.data(), found, p.size()) != 0) {
+        produce(p, std::span(expected.get(), p.size()));
+        const std::byte* found = x.buffers[buffer].get();
+        if (std::memcmp(expected.get(), found, p.size()) != 0) {
           std::size_t at = 0;
           while (expected[at] == found[at]) ++at;
           const std::lock_guard lock(x.mutex);
           if (!first || piece < first->piece) {
-            first = PieceDifference{piece, p.begin + at, expected, std::vector<std::byte>(found, found + p.size())};
+            first = PieceDifference{piece, p.begin + at, std::vector<std::byte>(expected.get(), expected.get() + p.size()),
+                                    std::vector<std::byte>(found, found + p.size())};
           }
         }
         {
@@ -184,7 +187,7 @@ std::optional<PieceDifference> read_and_compare(const std::vector<Piece>& pieces
       buffer = x.free.back();
       x.free.pop_back();
     }
-    read(pieces[issued], std::span(x.buffer(buffer).data(), pieces[issued].size()));
+    read(pieces[issued], std::span(x.buffer(buffer), pieces[issued].size()));
     if (options.after_piece) options.after_piece();
     {
       const std::lock_guard lock(x.mutex);
