@@ -4,7 +4,7 @@ against a plain large-block write() of the same bytes to the same filesystem, al
 and minimums of REPEAT rounds, each in a shuffled order, reported as ratios (docs/architecture.md,
 "Speed").
 
-    scripts/bench-io.py [--dir /dev/shm] [--repeat 7] [--manifest M.json] [--load K] [--hf]
+    scripts/bench-io.py [--dir /dev/shm] [--repeat 7] [--manifest M.json] [--load K] [--hf] [--mpirun-arg ARG]
 
 The manifest defaults to a Llama-shaped 1.1B model (examples/make-llama-manifest.py: 201 tensors,
 bf16, 2.2 GB, 1D tensor parallel over 2 with row- and column-split tensors). A rate is bytes of the
@@ -15,9 +15,11 @@ free page reporting), that allocation costs 1-4x more in some runs than in other
 the plain write alike: hence an untimed warm-up before every run (the same bytes written to DIR and
 removed, so that the run reuses memory the guest has just freed: runs then vary by a few percent;
 --no-warm skips it), the shuffled order (no kind always follows the same one), many rounds, and the
-minimum beside the median. `mpirun -np N shardinit --version` is timed too: the launch and
-MPI_Init cost that every MPI run includes; each MPI run's ratio to one process is also given with
-that launch taken out. The user and system CPU seconds of every run are reported: on tmpfs the
+minimum beside the median. `mpirun -np N shardinit --version` is timed too, for N = 2 and 4: the
+launch, MPI_Init and MPI_Finalize that every MPI run at N ranks includes; each MPI run's ratio to one
+process is also given with that launch taken out. --mpirun-arg passes an argument to every mpirun
+(e.g. `--mca pml ob1`: on a node without a fast network, Open MPI 4.1's default pml selection first
+initializes UCX, which costs about 0.2 s of every launch here). The user and system CPU seconds of every run are reported: on tmpfs the
 system time (allocating and copying into page-cache pages) is what varies from run to run.
 --load K keeps K busy processes running during the whole measurement (the "loaded machine" case; the plain write is measured under the same load). Peak RSS is the
 largest process's (the largest rank's under mpirun), from wait4.
@@ -41,6 +43,8 @@ p.add_argument("--load", type=int, default=0, help="busy processes to run meanwh
 p.add_argument("--hf", action="store_true", help="write --format hf --max-shard-size 500MB directories")
 p.add_argument("--no-warm", action="store_true",
                help="skip the untimed warm-up write before each run (see above: on a VM the runs then vary 1-4x)")
+p.add_argument("--mpirun-arg", action="append", default=[], metavar="ARG",
+               help="an argument for every mpirun (repeat it: --mpirun-arg=--mca --mpirun-arg=pml --mpirun-arg=ob1)")
 p.add_argument("--shardinit", default=os.environ.get("SHARDINIT", os.path.join(here, "build/src/shardinit")))
 a = p.parse_args()
 
@@ -110,15 +114,20 @@ def plain_write(nbytes):
 
 
 si = a.shardinit
+
+
+def mpirun(ranks):
+    return ["mpirun", "-np", str(ranks)] + a.mpirun_arg
 init = [si, "init", manifest, "-o", out, "-q"] + fmt
 kinds = {
     "plain write()": lambda: plain_write(nbytes),
     "init": lambda: timed(init),
     "init --threads 1": lambda: timed(init + ["--threads", "1"]),
-    "mpirun -np 2 init": lambda: timed(["mpirun", "-np", "2"] + init),
-    "mpirun -np 4 init": lambda: timed(["mpirun", "-np", "4"] + init),
+    "mpirun -np 2 init": lambda: timed(mpirun(2) + init),
+    "mpirun -np 4 init": lambda: timed(mpirun(4) + init),
     "verify": lambda: verify(),
-    "mpirun -np 4 --version": lambda: timed(["mpirun", "-np", "4", si, "--version"]),
+    "mpirun -np 2 --version": lambda: timed(mpirun(2) + [si, "--version"]),
+    "mpirun -np 4 --version": lambda: timed(mpirun(4) + [si, "--version"]),
 }
 
 
@@ -158,10 +167,10 @@ rss_text = {k: "-" if r is None else f"{r:.0f}" for k, r in peak_rss.items()}
 best = {k: min(r[0] for r in v) for k, v in runs.items()}
 user = {k: statistics.median(r[2] for r in v) for k, v in runs.items()}
 system = {k: statistics.median(r[3] for r in v) for k, v in runs.items()}
-launch = median["mpirun -np 4 --version"]
-# An MPI run's rate against one process's with the launch (mpirun and MPI_Init, timed alone above)
-# taken out of its time: what distributing the work itself costs.
-net = {k: median["init"] / (median[k] - launch) for k in runs if k.startswith("mpirun") and "init" in k and median[k] > launch}
+# An MPI run's rate against one process's with the launch at the same rank count (mpirun, MPI_Init
+# and MPI_Finalize, timed alone above) taken out of its time: what distributing the work itself costs.
+launch = {k: median[k.replace(" init", " --version")] for k in runs if k.startswith("mpirun") and k.endswith(" init")}
+net = {k: median["init"] / (median[k] - launch[k]) for k in launch if median[k] > launch[k]}
 print(f"bench-io: {a.dir}, {nbytes} bytes{' (hf)' if a.hf else ''}, {os.cpu_count()} cores, load {a.load}, "
       f"{a.repeat} rounds in shuffled order{'' if a.no_warm else ', each run after a warm-up write'}; ratios are of rates (bytes/s)")
 print(f"{'run':<23} {'median s':>8} {'GB/s':>5} {'x write':>7} {'x init':>6} {'min s':>6} {'x write':>7} {'x init':>6} "
@@ -176,7 +185,7 @@ for k, v in runs.items():
           f"{median['init'] / median[k]:6.2f} {best[k]:6.3f} {best['plain write()'] / best[k]:7.2f} {best['init'] / best[k]:6.2f} "
           f"{cpu} {rss_text[k]:>7}  {times}")
 for k, ratio in net.items():
-    print(f"{k}: {ratio:.2f} x init with the launch ({launch:.3f} s) taken out of its median")
+    print(f"{k}: {ratio:.2f} x init with the launch ({launch[k]:.3f} s) taken out of its median")
 # What the cores allow: a run cannot take less than its CPU seconds spread over every core, nor less
 # than the plain write's time, nor (one fill thread) less than its user time, which is nearly all
 # generation; the ratio is how close the overlap of generation and writing comes.
@@ -186,5 +195,6 @@ for k in ("init", "init --threads 1"):
     print(f"{k}: its CPU ({user[k]:.2f} s user + {system[k]:.2f} s sys) over {cores} cores allows {bound:.3f} s at best: "
           f"{median['plain write()'] / bound:.2f} x write; the run is at {bound / median[k]:.2f} of that")
 print("user and sys: median CPU seconds of the run (of mpirun and its ranks); the plain write's are this script's own")
-print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "warm": not a.no_warm, "median_s": median, "min_s": best,
+print(json.dumps({"dir": a.dir, "bytes": nbytes, "load": a.load, "hf": a.hf, "warm": not a.no_warm,
+                  "mpirun_args": a.mpirun_arg, "median_s": median, "min_s": best,
                   "user_s": user, "sys_s": system, "x_init_without_launch": net, "peak_rss_mib": peak_rss}))

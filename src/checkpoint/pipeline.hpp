@@ -5,6 +5,12 @@
 // compare them (verify). The calling thread does all the I/O and calls `after_piece` between pieces
 // (under MPI: the watchdog's heartbeat; MPI is only ever called from this thread). Memory: at most
 // threads + 1 pieces for init, 2 * threads + 1 for verify, whatever the model.
+//
+// threads = 0: no workers; the calling thread generates each piece and then writes it (or reads it,
+// then generates and compares), one or two pieces of memory. That is for a process that has less
+// than a core of its own (ranks oversubscribing a node): the other processes keep the cores busy
+// while it writes, and workers would only add thread switches and cache misses (measured with 4
+// ranks on 2 cores: a fifth less CPU time; docs/architecture.md).
 
 #include <cstddef>
 #include <cstdint>
@@ -31,7 +37,7 @@ struct Piece {
 [[nodiscard]] std::vector<Piece> pieces_of(const std::vector<FileRange>& ranges, std::uint64_t piece_bytes = kPieceBytes);
 
 struct PipelineOptions {
-  int threads = 1;                    // generating workers (>= 1)
+  int threads = 1;                    // generating workers (0: the calling thread, in turn)
   std::function<void()> after_piece;  // on the calling thread, after each piece is written / read
 };
 

@@ -29,6 +29,9 @@ struct Launch {
   Kind kind = Kind::single;
   int rank = 0;
   int world = 1;
+  // The cores this process may fill with: its CPUs, shared with the other processes of its node that
+  // may run on them (util/core_share.hpp). Picks the default fill threads; never changes a value.
+  double cores = 1;
 };
 
 // --hf CONFIG and the choices of the manifest made from it (docs/models.md).
@@ -58,12 +61,15 @@ struct ModelManifest {
 [[nodiscard]] std::vector<CompanionFile> model_companions(const ModelManifest& model);
 inline constexpr const char* kModelManifestFile = "shardinit-manifest.json";
 
+// More fill threads than this is surely a typo (the option exists to use a node's cores).
+inline constexpr int kMaxThreads = 4096;
+
 struct CommonOptions {
   std::filesystem::path manifest;
   ModelOptions model;                                  // --hf CONFIG instead of a manifest
   std::optional<std::filesystem::path> per_rank_dir;  // per-rank files instead of one global file
   bool quiet = false;
-  int threads = 0;  // 0: one per core for a lone process, one per rank under MPI
+  int threads = 0;  // 0: chosen by fill_threads() from the cores this process may use
   std::string format;          // --format: "safetensors", "hf"; empty: safetensors (verify: hf for a directory)
   std::string max_shard_size;  // --max-shard-size, for hf; empty: huggingface_hub's 5GB
   OutputRequest request;       // what the options say, once resolve_output() has run

@@ -2,6 +2,7 @@
 // Deciding how this process was started: under an MPI launcher, as one rank of a job started by
 // another launcher (torchrun, SLURM) or by hand with --rank/--world, or alone.
 
+#include <algorithm>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -9,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "shardinit/error.hpp"
+#include "util/core_share.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit::cli {
@@ -46,13 +48,16 @@ inline Launch one_rank_launch(std::optional<int> rank, std::optional<int> world)
       }
     }
   }
-  if (!rank && !world) return Launch{};
+  const double cores = detail::this_process_cpus().count();
+  if (!rank && !world) return Launch{Launch::Kind::single, 0, 1, cores};
   if (!rank || !world) throw Error(ErrorKind::invalid_argument, "give both --rank and --world, or neither");
   if (*world < 1 || *rank < 0 || *rank >= *world) {
     throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(*rank) + " is not in a world of " + std::to_string(*world));
   }
-  if (*world == 1) return Launch{};
-  return Launch{Launch::Kind::one_rank, *rank, *world};
+  if (*world == 1) return Launch{Launch::Kind::single, 0, 1, cores};
+  // torchrun starts LOCAL_WORLD_SIZE such processes on this node, none bound to its own cores.
+  const int local = std::max(1, environment_int("LOCAL_WORLD_SIZE").value_or(1));
+  return Launch{Launch::Kind::one_rank, *rank, *world, cores / local};
 }
 
 }  // namespace shardinit::cli

@@ -17,6 +17,7 @@
 #include "format/atomic_file.hpp"
 #include "format/leftovers.hpp"
 #include "mpi/agreement.hpp"
+#include "mpi/core_share.hpp"
 #include "mpi/job_agreement.hpp"
 #include "mpi/wait.hpp"
 #include "shardinit/error.hpp"
@@ -71,6 +72,8 @@ class MpiSession {
     active_ = true;
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
+    // Collective: here, where every rank is, before anything can make the ranks take different paths.
+    core_share_ = shardinit::mpi::detail::node_core_share(MPI_COMM_WORLD);
   }
   ~MpiSession() {
     if (!active_) return;
@@ -83,6 +86,7 @@ class MpiSession {
   [[nodiscard]] bool active() const noexcept { return active_; }
   [[nodiscard]] int rank() const noexcept { return rank_; }
   [[nodiscard]] int size() const noexcept { return size_; }
+  [[nodiscard]] double core_share() const noexcept { return core_share_; }
 
   // An error only this rank saw: the others may be waiting in a collective call, so end the job.
   [[noreturn]] void abort_job(int status) const {
@@ -96,6 +100,7 @@ class MpiSession {
   bool active_ = false;
   int rank_ = 0;
   int size_ = 1;
+  double core_share_ = 1;
 };
 
 // Every message is one line: whatever a name or a path holds is escaped (util/printable.hpp).
@@ -125,8 +130,6 @@ std::vector<shardinit::mpi::detail::Claim> job_claims(const std::string& command
 
 }  // namespace
 
-// More fill threads than this is surely a typo (the option exists to use a node's cores).
-constexpr int kMaxThreads = 4096;
 
 int main(int argc, char** argv) {
   // With a file-size limit (ulimit -f), exceeding it must be a write error we report, not a kill.
@@ -153,7 +156,9 @@ int main(int argc, char** argv) {
   std::optional<int> rank, world;
   const auto add_threads_option = [](CLI::App* command, int& threads) {
     command->add_option("-t,--threads", threads,
-                        "Fill threads (default: one per core alone, one per rank under MPI); never changes a value")
+                        "Fill threads, besides the one writing (default: one per core this process may use: its CPU "
+                        "affinity, shared with the other ranks of its node that may run there; under a core of its "
+                        "own, it fills and writes in turn). Never changes a value")
         ->check(CLI::Range(1, kMaxThreads));
   };
   double watchdog = shardinit::mpi::detail::kDefaultWatchdogSeconds;
@@ -361,7 +366,7 @@ int main(int argc, char** argv) {
           if (rank || world) {
             throw shardinit::Error(shardinit::ErrorKind::invalid_argument, "--rank and --world are for runs without an MPI launcher");
           }
-          launch = Launch{Launch::Kind::mpi, mpi.rank(), mpi.size()};
+          launch = Launch{Launch::Kind::mpi, mpi.rank(), mpi.size(), mpi.core_share()};
         } else {
           launch = one_rank_launch(rank, world);
         }

@@ -1,5 +1,5 @@
 // The pipeline: every piece generated once and written once with its own bytes, at every thread
-// count; generation overlaps writing even with one generating thread; the first error stops it and
+// count (0: in turn on the calling thread); generation overlaps writing even with one generating thread; the first error stops it and
 // is the one rethrown; verify's comparison finds the first difference in piece order.
 
 #include <gmock/gmock.h>
@@ -11,9 +11,11 @@
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "checkpoint/pipeline.hpp"
+#include "shardinit/error.hpp"
 
 namespace shardinit::detail {
 namespace {
@@ -42,7 +44,7 @@ TEST(Pieces, CutAtMultiplesOfThePieceSizeFromTheFileStart) {
 
 TEST(GenerateAndWrite, EveryPieceOnceWithItsBytesAtEveryThreadCount) {
   const auto pieces = some_pieces();
-  for (int threads : {1, 2, 3, 8, 64}) {
+  for (int threads : {0, 1, 2, 3, 8, 64}) {  // 0: in turn, on the calling thread
     std::vector<int> written(pieces.size(), 0);
     generate_and_write(
         pieces, produce,
@@ -55,6 +57,33 @@ TEST(GenerateAndWrite, EveryPieceOnceWithItsBytesAtEveryThreadCount) {
         PipelineOptions{threads, {}});
     for (int w : written) EXPECT_EQ(w, 1) << threads;
   }
+}
+
+// threads = 0: every piece generated, written or read, and compared on the calling thread, the
+// heartbeat after each; a negative count is refused before anything runs.
+TEST(Pipeline, ZeroThreadsWorksInTurnOnTheCallingThread) {
+  const auto pieces = some_pieces();
+  const auto caller = std::this_thread::get_id();
+  int calls = 0, beats = 0;
+  const auto on_caller = [&](const Piece& p, std::span<std::byte> out) {
+    EXPECT_EQ(std::this_thread::get_id(), caller);
+    ++calls;
+    produce(p, out);
+  };
+  generate_and_write(pieces, on_caller, [&](const Piece&, std::span<std::byte>) { EXPECT_EQ(std::this_thread::get_id(), caller); },
+                     PipelineOptions{0, [&] { ++beats; }});
+  EXPECT_EQ(calls, static_cast<int>(pieces.size()));
+  EXPECT_EQ(beats, static_cast<int>(pieces.size()));
+  calls = beats = 0;
+  EXPECT_FALSE(read_and_compare(pieces, on_caller, on_caller, PipelineOptions{0, [&] { ++beats; }}).has_value());
+  EXPECT_EQ(calls, 2 * static_cast<int>(pieces.size()));
+  EXPECT_EQ(beats, static_cast<int>(pieces.size()));
+  calls = 0;
+  EXPECT_THAT([&] { generate_and_write(pieces, on_caller, on_caller, PipelineOptions{-1, {}}); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("threads=-1")));
+  EXPECT_THAT([&] { (void)read_and_compare(pieces, on_caller, on_caller, PipelineOptions{-2, {}}); },
+              ::testing::ThrowsMessage<Error>(HasSubstr("threads=-2")));
+  EXPECT_EQ(calls, 0);
 }
 
 // With one generating thread, piece 1 is generated while piece 0 is being written: the write of
@@ -86,7 +115,7 @@ TEST(GenerateAndWrite, GenerationOverlapsWritingWithOneThread) {
 
 TEST(GenerateAndWrite, TheFirstErrorStopsTheWorkAndIsRethrown) {
   const auto pieces = some_pieces();
-  for (int threads : {1, 4}) {
+  for (int threads : {0, 1, 4}) {
     std::atomic<int> produced{0};
     EXPECT_THAT(
         [&] {
@@ -124,7 +153,7 @@ TEST(ReadAndCompare, FindsTheFirstDifferenceInPieceOrderWhateverTheThreads) {
       (void)pieces;
     };
   };
-  for (int threads : {1, 2, 5}) {
+  for (int threads : {0, 1, 2, 5}) {
     EXPECT_FALSE(read_and_compare(pieces, produce, read_with({}), PipelineOptions{threads, {}}).has_value());
     const auto d = read_and_compare(pieces, produce, read_with({{1, 9000}, {0, 77'777}, {0, 50'001}}), PipelineOptions{threads, {}});
     ASSERT_TRUE(d.has_value());
