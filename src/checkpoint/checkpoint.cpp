@@ -469,12 +469,12 @@ std::string match_summary(const WritePlan& plan, Index elements, int ranks) {
 }  // namespace detail
 
 WriteStats write_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
-                        const WriteOptions& options, int world, int rank) {
-  if (request.format != OutputFormat::per_rank && world != 1) {
-    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " of " + std::to_string(world) +
+                        const WriteOptions& options, RankInJob job) {
+  if (request.format != OutputFormat::per_rank && job.world != 1) {
+    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(job.rank) + " of " + std::to_string(job.world) +
                                                  " alone cannot write a shared output (that needs every rank under mpirun): use --per-rank DIR");
   }
-  const WritePlan plan = plan_output(manifest, request, world, rank);
+  const WritePlan plan = plan_output(manifest, request, job.world, job.rank);
   const detail::ManifestFillers fillers(manifest);
   const detail::OutputPolicy policy = output_policy(manifest, options.overwrite);
   const detail::RangeWork work{options.threads, {}, {}, options.progress};
@@ -507,22 +507,22 @@ WriteStats write_output(const Manifest& manifest, const std::filesystem::path& t
   return stats;
 }
 
-VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request, int threads,
-                           int world, int rank) {
-  if (request.format != OutputFormat::per_rank && world != 1) {
-    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(rank) + " of " + std::to_string(world) +
+VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
+                           const VerifyOptions& options, RankInJob job) {
+  if (request.format != OutputFormat::per_rank && job.world != 1) {
+    throw Error(ErrorKind::invalid_argument, "rank " + std::to_string(job.rank) + " of " + std::to_string(job.world) +
                                                  " alone checks its own rank file: use --per-rank DIR");
   }
   OutputRequest effective = request;
   if (request.format == OutputFormat::hf && request.split_as_found) {
     if (auto mismatch = detail::take_split_found(effective, manifest, detail::hf_index_text(target))) return *mismatch;
   }
-  const WritePlan plan = plan_output(manifest, effective, world, rank);
+  const WritePlan plan = plan_output(manifest, effective, job.world, job.rank);
   const auto paths = detail::planned_paths(plan, target);
   if (auto mismatch = detail::check_headers(plan, paths, target)) return *mismatch;
   const detail::ManifestFillers fillers(manifest);
   Index elements = 0;
-  if (auto difference = detail::compare_ranges(plan, paths, fillers, detail::RangeWork{threads, {}, {}, {}}, elements)) {
+  if (auto difference = detail::compare_ranges(plan, paths, fillers, detail::RangeWork{options.threads, {}, {}, {}}, elements)) {
     return difference->result;
   }
   VerifyResult result;
@@ -532,13 +532,12 @@ VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path
   return result;
 }
 
-WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
-                            const ProgressCallback& progress, FillOptions options) {
-  return write_output(manifest, path, OutputRequest{}, WriteOptions{overwrite, options.threads, progress});
+WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, const WriteOptions& options) {
+  return write_output(manifest, path, OutputRequest{}, options);
 }
 
-VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path, FillOptions options) {
-  return verify_output(manifest, path, OutputRequest{}, options.threads);
+VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path, const VerifyOptions& options) {
+  return verify_output(manifest, path, OutputRequest{}, options);
 }
 
 }  // namespace shardinit

@@ -17,14 +17,13 @@ SafetensorsLayout rank_checkpoint_layout(const Manifest& manifest, const Process
 }
 
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                 const std::filesystem::path& directory, bool overwrite, FillOptions options) {
-  return write_output(manifest, directory, output_request(OutputFormat::per_rank), WriteOptions{overwrite, options.threads, {}},
-                      mesh.size(), rank);
+                                 const std::filesystem::path& directory, const WriteOptions& options) {
+  return write_output(manifest, directory, output_request(OutputFormat::per_rank), options, RankInJob{rank, mesh.size()});
 }
 
 VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                    const std::filesystem::path& directory, FillOptions options) {
-  return verify_output(manifest, directory, output_request(OutputFormat::per_rank), options.threads, mesh.size(), rank);
+                                    const std::filesystem::path& directory, const VerifyOptions& options) {
+  return verify_output(manifest, directory, output_request(OutputFormat::per_rank), options, RankInJob{rank, mesh.size()});
 }
 
 }  // namespace shardinit

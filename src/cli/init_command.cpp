@@ -23,7 +23,7 @@ namespace {
 WriteStats write_for(const Launch& launch, const Manifest& manifest, const std::filesystem::path& target,
                      const OutputRequest& request, const WriteOptions& options) {
   if (launch.kind == Launch::Kind::mpi) return mpi::write_output(MPI_COMM_WORLD, manifest, target, request, options);
-  return write_output(manifest, target, request, options, launch.world, launch.rank);
+  return write_output(manifest, target, request, options, RankInJob{launch.rank, launch.world});
 }
 
 std::string shown_target(const InitOptions& options, const Launch& launch) {

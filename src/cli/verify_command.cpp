@@ -20,8 +20,9 @@ namespace {
 // The runner of each launch kind (as init's).
 VerifyResult verify_for(const Launch& launch, const Manifest& manifest, const std::filesystem::path& target,
                         const OutputRequest& request, int threads) {
-  if (launch.kind == Launch::Kind::mpi) return mpi::verify_output(MPI_COMM_WORLD, manifest, target, request, threads);
-  return verify_output(manifest, target, request, threads, launch.world, launch.rank);
+  const shardinit::VerifyOptions options{threads};
+  if (launch.kind == Launch::Kind::mpi) return mpi::verify_output(MPI_COMM_WORLD, manifest, target, request, options);
+  return verify_output(manifest, target, request, options, RankInJob{launch.rank, launch.world});
 }
 
 }  // namespace

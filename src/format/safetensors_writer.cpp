@@ -56,8 +56,8 @@ SafetensorsLayout::SafetensorsLayout(std::vector<Entry> entries, SafetensorsMeta
 }
 
 void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
-                       const TensorProducer& produce, bool overwrite) {
-  detail::AtomicFile file(path, detail::OutputPolicy{overwrite, {}}, layout.file_size());
+                       const TensorProducer& produce, IfExists if_exists) {
+  detail::AtomicFile file(path, detail::OutputPolicy{if_exists == IfExists::replace, {}}, layout.file_size());
   file.write(std::as_bytes(std::span(layout.prefix())));
   constexpr std::size_t kChunkBytes = std::size_t{16} << 20;
   std::vector<std::byte> buffer(kChunkBytes);

@@ -239,7 +239,7 @@ WriteStats write_output(MPI_Comm comm, const Manifest& manifest, const std::file
 }
 
 VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
-                           int threads) {
+                           const VerifyOptions& options) {
   const Communicator c(comm);
   agree_on_inputs(comm, manifest, target.string(), request_text(request) + " (verify)");
   OutputRequest effective = request;
@@ -294,7 +294,7 @@ VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::f
         return;
       }
     }
-    difference = shardinit::detail::compare_ranges(plan, paths, *agreed.fillers, range_work(c, threads, {}), checked);
+    difference = shardinit::detail::compare_ranges(plan, paths, *agreed.fillers, range_work(c, options.threads, {}), checked);
   });
   // The first difference in output order: (file, byte) of shared files; by rank for rank files.
   const int winner = first_mismatch(comm, difference.has_value(), shared ? (difference ? static_cast<long long>(difference->file) : 0) : c.rank,
@@ -314,23 +314,22 @@ VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::f
   return result;
 }
 
-WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
-                            const Progress& progress, FillOptions options) {
-  return write_output(comm, manifest, path, OutputRequest{}, WriteOptions{overwrite, options.threads, progress});
+WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path, const WriteOptions& options) {
+  return write_output(comm, manifest, path, OutputRequest{}, options);
 }
 
-VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path, FillOptions options) {
-  return verify_output(comm, manifest, path, OutputRequest{}, options.threads);
+VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path, const VerifyOptions& options) {
+  return verify_output(comm, manifest, path, OutputRequest{}, options);
 }
 
-WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory, bool overwrite,
-                                  FillOptions options) {
-  return write_output(comm, manifest, directory, output_request(OutputFormat::per_rank), WriteOptions{overwrite, options.threads, {}});
+WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
+                                  const WriteOptions& options) {
+  return write_output(comm, manifest, directory, output_request(OutputFormat::per_rank), options);
 }
 
 VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
-                                     FillOptions options) {
-  return verify_output(comm, manifest, directory, output_request(OutputFormat::per_rank), options.threads);
+                                     const VerifyOptions& options) {
+  return verify_output(comm, manifest, directory, output_request(OutputFormat::per_rank), options);
 }
 
 }  // namespace shardinit::mpi

@@ -32,6 +32,13 @@
 namespace shardinit {
 namespace {
 
+// WriteOptions that replace an existing output, the rest at their defaults.
+WriteOptions overwriting(bool overwrite = true) {
+  WriteOptions options;
+  options.overwrite = overwrite;
+  return options;
+}
+
 namespace fs = std::filesystem;
 using test::read_all;
 using test::write_all;
@@ -75,7 +82,7 @@ TEST(Checkpoint, WriteThenVerifyMatches) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path path = dir / "model.safetensors";
-  const WriteStats stats = write_checkpoint(m, path, false);
+  const WriteStats stats = write_checkpoint(m, path);
   EXPECT_EQ(stats.tensors, 8);
   EXPECT_EQ(stats.elements, total_elements(m));
   EXPECT_EQ(stats.bytes, fs::file_size(path));
@@ -94,7 +101,7 @@ TEST(Checkpoint, FileHoldsTheGeneratedValues) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path path = dir / "model.safetensors";
-  write_checkpoint(m, path, false);
+  write_checkpoint(m, path);
   const std::string bytes = read_all(path);
   SafetensorsReader reader(path);
   ASSERT_EQ(reader.tensors().size(), m.tensors.size());
@@ -129,7 +136,7 @@ TEST(Checkpoint, Metadata) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path path = dir / "model.safetensors";
-  write_checkpoint(m, path, false);
+  write_checkpoint(m, path);
   SafetensorsReader reader(path);
   const SafetensorsMetadata& meta = reader.metadata();
   EXPECT_EQ(meta.size(), 5u);
@@ -149,7 +156,7 @@ TEST(Checkpoint, Metadata) {
 TEST(Checkpoint, LargestSeedIsRecordedInDecimal) {
   TempDir dir;
   const Manifest m = parse_manifest(R"({"seed": 18446744073709551615, "tensors": [{"name": "a", "shape": [3], "init": {"fn": "normal"}}]})");
-  write_checkpoint(m, dir / "a.safetensors", false);
+  write_checkpoint(m, dir / "a.safetensors");
   EXPECT_EQ(SafetensorsReader(dir / "a.safetensors").metadata().at("shardinit.seed"), "18446744073709551615");
   EXPECT_TRUE(verify_checkpoint(m, dir / "a.safetensors").match);
 }
@@ -157,20 +164,20 @@ TEST(Checkpoint, LargestSeedIsRecordedInDecimal) {
 TEST(Checkpoint, WritingTwiceGivesIdenticalBytes) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
-  write_checkpoint(m, dir / "a.safetensors", false);
-  write_checkpoint(parse_manifest(kManifest), dir / "b.safetensors", false);
+  write_checkpoint(m, dir / "a.safetensors");
+  write_checkpoint(parse_manifest(kManifest), dir / "b.safetensors");
   const std::string a = read_all(dir / "a.safetensors");
   EXPECT_FALSE(a.empty());
   EXPECT_EQ(a, read_all(dir / "b.safetensors"));
   // And overwriting in place gives the same bytes again.
-  write_checkpoint(m, dir / "a.safetensors", true);
+  write_checkpoint(m, dir / "a.safetensors", overwriting());
   EXPECT_EQ(a, read_all(dir / "a.safetensors"));
 }
 
 TEST(Checkpoint, ManifestOrderDoesNotMatter) {
   TempDir dir;
-  write_checkpoint(parse_manifest(kManifest), dir / "a.safetensors", false);
-  write_checkpoint(parse_manifest(kManifestReordered), dir / "b.safetensors", false);
+  write_checkpoint(parse_manifest(kManifest), dir / "a.safetensors");
+  write_checkpoint(parse_manifest(kManifestReordered), dir / "b.safetensors");
   EXPECT_EQ(read_all(dir / "a.safetensors"), read_all(dir / "b.safetensors"));
   // Each verifies against the other manifest.
   EXPECT_TRUE(verify_checkpoint(parse_manifest(kManifestReordered), dir / "a.safetensors").match);
@@ -182,7 +189,7 @@ TEST(Checkpoint, RefusesToReplaceWithoutOverwrite) {
   const Manifest m = parse_manifest(kManifest);
   write_all(dir / "a.safetensors", "keep me");
   try {
-    write_checkpoint(m, dir / "a.safetensors", false);
+    write_checkpoint(m, dir / "a.safetensors");
     ADD_FAILURE() << "replaced the file";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::io);
@@ -210,7 +217,7 @@ TEST(Checkpoint, VerifyFindsAFlippedDataByte) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path good = dir / "good.safetensors";
-  write_checkpoint(m, good, false);
+  write_checkpoint(m, good);
   const std::string bytes = read_all(good);
   std::vector<std::uint64_t> positions;
   {
@@ -249,7 +256,7 @@ TEST(Checkpoint, VerifyReportsTheFirstDifferenceInDataOrder) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path good = dir / "good.safetensors";
-  write_checkpoint(m, good, false);
+  write_checkpoint(m, good);
   std::string bytes = read_all(good);
   SafetensorsReader reader(good);
   const SafetensorsTensor* w = reader.find("fc.weight");
@@ -268,7 +275,7 @@ TEST(Checkpoint, VerifyFindsAFlippedHeaderByteWithoutThrowing) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path good = dir / "good.safetensors";
-  write_checkpoint(m, good, false);
+  write_checkpoint(m, good);
   const std::string bytes = read_all(good);
   const std::uint64_t data_start = SafetensorsReader(good).data_start();
   const fs::path path = dir / "bad.safetensors";
@@ -299,7 +306,7 @@ TEST(Checkpoint, VerifyReportsHeaderDifferencesByTensor) {
   // A file of a manifest where one tensor has another shape.
   std::string other = kManifest;
   other.replace(other.find("[10, 6]"), 7, "[10, 7]");
-  write_checkpoint(parse_manifest(other), dir / "other.safetensors", false);
+  write_checkpoint(parse_manifest(other), dir / "other.safetensors");
   const VerifyResult r = verify_checkpoint(m, dir / "other.safetensors");
   EXPECT_FALSE(r.match);
   EXPECT_EQ(r.tensor.value_or(""), "emb");
@@ -308,7 +315,7 @@ TEST(Checkpoint, VerifyReportsHeaderDifferencesByTensor) {
   std::string fewer = kManifest;
   const auto at = fewer.find(R"(  {"name": "ln.weight")");
   fewer.erase(at, fewer.find('\n', at) - at + 1);
-  write_checkpoint(parse_manifest(fewer), dir / "fewer.safetensors", false);
+  write_checkpoint(parse_manifest(fewer), dir / "fewer.safetensors");
   const VerifyResult f = verify_checkpoint(m, dir / "fewer.safetensors");
   EXPECT_FALSE(f.match);
   EXPECT_EQ(f.tensor.value_or(""), "ln.weight");
@@ -319,7 +326,7 @@ TEST(Checkpoint, VerifyOfATruncatedFileIsAMismatch) {
   TempDir dir;
   const Manifest m = parse_manifest(kManifest);
   const fs::path good = dir / "good.safetensors";
-  write_checkpoint(m, good, false);
+  write_checkpoint(m, good);
   const std::string bytes = read_all(good);
   const std::uint64_t data_start = SafetensorsReader(good).data_start();
   for (const std::size_t length : {std::size_t{0}, std::size_t{7}, std::size_t{8}, std::size_t{100},
@@ -341,7 +348,7 @@ TEST(Checkpoint, VerifyAgainstAnotherSeedIsAMismatch) {
   const Manifest m = parse_manifest(kManifest);
   std::string other = kManifest;
   other.replace(other.find("20240601"), 8, "20240602");
-  write_checkpoint(parse_manifest(other), dir / "other.safetensors", false);
+  write_checkpoint(parse_manifest(other), dir / "other.safetensors");
   const VerifyResult r = verify_checkpoint(m, dir / "other.safetensors");
   EXPECT_FALSE(r.match);
   EXPECT_THAT(r.message, AnyOf(HasSubstr("metadata"), HasSubstr("differs")));
@@ -353,7 +360,7 @@ TEST(Checkpoint, VerifyAgainstAnotherParameterIsAMismatch) {
   const Manifest m = parse_manifest(kManifest);
   std::string other = kManifest;
   other.replace(other.find("0.02"), 4, "0.03");
-  write_checkpoint(parse_manifest(other), dir / "other.safetensors", false);
+  write_checkpoint(parse_manifest(other), dir / "other.safetensors");
   const VerifyResult r = verify_checkpoint(m, dir / "other.safetensors");
   EXPECT_FALSE(r.match);
   EXPECT_THAT(r.message, HasSubstr("metadata"));
@@ -374,7 +381,7 @@ TEST(Checkpoint, VerifyWithForgedMetadataStillChecksTheData) {
       [&](const SafetensorsTensor& t, Index first, Index count, std::span<std::byte> out) {
         fillers.at(t.name).fill_flat(first, count, out);
       },
-      false);
+      IfExists::refuse);
   const VerifyResult r = verify_checkpoint(m, dir / "forged.safetensors");
   EXPECT_FALSE(r.match);
   EXPECT_TRUE(r.tensor.has_value());

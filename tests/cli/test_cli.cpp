@@ -144,7 +144,9 @@ TEST_F(Cli, VerifyReadsADirectoryAsItsIndexSplitsIt) {
     EXPECT_THAT(as_found.err, HasSubstr(std::string(stray) == "model.safetensors.index.json" ? "model" : stray));
     EXPECT_EQ(r.status, 1) << stray << ": " << r.err;
     fs::remove(dir / "tokenizer.json");
-    if (std::string(stray) == "model.safetensors") EXPECT_THAT(as_found.err, HasSubstr("transformers would load it"));
+    if (std::string(stray) == "model.safetensors") {
+      EXPECT_THAT(as_found.err, HasSubstr("transformers would load it"));
+    }
   }
   // No index: read as one model.safetensors, which is not there.
   init();

@@ -94,7 +94,7 @@ SafetensorsMetadata small_metadata() { return {{"format", "pt"}, {"note", "h\u00
 fs::path write_small(const TempDir& dir, const std::string& name = "small.safetensors") {
   const SafetensorsLayout layout(small_entries(), small_metadata());
   const fs::path path = dir / name;
-  write_safetensors(path, layout, produce_pattern, false);
+  write_safetensors(path, layout, produce_pattern);
   return path;
 }
 
@@ -300,7 +300,7 @@ TEST(Safetensors, ProducerIsAskedForEveryElementOnceInChunks) {
         EXPECT_EQ(out.size(), static_cast<std::size_t>(count) * dtype_size(t.dtype));
         std::memset(out.data(), 0x11, out.size());
       },
-      false);
+      IfExists::refuse);
   EXPECT_EQ(next["big"], 5'000'000);
   EXPECT_EQ(next["small"], 3);
   EXPECT_GE(calls, 3);
@@ -473,7 +473,7 @@ TEST(SafetensorsWriter, RefusesAnExistingFileUnlessOverwrite) {
   write_all(path, "precious");
   const SafetensorsLayout layout(small_entries(), small_metadata());
   try {
-    write_safetensors(path, layout, produce_pattern, false);
+    write_safetensors(path, layout, produce_pattern);
     ADD_FAILURE() << "replaced an existing file";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::io);
@@ -483,7 +483,7 @@ TEST(SafetensorsWriter, RefusesAnExistingFileUnlessOverwrite) {
   EXPECT_EQ(read_all(path), "precious");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.safetensors"});
 
-  write_safetensors(path, layout, produce_pattern, true);
+  write_safetensors(path, layout, produce_pattern, IfExists::replace);
   EXPECT_EQ(fs::file_size(path), layout.file_size());
   EXPECT_EQ(SafetensorsReader(path).prefix(), layout.prefix());
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.safetensors"});
@@ -494,7 +494,7 @@ TEST(SafetensorsWriter, MissingDirectoryIsAnIoErrorNamingIt) {
   const fs::path missing = dir / "no" / "such";
   const SafetensorsLayout layout(small_entries(), {});
   try {
-    write_safetensors(missing / "out.safetensors", layout, produce_pattern, false);
+    write_safetensors(missing / "out.safetensors", layout, produce_pattern);
     ADD_FAILURE() << "wrote into a missing directory";
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::io);
@@ -509,7 +509,7 @@ TEST(SafetensorsWriter, TargetThatIsADirectoryIsAnIoError) {
   const SafetensorsLayout layout(small_entries(), {});
   for (const bool overwrite : {false, true}) {
     try {
-      write_safetensors(dir / "sub", layout, produce_pattern, overwrite);
+      write_safetensors(dir / "sub", layout, produce_pattern, overwrite ? IfExists::replace : IfExists::refuse);
       ADD_FAILURE() << "wrote over a directory";
     } catch (const Error& e) {
       EXPECT_EQ(e.kind(), ErrorKind::io);
@@ -540,7 +540,7 @@ TEST(SafetensorsWriter, ProducerExceptionLeavesNoFileAndNoTemporary) {
     }
     produce_pattern(t, first, count, out);
   };
-  EXPECT_THROW(write_safetensors(path, layout, failing, false), ProducerFailure);
+  EXPECT_THROW(write_safetensors(path, layout, failing), ProducerFailure);
   EXPECT_EQ(calls, 2);
   EXPECT_FALSE(fs::exists(path));
   EXPECT_TRUE(dir.entries().empty()) << "left behind: " << (dir.entries().empty() ? "" : dir.entries()[0]);
@@ -548,7 +548,7 @@ TEST(SafetensorsWriter, ProducerExceptionLeavesNoFileAndNoTemporary) {
   // The same with overwrite over an existing file: the old file is left as it was.
   write_all(path, "old contents");
   calls = 0;
-  EXPECT_THROW(write_safetensors(path, layout, failing, true), ProducerFailure);
+  EXPECT_THROW(write_safetensors(path, layout, failing, IfExists::replace), ProducerFailure);
   EXPECT_EQ(read_all(path), "old contents");
   EXPECT_EQ(dir.entries(), std::vector<std::string>{"out.safetensors"});
 
@@ -556,7 +556,7 @@ TEST(SafetensorsWriter, ProducerExceptionLeavesNoFileAndNoTemporary) {
   fs::remove(path);
   EXPECT_THROW(write_safetensors(
                    path, layout, [](const SafetensorsTensor&, Index, Index, std::span<std::byte>) { throw ProducerFailure("x"); },
-                   false),
+                   IfExists::refuse),
                ProducerFailure);
   EXPECT_TRUE(dir.entries().empty());
 }

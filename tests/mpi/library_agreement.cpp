@@ -25,6 +25,13 @@ using namespace shardinit::mpi_test;
 
 namespace {
 
+// WriteOptions that replace an existing output, the rest at their defaults.
+WriteOptions overwriting(bool overwrite = true) {
+  WriteOptions options;
+  options.overwrite = overwrite;
+  return options;
+}
+
 Manifest manifest_with(int seed, const char* layout) {
   return parse_manifest(R"({"seed": )" + std::to_string(seed) +
                         R"(, "tensors": [{"name": "w", "shape": [12, 8], "init": {"fn": "normal"}, "layout": )" + layout + "}]}");
@@ -55,18 +62,18 @@ int run(const fs::path& scratch) {
   const Manifest layout = manifest_with(1, last ? R"({"shard": {"1": [0]}})" : R"({"shard": {"0": [0]}})");
   const fs::path out = scratch / "out.safetensors";
   const std::string rank_text = "rank " + std::to_string(g_world - 1);
-  expect_job_error("write, seed", "do not agree on the manifest", [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, seed, out, false); });
-  expect_job_error("write, layout", rank_text, [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, layout, out, false); });
+  expect_job_error("write, seed", "do not agree on the manifest", [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, seed, out); });
+  expect_job_error("write, layout", rank_text, [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, layout, out); });
   expect_job_error("write, path", "do not agree on the output and options",
-                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, last ? scratch / "b.safetensors" : out, false); });
+                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, last ? scratch / "b.safetensors" : out); });
   expect_job_error("write, overwrite", "do not agree on the output and options",
-                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, last); });
+                   [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, overwriting(last)); });
   expect_job_error("per-rank, seed", "do not agree on the manifest",
-                   [&] { (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, seed, scratch / "ranks", false); });
+                   [&] { (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, seed, scratch / "ranks"); });
   MPI_Barrier(MPI_COMM_WORLD);
   expect(fs::is_empty(scratch), "nothing was written");
   // Agreeing ranks write and verify; a disagreeing verify is refused too.
-  (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out, false);
+  (void)mpi::write_checkpoint(MPI_COMM_WORLD, same, out);
   expect(mpi::verify_checkpoint(MPI_COMM_WORLD, same, out).match, "the agreed file verifies");
   expect_job_error("verify, seed", "do not agree on the manifest", [&] { (void)mpi::verify_checkpoint(MPI_COMM_WORLD, seed, out); });
   return report_totals("library_agreement");

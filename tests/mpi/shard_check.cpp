@@ -72,6 +72,13 @@ using namespace shardinit::mpi_test;
 
 namespace {
 
+// WriteOptions that replace an existing output, the rest at their defaults.
+WriteOptions overwriting(bool overwrite = true) {
+  WriteOptions options;
+  options.overwrite = overwrite;
+  return options;
+}
+
 
 
 std::string join(const std::vector<Index>& values) {
@@ -651,7 +658,7 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
   std::optional<Error> single_error;
   if (g_rank == 0) {
     try {
-      (void)write_checkpoint(manifest, single, true);
+      (void)write_checkpoint(manifest, single, overwriting());
     } catch (const Error& e) {
       single_error = e;
     }
@@ -660,7 +667,7 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
   WriteStats stats;
   MPI_Barrier(MPI_COMM_WORLD);
   detail::reset_generated_elements();
-  const auto written = collective("mpi::write_checkpoint", [&] { stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, true); });
+  const auto written = collective("mpi::write_checkpoint", [&] { stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, overwriting()); });
   const std::int64_t generated = detail::generated_elements();
   expect(!written, "mpi::write_checkpoint succeeds: " + std::string(written ? written->what() : ""));
   if (written) return;
@@ -704,7 +711,7 @@ void check_global_file(const Manifest& manifest, const fs::path& scratch, const 
 
   // Refusing to overwrite: the same error on every rank, the file untouched.
   const auto refused = collective("mpi::write_checkpoint without overwrite",
-                                  [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared, false); });
+                                  [&] { (void)mpi::write_checkpoint(MPI_COMM_WORLD, manifest, shared); });
   expect(refused.has_value() && refused->kind() == ErrorKind::io,
          "mpi::write_checkpoint onto an existing file without overwrite throws Error(io) on every rank");
 
@@ -849,7 +856,7 @@ void check_rank_files(const Manifest& manifest, const fs::path& scratch, const P
   MPI_Barrier(MPI_COMM_WORLD);
   detail::reset_generated_elements();
   const auto written = collective("mpi::write_rank_checkpoints", [&] {
-    (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, dir, true);
+    (void)mpi::write_rank_checkpoints(MPI_COMM_WORLD, manifest, dir, overwriting());
   });
   const std::int64_t generated = detail::generated_elements();
   expect(!written, "mpi::write_rank_checkpoints succeeds: " + std::string(written ? written->what() : ""));

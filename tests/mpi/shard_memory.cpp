@@ -59,6 +59,13 @@ using namespace shardinit::mpi_test;
 
 namespace {
 
+// WriteOptions that replace an existing output, the rest at their defaults.
+WriteOptions overwriting(bool overwrite = true) {
+  WriteOptions options;
+  options.overwrite = overwrite;
+  return options;
+}
+
 constexpr double kMiB = 1024.0 * 1024.0;
 
 
@@ -145,12 +152,12 @@ void run_write(const Manifest& manifest, const fs::path& scratch) {
   {  // warm-up: MPI-IO and the write path on a tiny manifest
     const Manifest tiny = parse_manifest(R"({"seed": 1, "tensors": [{"name": "t", "shape": [64, 64], "init": {"fn": "normal"},
                                             "layout": {"shard": {"0": [0]}}}]})");
-    (void)mpi::write_checkpoint(MPI_COMM_WORLD, tiny, scratch / "tiny.safetensors", true);
+    (void)mpi::write_checkpoint(MPI_COMM_WORLD, tiny, scratch / "tiny.safetensors", overwriting());
     (void)mpi::verify_checkpoint(MPI_COMM_WORLD, tiny, scratch / "tiny.safetensors");
   }
   MPI_Barrier(MPI_COMM_WORLD);
   const double before = peak_rss_mib();
-  const WriteStats stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, file, true);
+  const WriteStats stats = mpi::write_checkpoint(MPI_COMM_WORLD, manifest, file, overwriting());
   const double after_write = peak_rss_mib();
   if (g_rank == 0) {
     std::printf("shard_memory: write  file %.0f MiB (f32 [8192, 8192] row-split + f32 [4096, 8192] replicated), %d ranks, "

@@ -37,21 +37,30 @@ using ProgressCallback = std::function<void(std::int64_t done, std::int64_t tota
 
 struct WriteOptions {
   bool overwrite = false;      // replace an existing output (never an input of the run, never a foreign file)
-  int threads = 1;             // generating threads (>= 1); the calling thread writes meanwhile
+  int threads = 1;             // generating threads; the calling thread writes meanwhile (0: it generates too, in turn)
   ProgressCallback progress;   // on the calling thread
 };
 
+struct VerifyOptions {
+  int threads = 1;  // recomputing threads; the calling thread reads meanwhile (0: it recomputes too, in turn)
+};
+
+// This process as one rank of a job of `world` processes. The default: the whole job, in one process.
+struct RankInJob {
+  int rank = 0;
+  int world = 1;
+};
+
 // Writes the output of `request` at `target` (a file for safetensors, a directory for hf and
-// per_rank) in one process: everything (world 1), or, for per_rank, the file of `rank` of `world`
-// alone. The output appears only when complete (a temporary file, or a staged directory, renamed
+// per_rank) in one process: everything (world 1), or, for per_rank, the file of `job.rank` of
+// `job.world` alone. The output appears only when complete (a temporary file, or a staged directory, renamed
 // into place); on any error nothing is left. Throws Error(invalid_argument) for a shared format with
 // world > 1 (that needs every rank: mpi::write_output).
 WriteStats write_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
-                        const WriteOptions& options = {}, int world = 1, int rank = 0);
+                        const WriteOptions& options = {}, RankInJob job = {});
 
 // Generates every tensor and writes the one-file checkpoint: write_output with OutputFormat::safetensors.
-WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, bool overwrite,
-                            const ProgressCallback& progress = {}, FillOptions options = {});
+WriteStats write_checkpoint(const Manifest& manifest, const std::filesystem::path& path, const WriteOptions& options = {});
 
 struct VerifyResult {
   bool match = false;
@@ -66,12 +75,12 @@ struct VerifyResult {
 // threads), the index of a sharded directory exactly. Throws Error(io) if a file cannot be read; a
 // file that is not valid safetensors is a mismatch.
 [[nodiscard]] VerifyResult verify_output(const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
-                                         int threads = 1, int world = 1, int rank = 0);
+                                         const VerifyOptions& options = {}, RankInJob job = {});
 
 // Recomputes the checkpoint of `manifest` and compares it with the file at `path`: header, metadata
 // and every element. Throws Error(io) if the file cannot be read; a file that is not valid
 // safetensors is a mismatch (match == false) rather than an exception.
 [[nodiscard]] VerifyResult verify_checkpoint(const Manifest& manifest, const std::filesystem::path& path,
-                                             FillOptions options = {});
+                                             const VerifyOptions& options = {});
 
 }  // namespace shardinit

@@ -28,11 +28,11 @@ inline constexpr const char* kMetaShards = "shardinit.shards";
 
 // Writes `rank`'s file into `directory` (created if missing), atomically, as write_safetensors.
 WriteStats write_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                 const std::filesystem::path& directory, bool overwrite, FillOptions options = {});
+                                 const std::filesystem::path& directory, const WriteOptions& options = {});
 
 // Recomputes `rank`'s shards and compares them with its file in `directory`. A data mismatch is
 // reported at its index in the local shard, with its global element and flat index added.
 [[nodiscard]] VerifyResult verify_rank_checkpoint(const Manifest& manifest, const ProcessMesh& mesh, int rank,
-                                                  const std::filesystem::path& directory, FillOptions options = {});
+                                                  const std::filesystem::path& directory, const VerifyOptions& options = {});
 
 }  // namespace shardinit

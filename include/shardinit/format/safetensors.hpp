@@ -56,11 +56,17 @@ class SafetensorsLayout {
 using TensorProducer =
     std::function<void(const SafetensorsTensor& tensor, Index first, Index count, std::span<std::byte> out)>;
 
+// What a write does when its output exists already.
+enum class IfExists {
+  refuse,   // throw Error(io), leaving it as it was
+  replace,  // replace it (a regular file only, once the new one is complete)
+};
+
 // Writes a whole file: to a temporary file beside `path`, renamed over `path` only once everything
-// is written and flushed, so a failed or interrupted run leaves nothing at `path`. Refuses to replace
-// an existing file unless `overwrite`. Throws Error(io) naming the path and the system's reason.
+// is written and flushed, so a failed or interrupted run leaves nothing at `path`. Throws Error(io)
+// naming the path and the system's reason.
 void write_safetensors(const std::filesystem::path& path, const SafetensorsLayout& layout,
-                       const TensorProducer& produce, bool overwrite);
+                       const TensorProducer& produce, IfExists if_exists = IfExists::refuse);
 
 // A safetensors file opened for reading. The header is checked completely before anything is
 // trusted: size limits, JSON, dtypes, shapes, and offsets that tile the data exactly.

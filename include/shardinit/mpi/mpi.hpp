@@ -60,18 +60,18 @@ WriteStats write_output(MPI_Comm comm, const Manifest& manifest, const std::file
 // file) and comparing it in parallel. The result (the first difference in output order) is the same
 // on every rank.
 VerifyResult verify_output(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& target, const OutputRequest& request,
-                           int threads = 1);
+                           const VerifyOptions& options = {});
 
 // write_output / verify_output of the one safetensors file.
 WriteStats write_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
-                            bool overwrite, const Progress& progress = {}, FillOptions options = {});
+                            const WriteOptions& options = {});
 VerifyResult verify_checkpoint(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& path,
-                               FillOptions options = {});
+                               const VerifyOptions& options = {});
 
 // Each rank writes / verifies its own rank-RRRRR-of-WWWWW.safetensors in `directory`.
 WriteStats write_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
-                                  bool overwrite, FillOptions options = {});
+                                  const WriteOptions& options = {});
 VerifyResult verify_rank_checkpoints(MPI_Comm comm, const Manifest& manifest, const std::filesystem::path& directory,
-                                     FillOptions options = {});
+                                     const VerifyOptions& options = {});
 
 }  // namespace shardinit::mpi
