@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/statfs.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -16,13 +17,16 @@ bool on_memory_filesystem(int fd) {
   return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
 
+bool no_room(int error) { return error == ENOSPC || error == EFBIG || error == EDQUOT; }
+
 }  // namespace
 
 int reserve_blocks(int fd, std::uint64_t size) {
   if (size == 0 || on_memory_filesystem(fd)) return 0;
-  if (::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(size)) == 0) return 0;
-  const int error = errno;
-  return error == ENOSPC || error == EFBIG || error == EDQUOT ? error : 0;
+  if (::fallocate(fd, 0, 0, static_cast<off_t>(size)) == 0) return 0;
+  if (no_room(errno)) return errno;
+  if (::ftruncate(fd, static_cast<off_t>(size)) == 0) return 0;
+  return no_room(errno) ? errno : 0;  // a size it cannot set: the writes extend the file as they go
 }
 
 }  // namespace shardinit::detail

@@ -1,5 +1,5 @@
-// reserve_blocks: blocks reserved where that is metadata only, never on a memory filesystem, and a
-// reservation larger than the filesystem is the error that says so.
+// reserve_blocks: the final size set and blocks reserved where that is metadata only, nothing on a
+// memory filesystem, and a reservation larger than the filesystem is the error that says so.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -50,12 +50,12 @@ TEST(ReserveBlocks, MemoryFilesystemIsLeftUnallocated) {
   const ScratchFile file("/dev/shm");
   ASSERT_GE(file.fd(), 0);
   EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB), 0);
-  // A reservation on tmpfs would allocate (and zero) 8 MiB of pages now.
+  // A reservation on tmpfs would allocate (and zero) 8 MiB of pages now; even the size is left.
   EXPECT_EQ(file.allocated_bytes(), 0u);
   EXPECT_EQ(file.size(), 0u);
 }
 
-TEST(ReserveBlocks, DiskFilesystemReservesWithoutChangingTheSize) {
+TEST(ReserveBlocks, DiskFilesystemReservesAndSetsTheSize) {
   // The build tree lives on a disk filesystem in CI; where it cannot reserve, reserve_blocks says 0
   // and nothing is allocated, which this test then cannot tell apart from tmpfs: skip.
   const ScratchFile file(std::filesystem::current_path());
@@ -63,7 +63,7 @@ TEST(ReserveBlocks, DiskFilesystemReservesWithoutChangingTheSize) {
   ASSERT_EQ(reserve_blocks(file.fd(), 8 * kMiB), 0);
   if (file.allocated_bytes() == 0) GTEST_SKIP() << "this filesystem does not reserve blocks (tmpfs, or no fallocate)";
   EXPECT_GE(file.allocated_bytes(), 8 * kMiB);
-  EXPECT_EQ(file.size(), 0u);  // FALLOC_FL_KEEP_SIZE: a short write stays visible in the size
+  EXPECT_EQ(file.size(), 8 * kMiB);  // the final size: no write extends the file
 }
 
 TEST(ReserveBlocks, MoreThanTheDiskHoldsIsAnError) {
