@@ -42,7 +42,7 @@ class PieceBuffer {
   PieceBuffer() = default;
   explicit PieceBuffer(std::size_t bytes) {
     constexpr std::size_t kHugePage = std::size_t{2} << 20;
-    const std::size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    const std::size_t rounded = std::max<std::size_t>(1, (bytes + kHugePage - 1) / kHugePage) * kHugePage;  // never 0
     bytes_.reset(static_cast<std::byte*>(std::aligned_alloc(kHugePage, rounded)));
     if (!bytes_) throw std::bad_alloc();
     (void)::madvise(bytes_.get(), rounded, MADV_HUGEPAGE);  // a hint: without it, ordinary pages
