@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "format/leftovers.hpp"
 #include "format/reserve_blocks.hpp"
@@ -105,15 +106,25 @@ AtomicFile::AtomicFile(std::filesystem::path target, const OutputPolicy& policy,
     slot_ = -1;
     if (error != EEXIST || attempt >= 100) fail("cannot create a temporary file in " + printable(directory.string()), error);
   }
-  if (const int error = reserve_blocks(fd_, size); error != 0) {
-    fail("cannot reserve " + std::to_string(size) + " bytes for " + printable(target_.string()), error);
+  // A constructor that throws runs no destructor: the temporary goes now, not whenever the guardian
+  // process gets to it after this one exits.
+  try {
+    if (const int error = reserve_blocks(fd_, size); error != 0) {
+      fail("cannot reserve " + std::to_string(size) + " bytes for " + printable(target_.string()), error);
+    }
+  } catch (...) {
+    discard();
+    throw;
   }
 }
 
-AtomicFile::~AtomicFile() {
-  if (fd_ >= 0) ::close(fd_);
+AtomicFile::~AtomicFile() { discard(); }
+
+void AtomicFile::discard() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
   if (!temporary_.empty()) ::unlink(temporary_.c_str());
-  unregister_leftover(slot_);
+  temporary_.clear();
+  unregister_leftover(std::exchange(slot_, -1));
 }
 
 void AtomicFile::fail(const std::string& what, int error_number) {

@@ -58,6 +58,7 @@ class AtomicFile {
 
  private:
   [[noreturn]] void fail(const std::string& what, int error_number);
+  void discard() noexcept;  // closes and removes the temporary, if any
   std::filesystem::path target_;
   std::filesystem::path temporary_;
   OutputPolicy policy_;

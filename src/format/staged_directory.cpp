@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "format/leftovers.hpp"
 #include "format/regular_file.hpp"
@@ -114,23 +115,33 @@ StagedDirectory::StagedDirectory(std::filesystem::path target, const OutputPolic
     unregister_leftover(std::exchange(slot_, -1));
     if (error != EEXIST || attempt >= 100) fail("cannot create a staging directory in " + printable(parent.string()), error);
   }
-  for (const StagedFileSpec& f : files) {
-    const std::filesystem::path path = staging_ / f.name;
-    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) fail("cannot create " + printable(path.string()), errno);
-    const int error = reserve_blocks(fd, f.size);
-    ::close(fd);
-    if (error != 0) {
-      fail("cannot reserve " + std::to_string(f.size) + " bytes for " + printable((target_ / f.name).string()), error);
+  // A constructor that throws runs no destructor: the staging directory goes now, not whenever the
+  // guardian process gets to it after this one exits.
+  try {
+    for (const StagedFileSpec& f : files) {
+      const std::filesystem::path path = staging_ / f.name;
+      const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0) fail("cannot create " + printable(path.string()), errno);
+      const int error = reserve_blocks(fd, f.size);
+      ::close(fd);
+      if (error != 0) {
+        fail("cannot reserve " + std::to_string(f.size) + " bytes for " + printable((target_ / f.name).string()), error);
+      }
     }
+  } catch (...) {
+    discard();
+    throw;
   }
 }
 
-StagedDirectory::~StagedDirectory() {
+StagedDirectory::~StagedDirectory() { discard(); }
+
+void StagedDirectory::discard() noexcept {
   if (staging_.empty()) return;
   std::error_code ec;
   std::filesystem::remove_all(staging_, ec);
-  unregister_leftover(slot_);
+  staging_.clear();
+  unregister_leftover(std::exchange(slot_, -1));
 }
 
 void StagedDirectory::commit(const std::vector<StagedFileSpec>& files) {

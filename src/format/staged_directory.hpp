@@ -48,6 +48,7 @@ class StagedDirectory {
   OutputPolicy policy_;
   Replaceable replaceable_;
   int slot_ = -1;  // leftover registration of the staging directory
+  void discard() noexcept;  // removes the staging directory, if any
 };
 
 // Throws the error StagedDirectory would for `target` (its parent missing; something else than a

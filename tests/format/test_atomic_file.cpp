@@ -84,6 +84,23 @@ TEST(AtomicFile, RefusesBeforeWritingWhenTheFilesystemHasNoRoom) {
   EXPECT_TRUE(dir.entries().empty());
 }
 
+// A reservation that fails (here past a file-size limit) throws out of the constructor, which runs no
+// destructor: the temporary must be gone when the exception is, not when the guardian process
+// removes it after this one exits.
+TEST(AtomicFile, AFailedReservationLeavesNoTemporary) {
+  TempDir dir;
+  {
+    const test::ScopedFileSizeLimit limit(64 << 10);
+    try {
+      AtomicFile file(dir / "out.safetensors", OutputPolicy{}, 1 << 20);
+      GTEST_SKIP() << "this filesystem reserves nothing (no fallocate, or tmpfs): no reservation to fail";
+    } catch (const Error& e) {
+      EXPECT_THAT(std::string(e.what()), HasSubstr("cannot reserve 1048576 bytes for"));
+    }
+  }
+  EXPECT_TRUE(dir.entries().empty());
+}
+
 TEST(AtomicFile, ATargetThatChangesWhileWritingIsRefusedAtCommit) {
   TempDir dir;
   AtomicFile file(dir / "out", OutputPolicy{true, {}}, 0);
