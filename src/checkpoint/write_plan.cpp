@@ -9,6 +9,7 @@
 #include "shardinit/checkpoint/rank_checkpoint.hpp"
 #include "shardinit/error.hpp"
 #include "shardinit/version.hpp"
+#include "util/checked.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit {
@@ -169,7 +170,7 @@ void split_shared(WritePlan& plan) {
   }
   // Rank r: units [units * r / world, units * (r + 1) / world) of `alignment` bytes each.
   const auto boundary = [&](int r) {
-    const unsigned __int128 units = end / alignment;
+    const detail::uint128 units = end / alignment;
     return static_cast<std::uint64_t>(units * static_cast<unsigned>(r) / static_cast<unsigned>(plan.world)) * alignment;
   };
   const std::uint64_t mine_begin = boundary(plan.rank), mine_end = boundary(plan.rank + 1);

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "shardinit/error.hpp"
+#include "util/checked.hpp"
 #include "util/printable.hpp"
 
 namespace shardinit {
@@ -46,21 +47,21 @@ std::uint64_t parse_shard_size(std::string_view given) {
   if (whole.empty() && fraction.empty()) throw refuse("has no number");
   if (fraction.find('.') != std::string_view::npos) throw refuse("is not a number");
   // value = (whole . fraction) * base^power, exactly, truncated: integers in 128 bits.
-  unsigned __int128 multiplier = 1;
+  detail::uint128 multiplier = 1;
   for (int i = 0; i < found->power; ++i) multiplier *= found->base;
-  constexpr unsigned __int128 kLimit = static_cast<unsigned __int128>(std::numeric_limits<std::int64_t>::max());
-  unsigned __int128 value = 0;
+  constexpr detail::uint128 kLimit = static_cast<detail::uint128>(std::numeric_limits<std::int64_t>::max());
+  detail::uint128 value = 0;
   for (char c : whole) {
     value = value * 10 + static_cast<unsigned>(c - '0');
     if (value > kLimit) throw refuse("is more than 2^63 - 1 bytes");
   }
   value *= multiplier;
   if (value > kLimit) throw refuse("is more than 2^63 - 1 bytes");
-  unsigned __int128 scale = 1, part = 0;
+  detail::uint128 scale = 1, part = 0;
   for (char c : fraction.substr(0, 30)) {
     part = part * 10 + static_cast<unsigned>(c - '0');
     scale *= 10;
-    if (scale > (static_cast<unsigned __int128>(1) << 100)) break;
+    if (scale > (static_cast<detail::uint128>(1) << 100)) break;
   }
   value += part * multiplier / scale;
   if (value > kLimit) throw refuse("is more than 2^63 - 1 bytes");

@@ -24,4 +24,10 @@ namespace shardinit::detail {
 // cut short afterwards has the wrong size at the final check.
 [[nodiscard]] int reserve_blocks(int fd, std::uint64_t size);
 
+// How reserve_blocks allocates: 0, or the errno of the failure. The real one is fallocate(fd, 0, 0,
+// size); tests pass one that fails as a filesystem without fallocate does, to reach the ftruncate
+// fallback on any build machine.
+using AllocateBlocks = int (*)(int fd, std::uint64_t size);
+[[nodiscard]] int reserve_blocks(int fd, std::uint64_t size, AllocateBlocks allocate);
+
 }  // namespace shardinit::detail

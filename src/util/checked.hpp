@@ -17,6 +17,10 @@ namespace shardinit::detail {
 
 inline constexpr std::int64_t kMaxFileBytes = std::numeric_limits<std::int64_t>::max();
 
+// Unsigned 128-bit integers, for products of two 64-bit sizes that must not wrap before a division
+// (GCC and Clang on 64-bit targets; __extension__ says so to -Wpedantic once, here).
+__extension__ using uint128 = unsigned __int128;
+
 // a * b and a + b of non-negative sizes, or nothing when the result does not fit in 2^63 - 1.
 [[nodiscard]] constexpr std::optional<std::int64_t> checked_mul(std::int64_t a, std::int64_t b) noexcept {
   std::int64_t product = 0;

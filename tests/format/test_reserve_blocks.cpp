@@ -1,6 +1,9 @@
 // reserve_blocks: the final size set and blocks reserved where that is metadata only, nothing on a
-// memory filesystem, and a reservation larger than the filesystem is the error that says so.
+// memory filesystem, a reservation larger than the filesystem is the error that says so, and where
+// fallocate is missing the size is still set (ftruncate).
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <gtest/gtest.h>
 
 #include "format/reserve_blocks.hpp"
+#include "support/files.hpp"
 
 namespace shardinit::detail {
 namespace {
@@ -72,6 +76,45 @@ TEST(ReserveBlocks, MoreThanTheDiskHoldsIsAnError) {
   if (reserve_blocks(file.fd(), kMiB) == 0 && file.allocated_bytes() == 0) GTEST_SKIP() << "this filesystem does not reserve blocks";
   const int error = reserve_blocks(file.fd(), std::uint64_t{1} << 60);  // 1 EiB
   EXPECT_TRUE(error == ENOSPC || error == EFBIG || error == EDQUOT) << "errno " << error;
+}
+
+// Whether `directory` is on tmpfs or ramfs, where reserve_blocks does nothing at all.
+bool on_memory_filesystem(const std::filesystem::path& directory) {
+  struct statfs fs {};
+  return ::statfs(directory.c_str(), &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
+}
+
+// An allocation that fails as on a filesystem without fallocate (NFS before 4.2, some FUSE ones).
+int unsupported(int, std::uint64_t) { return EOPNOTSUPP; }
+
+// Without fallocate the file still gets its final size, sparse, so that no write extends it.
+TEST(ReserveBlocks, WithoutFallocateTheSizeIsSetSparse) {
+  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  ASSERT_EQ(reserve_blocks(file.fd(), 8 * kMiB, unsupported), 0);
+  EXPECT_EQ(file.size(), 8 * kMiB);
+  EXPECT_LT(file.allocated_bytes(), 8 * kMiB);  // the size only: nothing written or reserved
+}
+
+// Without fallocate, a size past the file-size limit is the error that says so (EFBIG).
+TEST(ReserveBlocks, WithoutFallocateASizePastTheLimitIsAnError) {
+  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  const test::ScopedFileSizeLimit limit(kMiB);
+  EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, unsupported), EFBIG);
+  EXPECT_EQ(file.size(), 0u);
+}
+
+// An allocation that fails for want of room is the answer: no fallback, no size set.
+TEST(ReserveBlocks, AnAllocationWithoutRoomIsTheErrorAndSetsNoSize) {
+  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
+  const ScratchFile file(std::filesystem::current_path());
+  ASSERT_GE(file.fd(), 0);
+  EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, [](int, std::uint64_t) { return ENOSPC; }), ENOSPC);
+  EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, [](int, std::uint64_t) { return EDQUOT; }), EDQUOT);
+  EXPECT_EQ(file.size(), 0u);
 }
 
 TEST(ReserveBlocks, NothingToReserve) {
