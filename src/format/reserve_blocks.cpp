@@ -9,13 +9,13 @@
 
 namespace shardinit::detail {
 
-namespace {
-
 bool on_memory_filesystem(int fd) {
   struct statfs fs {};
   if (::fstatfs(fd, &fs) != 0) return false;
   return fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC;
 }
+
+namespace {
 
 bool no_room(int error) { return error == ENOSPC || error == EFBIG || error == EDQUOT; }
 

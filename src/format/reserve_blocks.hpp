@@ -24,6 +24,9 @@ namespace shardinit::detail {
 // cut short afterwards has the wrong size at the final check.
 [[nodiscard]] int reserve_blocks(int fd, std::uint64_t size);
 
+// Whether the open file `fd` is on tmpfs or ramfs, where reserve_blocks does nothing at all.
+[[nodiscard]] bool on_memory_filesystem(int fd);
+
 // How reserve_blocks allocates: 0, or the errno of the failure. The real one is fallocate(fd, 0, 0,
 // size); tests pass one that fails as a filesystem without fallocate does, to reach the ftruncate
 // fallback on any build machine.

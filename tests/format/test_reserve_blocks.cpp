@@ -2,8 +2,6 @@
 // memory filesystem, a reservation larger than the filesystem is the error that says so, and where
 // fallocate is missing the size is still set (ftruncate).
 #include <fcntl.h>
-#include <linux/magic.h>
-#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,20 +76,14 @@ TEST(ReserveBlocks, MoreThanTheDiskHoldsIsAnError) {
   EXPECT_TRUE(error == ENOSPC || error == EFBIG || error == EDQUOT) << "errno " << error;
 }
 
-// Whether `directory` is on tmpfs or ramfs, where reserve_blocks does nothing at all.
-bool on_memory_filesystem(const std::filesystem::path& directory) {
-  struct statfs fs {};
-  return ::statfs(directory.c_str(), &fs) == 0 && (fs.f_type == TMPFS_MAGIC || fs.f_type == RAMFS_MAGIC);
-}
-
 // An allocation that fails as on a filesystem without fallocate (NFS before 4.2, some FUSE ones).
 int unsupported(int, std::uint64_t) { return EOPNOTSUPP; }
 
 // Without fallocate the file still gets its final size, sparse, so that no write extends it.
 TEST(ReserveBlocks, WithoutFallocateTheSizeIsSetSparse) {
-  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
   const ScratchFile file(std::filesystem::current_path());
   ASSERT_GE(file.fd(), 0);
+  if (on_memory_filesystem(file.fd())) GTEST_SKIP() << "a memory filesystem is left alone";
   ASSERT_EQ(reserve_blocks(file.fd(), 8 * kMiB, unsupported), 0);
   EXPECT_EQ(file.size(), 8 * kMiB);
   EXPECT_LT(file.allocated_bytes(), 8 * kMiB);  // the size only: nothing written or reserved
@@ -99,9 +91,9 @@ TEST(ReserveBlocks, WithoutFallocateTheSizeIsSetSparse) {
 
 // Without fallocate, a size past the file-size limit is the error that says so (EFBIG).
 TEST(ReserveBlocks, WithoutFallocateASizePastTheLimitIsAnError) {
-  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
   const ScratchFile file(std::filesystem::current_path());
   ASSERT_GE(file.fd(), 0);
+  if (on_memory_filesystem(file.fd())) GTEST_SKIP() << "a memory filesystem is left alone";
   const test::ScopedFileSizeLimit limit(kMiB);
   EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, unsupported), EFBIG);
   EXPECT_EQ(file.size(), 0u);
@@ -109,9 +101,9 @@ TEST(ReserveBlocks, WithoutFallocateASizePastTheLimitIsAnError) {
 
 // An allocation that fails for want of room is the answer: no fallback, no size set.
 TEST(ReserveBlocks, AnAllocationWithoutRoomIsTheErrorAndSetsNoSize) {
-  if (on_memory_filesystem(std::filesystem::current_path())) GTEST_SKIP() << "a memory filesystem is left alone";
   const ScratchFile file(std::filesystem::current_path());
   ASSERT_GE(file.fd(), 0);
+  if (on_memory_filesystem(file.fd())) GTEST_SKIP() << "a memory filesystem is left alone";
   EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, [](int, std::uint64_t) { return ENOSPC; }), ENOSPC);
   EXPECT_EQ(reserve_blocks(file.fd(), 8 * kMiB, [](int, std::uint64_t) { return EDQUOT; }), EDQUOT);
   EXPECT_EQ(file.size(), 0u);
